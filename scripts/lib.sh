@@ -11,13 +11,14 @@ quiet_pip() { "$@" 2>&1 | { grep -v "^WARNING: Location '.*' is ignored" || true
 # find_python VERSION: print the path of a pythonVERSION interpreter, or nothing.
 find_python() {
     local version=$1 candidate
-    candidate=$(command -v "python$version" 2>/dev/null || true)
-    if [ -z "$candidate" ] && command -v pyenv >/dev/null 2>&1; then
-        for candidate in "$(pyenv root)/versions/$version".*/bin/"python$version"; do
-            [ -x "$candidate" ] && break
-        done
-    fi
-    [ -n "$candidate" ] && [ -x "$candidate" ] && "$candidate" -c 'import venv' 2>/dev/null && echo "$candidate"
+    for candidate in "$(command -v "python$version" 2>/dev/null || true)" \
+        "$(pyenv root 2>/dev/null || echo "$HOME/.pyenv")/versions/$version".*/bin/"python$version"; do
+        # a pyenv shim exists for every installed version but fails when that one is not selected
+        if [ -n "$candidate" ] && [ -x "$candidate" ] && "$candidate" -c 'import venv' >/dev/null 2>&1; then
+            echo "$candidate"
+            return 0
+        fi
+    done
     return 0
 }
 

@@ -1,0 +1,37 @@
+"""The collection's metadata agrees with itself: galaxy.yml, meta/runtime.yml and the modules on disk."""
+
+from __future__ import annotations
+
+import os
+
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def load(path):
+    with open(os.path.join(ROOT, path), encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+def test_galaxy_names_the_collection():
+    galaxy = load("galaxy.yml")
+    assert (galaxy["namespace"], galaxy["name"]) == ("stalwart", "mail")
+    assert galaxy["license"] == ["GPL-3.0-or-later"]
+
+
+def test_action_group_jmap_lists_every_module():
+    runtime = load("meta/runtime.yml")
+    modules_dir = os.path.join(ROOT, "plugins", "modules")
+    on_disk = sorted(
+        name[:-3] for name in os.listdir(modules_dir) if name.endswith(".py") and not name.startswith("_")
+    ) if os.path.isdir(modules_dir) else []
+    assert sorted(runtime["action_groups"]["jmap"]) == on_disk or not on_disk
+    assert set(runtime["action_groups"]["jmap"]) == {"mta_connection_strategy", "mta_connection_strategy_info"}
+
+
+def test_requests_is_declared_for_users_and_execution_environments():
+    with open(os.path.join(ROOT, "requirements.txt"), encoding="utf-8") as handle:
+        assert any(line.startswith("requests") for line in handle)
+    ee = load("meta/execution-environment.yml")
+    assert ee["dependencies"]["python"] == "requirements.txt"
