@@ -63,7 +63,7 @@ def test_tarball_holds_what_a_user_needs_and_nothing_else(tarball):
         assert needed in names, needed
     unwanted = [
         name for name in names
-        if name.split("/")[0] in {"tests", ".ci", "scripts", ".venv", ".cache", ".git", "benchmarks"}
+        if name.split("/")[0] in {"tests", ".ci", "scripts", ".venv", ".cache", ".git", "benchmarks", "demo", "extensions"}
         or "__pycache__" in name or name.endswith(".pyc")
     ]
     assert unwanted == []
