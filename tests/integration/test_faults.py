@@ -1,0 +1,298 @@
+"""Faults (DESIGN.md §7): transient failures are retried with backoff up to ``retries``, then the
+module fails saying what happened and that a re-run is safe; a write whose response was lost is
+never blindly repeated (the module reads again and writes only what is still missing); a batch
+that fails part-way reports each failed strategy with the server's reason and keeps what
+succeeded; a hung server hits ``timeout``.
+
+Every test injects its fault into the simulator and checks the simulator's counters, so that
+"no duplicate, no lost write" is shown by what the server stored and did, not only by what the
+module says about itself.
+"""
+
+from __future__ import annotations
+
+import collections
+import re
+import socket
+import time
+
+import pytest
+
+from tests.support.sim import ADMIN_TOKEN
+
+MODULE = "stalwart.mail.mta_connection_strategy"
+RERUN_SAFE = re.compile(r"re-?run|run (it |the play(book)? )?again|safe to (retry|repeat)", re.IGNORECASE)
+
+# Transient faults: kind, extra fault() arguments, and how the message must name the fault once
+# the retries are used up.
+TRANSIENT = [
+    ("http503", {}, r"503|unavailable"),
+    ("http502", {}, r"502|bad gateway"),
+    ("http504", {}, r"504|gateway time"),
+    ("http429", {"retry_after": 1}, r"429|too many"),
+    ("server_unavailable", {}, r"serverUnavailable|unavailable"),
+    ("drop_before", {}, r"connect|reset|closed|abort|disconnect"),
+]
+# Fast retries: the backoff is the module's own; these keep each test to a few seconds.
+FAST = {"retries": 3, "timeout": 5}
+
+
+def connection(sim, **extra):
+    return {"url": sim.url, "token": ADMIN_TOKEN, **FAST, **extra}
+
+
+def duplicates(sim):
+    """Names the simulator stores more than once (the server's unique index should make this empty)."""
+    names = collections.Counter(item["name"] for item in sim.objects())
+    return {name: count for name, count in names.items() if count > 1}
+
+
+def names(sim):
+    return sorted(item["name"] for item in sim.objects())
+
+
+def wire_strategy(name, **fields):
+    """A stored strategy in wire form (server dialect), for ``sim.reset(objects=...)``."""
+    item = {
+        "name": name, "description": None, "ehloHostname": None, "sourceIps": {},
+        "connectTimeout": 300000, "dataTimeout": 600000, "ehloTimeout": 300000,
+        "greetingTimeout": 300000, "mailFromTimeout": 300000, "rcptToTimeout": 300000,
+    }
+    item.update(fields)
+    return item
+
+
+def delta(before, after):
+    return {key: after[key] - before[key] for key in after if isinstance(after.get(key), int)}
+
+
+def free_port():
+    """A loopback port nothing listens on: connecting to it is refused at once."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def run(sim_or_none, tmp_path, task_args, *, conn=None, name="apply"):
+    """Run one module task (errors ignored, result registered) and return (result, seconds)."""
+    args = dict(conn if conn is not None else connection(sim_or_none))
+    args.update(task_args)
+    started = time.monotonic()
+    outcome = run_tasks(tmp_path, [{"name": name, MODULE: args, "ignore_errors": True}])
+    return outcome.result(name), time.monotonic() - started
+
+
+# --- transient faults: retried, then a clear failure -------------------------------------------
+
+
+@pytest.mark.parametrize("kind,extra,_words", TRANSIENT, ids=[kind for kind, _, _ in TRANSIENT])
+def test_transient_fault_is_retried_and_the_create_happens_once(sim, tmp_path, kind, extra, _words):
+    sim.reset()
+    sim.fault(kind, count=2, match="any", **extra)
+    result, _ = run(sim, tmp_path, {"name": "after-" + kind, "connect_timeout": "2m"})
+    assert not result.get("failed"), result.get("msg")
+    assert result["changed"] is True
+    stored = [item for item in sim.objects() if item["name"] == "after-" + kind]
+    assert len(stored) == 1 and stored[0]["connectTimeout"] == 120000
+    assert sim.stats()["objects_created"] == 1
+    assert duplicates(sim) == {}
+
+
+@pytest.mark.parametrize("kind,extra,_words", TRANSIENT, ids=[kind for kind, _, _ in TRANSIENT])
+def test_transient_fault_on_the_write_is_retried_without_a_duplicate(sim, tmp_path, kind, extra, _words):
+    sim.reset()
+    sim.fault(kind, count=1, match="write", **extra)
+    result, _ = run(sim, tmp_path, {"strategies": [{"name": "w1"}, {"name": "w2", "data_timeout": "20m"}]})
+    assert not result.get("failed"), result.get("msg")
+    assert names(sim) == ["default", "w1", "w2"]
+    assert sim.stats()["objects_created"] == 2
+    assert duplicates(sim) == {}
+
+
+@pytest.mark.parametrize("kind,extra,words", TRANSIENT, ids=[kind for kind, _, _ in TRANSIENT])
+def test_transient_fault_past_retries_fails_saying_what_and_that_a_rerun_is_safe(sim, tmp_path, kind, extra, words):
+    sim.reset()
+    sim.fault(kind, count=50, match="any", **extra)
+    result, _ = run(sim, tmp_path, {"name": "never", "connect_timeout": "2m"}, conn=connection(sim, retries=1))
+    assert result.get("failed") is True
+    assert re.search(words, result["msg"], re.IGNORECASE), result["msg"]
+    assert RERUN_SAFE.search(result["msg"]), result["msg"]
+    assert names(sim) == ["default"]
+    # retries: 1 means two attempts at the first request, and not one request more
+    assert sim.stats()["requests"] <= 2
+
+
+def test_retry_after_is_honoured(sim, tmp_path):
+    sim.reset()
+    _, baseline = run(sim, tmp_path, {"name": "baseline"}, name="baseline")
+    sim.reset()
+    sim.fault("http429", count=1, match="any", retry_after=3)
+    result, seconds = run(sim, tmp_path, {"name": "throttled"})
+    assert not result.get("failed"), result.get("msg")
+    assert names(sim) == ["default", "throttled"]
+    # the module waited the 3 s the server asked for (less a margin for a fast machine's jitter)
+    assert seconds - baseline >= 2.5, (seconds, baseline)
+
+
+def test_fault_on_the_session_read_is_retried(sim, tmp_path):
+    sim.reset()
+    sim.fault("http503", count=2, match="session")
+    result, _ = run(sim, tmp_path, {"name": "after-session-fault"})
+    assert not result.get("failed"), result.get("msg")
+    assert names(sim) == ["after-session-fault", "default"]
+
+
+def test_connection_refused_is_retried_then_fails_clearly(tmp_path):
+    port = free_port()
+    conn = {"url": f"http://127.0.0.1:{port}", "token": ADMIN_TOKEN, "retries": 2, "timeout": 2}
+    result, seconds = run(None, tmp_path, {"name": "nowhere"}, conn=conn)
+    assert result.get("failed") is True
+    assert re.search(r"refused|connect", result["msg"], re.IGNORECASE), result["msg"]
+    assert f"127.0.0.1:{port}" in result["msg"] or str(port) in result["msg"], result["msg"]
+    assert RERUN_SAFE.search(result["msg"]), result["msg"]
+    assert seconds < 30
+
+
+def test_hung_server_hits_timeout_and_fails_clearly(sim, tmp_path):
+    sim.reset()
+    sim.fault("delay", count=50, match="any", seconds=4.0)
+    result, seconds = run(sim, tmp_path, {"name": "hung"}, conn=connection(sim, timeout=1, retries=1))
+    assert result.get("failed") is True
+    assert re.search(r"time(d)?[ -]?out", result["msg"], re.IGNORECASE), result["msg"]
+    assert RERUN_SAFE.search(result["msg"]), result["msg"]
+    # two attempts of one second each, plus backoff and Ansible's own start-up; never the 4 s
+    # hang times the number of requests
+    assert seconds < 15, seconds
+    assert names(sim) == ["default"]
+
+
+# --- lost writes: committed, response lost; read again, write only what is missing -------------
+
+
+def test_lost_single_create_is_not_repeated(sim, tmp_path):
+    sim.reset()
+    sim.fault("drop_after", count=1, match="write")
+    result, _ = run(sim, tmp_path, {"name": "lost-one", "connect_timeout": "2m"})
+    assert not result.get("failed"), result.get("msg")
+    assert result["changed"] is True
+    stats = sim.stats()
+    assert stats["objects_created"] == 1
+    assert stats["set_calls"] == 1, "the write was sent again after its response was lost"
+    assert names(sim) == ["default", "lost-one"]
+    assert duplicates(sim) == {}
+
+
+def test_lost_batch_of_creates_is_not_repeated(sim, tmp_path):
+    sim.reset()
+    sim.fault("drop_after", count=1, match="write")
+    batch = [{"name": f"lost-{index}", "data_timeout": f"{10 + index}m"} for index in range(6)]
+    result, _ = run(sim, tmp_path, {"strategies": batch})
+    assert not result.get("failed"), result.get("msg")
+    stats = sim.stats()
+    assert stats["objects_created"] == 6
+    assert stats["set_calls"] == 1
+    stored = {item["name"]: item for item in sim.objects()}
+    assert sorted(stored) == ["default"] + [f"lost-{index}" for index in range(6)]
+    assert all(stored[f"lost-{index}"]["dataTimeout"] == (10 + index) * 60000 for index in range(6))
+    assert duplicates(sim) == {}
+
+
+def test_lost_mixed_batch_of_creates_updates_and_deletes_converges(sim, tmp_path):
+    sim.reset(objects=[
+        wire_strategy("default", description="Default connection strategy"),
+        wire_strategy("upd-1"), wire_strategy("upd-2", ehloHostname="old.example.org"),
+        wire_strategy("del-1"), wire_strategy("del-2"), wire_strategy("keep"),
+    ])
+    sim.fault("drop_after", count=1, match="write")
+    batch = [
+        {"name": "new-1", "connect_timeout": "1m"},
+        {"name": "new-2", "source_ips": [{"ip": "192.0.2.10", "ehlo_hostname": "mx10.example.org"}]},
+        {"name": "upd-1", "greeting_timeout": "90s"},
+        {"name": "upd-2", "ehlo_hostname": "new.example.org"},
+        {"name": "del-1", "state": "absent"},
+        {"name": "del-2", "state": "absent"},
+    ]
+    result, _ = run(sim, tmp_path, {"strategies": batch})
+    assert not result.get("failed"), result.get("msg")
+    stats = sim.stats()
+    assert (stats["objects_created"], stats["objects_updated"], stats["objects_destroyed"]) == (2, 2, 2)
+    assert stats["set_calls"] == 1
+    stored = {item["name"]: item for item in sim.objects()}
+    assert sorted(stored) == ["default", "keep", "new-1", "new-2", "upd-1", "upd-2"]
+    assert stored["upd-1"]["greetingTimeout"] == 90000
+    assert stored["upd-2"]["ehloHostname"] == "new.example.org"
+    assert stored["new-2"]["sourceIps"] == {"0": {"ehloHostname": "mx10.example.org", "sourceIp": "192.0.2.10"}}
+    assert duplicates(sim) == {}
+
+
+def test_lost_purge_is_not_repeated(sim, tmp_path):
+    sim.reset(objects=[
+        wire_strategy("default", description="Default connection strategy"),
+        wire_strategy("keep"), wire_strategy("extra-1"), wire_strategy("extra-2"), wire_strategy("extra-3"),
+    ])
+    sim.fault("drop_after", count=1, match="write")
+    result, _ = run(sim, tmp_path, {"strategies": [{"name": "default"}, {"name": "keep"}, {"name": "added"}],
+                                    "purge": True})
+    assert not result.get("failed"), result.get("msg")
+    stats = sim.stats()
+    assert (stats["objects_created"], stats["objects_destroyed"]) == (1, 3)
+    assert stats["set_calls"] == 1
+    assert names(sim) == ["added", "default", "keep"]
+
+
+def test_lost_first_chunk_then_only_the_rest_is_written(sim, tmp_path):
+    """With maxObjectsInSet 2, six creates go out in chunks; the first chunk's response is lost.
+    The module must read again and create only the four still missing."""
+    sim.reset(limits={"maxObjectsInSet": 2})
+    sim.fault("drop_after", count=1, match="write")
+    batch = [{"name": f"chunk-{index}"} for index in range(6)]
+    result, _ = run(sim, tmp_path, {"strategies": batch})
+    assert not result.get("failed"), result.get("msg")
+    assert sim.stats()["objects_created"] == 6
+    assert names(sim) == [f"chunk-{index}" for index in range(6)] + ["default"]
+    assert duplicates(sim) == {}
+
+
+# --- a batch the server refuses in part ---------------------------------------------------------
+
+
+UNKNOWN_TLD_HOST = "mx.example.notatld"
+
+
+def test_partly_refused_batch_reports_each_failure_keeps_the_rest_and_a_rerun_converges(sim, tmp_path):
+    sim.reset(objects=[wire_strategy("default", description="Default connection strategy"), wire_strategy("upd")])
+    batch = [
+        {"name": "good-1", "connect_timeout": "1m"},
+        {"name": "bad-host", "ehlo_hostname": UNKNOWN_TLD_HOST},
+        {"name": "good-2", "data_timeout": "15m"},
+        {"name": "upd", "source_ips": [{"ip": "192.0.2.20", "ehlo_hostname": "mx20." + UNKNOWN_TLD_HOST}]},
+    ]
+    result, _ = run(sim, tmp_path, {"strategies": batch}, name="first")
+    assert result.get("failed") is True
+    msg = result["msg"]
+    for failed in ("bad-host", "upd"):
+        assert failed in msg, msg
+    assert "Invalid hostname" in msg, msg
+    assert "good-1" not in result.get("failed_strategies", {}) and "good-2" not in str(result.get("failed_strategies"))
+    failed_strategies = result.get("failed_strategies")
+    assert failed_strategies, result
+    failed_names = sorted(item["strategy"] if isinstance(item, dict) else item for item in failed_strategies)
+    assert failed_names == ["bad-host", "upd"], failed_strategies
+    # what succeeded is kept
+    stored = {item["name"]: item for item in sim.objects()}
+    assert sorted(stored) == ["default", "good-1", "good-2", "upd"]
+    assert stored["upd"]["sourceIps"] == {}
+
+    batch[1]["ehlo_hostname"] = "mx.example.org"
+    batch[3]["source_ips"][0]["ehlo_hostname"] = "mx20.example.org"
+    before = sim.stats()
+    second, _ = run(sim, tmp_path, {"strategies": batch}, name="second")
+    assert not second.get("failed"), second.get("msg")
+    assert second["changed"] is True
+    moved = delta(before, sim.stats())
+    assert (moved["objects_created"], moved["objects_updated"], moved["objects_destroyed"]) == (1, 1, 0)
+
+    third, _ = run(sim, tmp_path, {"strategies": batch}, name="third")
+    assert not third.get("failed"), third.get("msg")
+    assert third["changed"] is False
+    assert sorted(item["name"] for item in sim.objects()) == ["bad-host", "default", "good-1", "good-2", "upd"]

@@ -1,0 +1,284 @@
+"""Secrets and TLS (DESIGN.md §2).
+
+Secrets: with ``-vvvv`` and ``--diff``, through forced failures (401 for a token and for a
+password, 403, a TLS failure, a timeout, a server error, a server refusal) and through successful
+runs that read the secret from a file or from the environment, the token and the password appear
+nowhere: not in stdout, not in stderr, not in any task result (messages, return values, diffs,
+warnings). The values are long and unique so that a search cannot hit by accident, and the
+search also looks for the forms a leak would take on the wire (``Bearer <token>``, the base64 of
+``user:password``).
+
+TLS: the simulator serves HTTPS with a certificate made here, signed by a CA made here. By
+default the module refuses it with a clear message; ``ca_path`` (or ``STALWART_CA_PATH``) makes it
+work; ``validate_certs: false`` makes it work.
+
+Plain HTTP to a host that is not loopback gives a warning that credentials travel in clear. The
+test must not send a single packet to a non-loopback address, so it uses ``http://[fe80::1]:1``:
+an IPv6 link-local address without a zone, which the kernel refuses at ``connect()`` (EINVAL)
+before any packet is sent, and proxies are switched off so that no proxy is contacted either.
+The warning is checked on the failed result (``fail_json`` carries the warnings raised before it).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import ipaddress
+import json
+import re
+
+import pytest
+
+from tests.support.sim import ADMIN_TOKEN, ADMIN_USER, Simulator
+
+MODULE = "stalwart.mail.mta_connection_strategy"
+INFO_MODULE = "stalwart.mail.mta_connection_strategy_info"
+
+SECRET_TOKEN = "S3cr3t-Tok3n-Zq9xW2-k7HdP4vN"
+WRONG_TOKEN = "Wr0ng-Tok3n-Jf6pL1-x9CeR2sB"
+WRONG_PASSWORD = "Wr0ng-Pa55w0rd-Qx7vK3-m4TgY8"
+NO_PROXY_ENV = {"HTTP_PROXY": "", "HTTPS_PROXY": "", "http_proxy": "", "https_proxy": "",
+                "NO_PROXY": "*", "no_proxy": "*"}
+CLEAR_TEXT_WARNING = re.compile(r"clear|unencrypted|plain ?text|not encrypted|without TLS", re.IGNORECASE)
+
+
+def leaks(outcome, secrets):
+    """Every place in the whole output where one of ``secrets`` (or its wire form) shows."""
+    forms = set()
+    for secret in secrets:
+        forms.add(secret)
+        forms.add(base64.b64encode(secret.encode()).decode())
+    forms.add(base64.b64encode(f"{ADMIN_USER}:{WRONG_PASSWORD}".encode()).decode())
+    haystacks = {
+        "stdout": outcome.stdout,
+        "stderr": outcome.stderr,
+        "results": json.dumps(outcome.results, default=str),
+    }
+    return sorted((where, form) for where, text in haystacks.items() for form in forms if form in text)
+
+
+# --- a CA and a server certificate, made here ----------------------------------------------------
+
+
+def make_certificates(directory):
+    """A CA and a server certificate for 127.0.0.1 and localhost; returns (ca, cert, key) paths."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+
+    def name(common_name):
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_cert = (
+        x509.CertificateBuilder()
+        .subject_name(name("stalwart.mail test CA"))
+        .issuer_name(name("stalwart.mail test CA"))
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
+                                     data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                                     crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    server_key = ec.generate_private_key(ec.SECP256R1())
+    server_cert = (
+        x509.CertificateBuilder()
+        .subject_name(name("localhost"))
+        .issuer_name(ca_cert.subject)
+        .public_key(server_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([
+            x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+        ]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    ca_path = directory / "ca.pem"
+    cert_path = directory / "server.pem"
+    key_path = directory / "server.key"
+    ca_path.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    cert_path.write_bytes(server_cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(server_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                  serialization.NoEncryption()))
+    return ca_path, cert_path, key_path
+
+
+@pytest.fixture(scope="module")
+def secret_sim():
+    """A simulator that also accepts SECRET_TOKEN (all permissions)."""
+    with Simulator(extra_args=("--token", f"{SECRET_TOKEN}=all")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def certificates(tmp_path_factory):
+    return make_certificates(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture(scope="module")
+def tls_sim(certificates):
+    _, cert, key = certificates
+    with Simulator(tls_cert=str(cert), tls_key=str(key), extra_args=("--token", f"{SECRET_TOKEN}=all")) as running:
+        yield running
+
+
+def task(label, module_args, module=MODULE):
+    return {"name": label, module: module_args, "ignore_errors": True}
+
+
+def loud(tmp_path, tasks, **kwargs):
+    """Run with -vvvv and --diff: the most output Ansible can give."""
+    return run_tasks(tmp_path, tasks, verbosity=4, diff=True, **kwargs)
+
+
+# --- secrets: forced failures --------------------------------------------------------------------
+
+
+def test_no_secret_in_any_output_through_forced_failures(secret_sim, certificates, tls_sim, tmp_path):
+    sim = secret_sim
+    sim.reset()
+    base = {"url": sim.url, "retries": 0, "timeout": 1}
+    tasks = [
+        task("401 token", {**base, "token": WRONG_TOKEN, "name": "s401t", "connect_timeout": "2m"}),
+        task("401 password", {**base, "username": ADMIN_USER, "password": WRONG_PASSWORD, "name": "s401p"}),
+        task("TLS", {"url": tls_sim.url, "token": SECRET_TOKEN, "retries": 0, "name": "stls"}),
+        task("refused by server", {**base, "token": SECRET_TOKEN, "name": "srefused",
+                                   "ehlo_hostname": "mx.example.notatld"}),
+        task("info with a wrong token", {**base, "token": WRONG_TOKEN}, module=INFO_MODULE),
+    ]
+    outcome = loud(tmp_path, tasks)
+    for label in ("401 token", "401 password", "TLS", "refused by server", "info with a wrong token"):
+        assert outcome.result(label).get("failed") is True, (label, outcome.result(label))
+    assert re.search(r"401|unauthori[sz]ed|authenticat", outcome.result("401 token")["msg"], re.IGNORECASE)
+    assert re.search(r"401|unauthori[sz]ed|authenticat", outcome.result("401 password")["msg"], re.IGNORECASE)
+    assert leaks(outcome, [SECRET_TOKEN, WRONG_TOKEN, WRONG_PASSWORD]) == []
+
+
+def test_no_secret_in_any_output_through_server_faults(secret_sim, tmp_path):
+    """403, a timeout, a 5xx past its retries: each a separate playbook, since each needs its fault
+    armed just before it."""
+    sim = secret_sim
+    base = {"url": sim.url, "token": SECRET_TOKEN, "retries": 0, "timeout": 1, "name": "faulty",
+            "source_ips": [{"ip": "192.0.2.7", "ehlo_hostname": "mx7.example.org"}]}
+    found = {}
+    for label, kind, extra in (
+        ("timeout", "delay", {"seconds": 3.0}),
+        ("server error", "http503", {}),
+        ("gateway error", "http502", {}),
+        ("server unavailable", "server_unavailable", {}),
+        ("connection dropped", "drop_before", {}),
+    ):
+        sim.reset()
+        sim.fault(kind, count=10, match="any", **extra)
+        outcome = loud(tmp_path / label.replace(" ", "-"), [task(label, base)])
+        assert outcome.result(label).get("failed") is True, (label, outcome.result(label))
+        found[label] = leaks(outcome, [SECRET_TOKEN])
+    assert found == {label: [] for label in found}
+
+
+def test_no_secret_in_output_on_403(tmp_path):
+    """A token without the create permission: the method-level ``forbidden`` names the permission,
+    never the token."""
+    readonly_secret = "R3ad0nly-S3cr3t-Hw5tN8-p2LkQ9"
+    with Simulator(extra_args=("--token", f"{readonly_secret}=readonly")) as sim:
+        outcome = loud(tmp_path, [task("403", {"url": sim.url, "token": readonly_secret, "name": "no-rights",
+                                               "retries": 0})])
+        result = outcome.result("403")
+        assert result.get("failed") is True, result
+        assert re.search(r"forbidden|403|permission|not authori[sz]ed", result["msg"], re.IGNORECASE), result["msg"]
+        assert sim.objects() and "no-rights" not in [item["name"] for item in sim.objects()]
+    assert leaks(outcome, [readonly_secret]) == []
+
+
+# --- secrets: successful runs, with the secret from a file, the environment, a variable ---------
+
+
+def test_no_secret_in_output_of_successful_runs_with_diff_and_check(secret_sim, tmp_path):
+    sim = secret_sim
+    sim.reset()
+    token_file = tmp_path / "token"
+    token_file.write_text(SECRET_TOKEN + "\n")
+    strategy = {"name": "visible", "description": "made with a secret", "ehlo_hostname": "mx.example.org",
+                "source_ips": [{"ip": "192.0.2.9", "ehlo_hostname": "mx9.example.org"}], "connect_timeout": "2m"}
+    tasks = [
+        task("check with token_file", {"url": sim.url, "token_file": str(token_file), **strategy}),
+        task("apply with token", {"url": sim.url, "token": SECRET_TOKEN, **strategy}),
+        task("change with env token", {"url": sim.url, **strategy, "connect_timeout": "3m"}),
+        task("batch with token_file", {"url": sim.url, "token_file": str(token_file),
+                                       "strategies": [strategy, {"name": "second"}]}),
+        task("info with env token", {"url": sim.url}, module=INFO_MODULE),
+    ]
+    outcome = loud(tmp_path, tasks, env={"STALWART_TOKEN": SECRET_TOKEN})
+    for label in ("apply with token", "change with env token", "batch with token_file", "info with env token"):
+        assert not outcome.result(label).get("failed"), (label, outcome.result(label).get("msg"))
+    assert sorted(item["name"] for item in sim.objects()) == ["default", "second", "visible"]
+    assert leaks(outcome, [SECRET_TOKEN]) == []
+
+
+# --- TLS -----------------------------------------------------------------------------------------
+
+
+def test_untrusted_certificate_is_refused_by_default_with_a_clear_message(tls_sim, tmp_path):
+    tls_sim.reset()
+    outcome = run_tasks(tmp_path, [task("default", {"url": tls_sim.url, "token": ADMIN_TOKEN, "name": "tls",
+                                                    "retries": 0})])
+    result = outcome.result("default")
+    assert result.get("failed") is True
+    assert re.search(r"certificate", result["msg"], re.IGNORECASE), result["msg"]
+    # the message tells the two ways out
+    assert "ca_path" in result["msg"] or "validate_certs" in result["msg"], result["msg"]
+    assert [item["name"] for item in tls_sim.objects()] == ["default"]
+
+
+def test_ca_path_makes_tls_work(tls_sim, certificates, tmp_path):
+    tls_sim.reset()
+    ca_path, _, _ = certificates
+    outcome = run_tasks(tmp_path, [
+        task("ca_path", {"url": tls_sim.url, "token": ADMIN_TOKEN, "ca_path": str(ca_path), "name": "via-ca-path"}),
+        task("env", {"url": tls_sim.url, "token": ADMIN_TOKEN, "name": "via-env-ca-path"}),
+    ], env={"STALWART_CA_PATH": str(ca_path)})
+    for label in ("ca_path", "env"):
+        assert not outcome.result(label).get("failed"), outcome.result(label).get("msg")
+    assert sorted(item["name"] for item in tls_sim.objects()) == ["default", "via-ca-path", "via-env-ca-path"]
+
+
+def test_validate_certs_false_makes_tls_work(tls_sim, tmp_path):
+    tls_sim.reset()
+    outcome = run_tasks(tmp_path, [task("insecure", {"url": tls_sim.url, "token": ADMIN_TOKEN,
+                                                     "validate_certs": False, "name": "insecure"})])
+    assert not outcome.result("insecure").get("failed"), outcome.result("insecure").get("msg")
+    assert sorted(item["name"] for item in tls_sim.objects()) == ["default", "insecure"]
+
+
+def test_plain_http_to_a_non_loopback_host_warns_credentials_travel_in_clear(tmp_path):
+    # fe80::1 without a zone: connect() fails with EINVAL in the kernel, no packet leaves; proxies
+    # are off so that none is contacted instead (see the module docstring)
+    outcome = run_tasks(tmp_path, [task("clear", {"url": "http://[fe80::1]:1", "token": SECRET_TOKEN,
+                                                  "name": "clear", "retries": 0, "timeout": 1})],
+                        env=NO_PROXY_ENV)
+    result = outcome.result("clear")
+    assert result.get("failed") is True  # nothing listens there; only the warning matters
+    warnings = " ".join(result.get("warnings", []))
+    assert CLEAR_TEXT_WARNING.search(warnings), result.get("warnings")
+    assert SECRET_TOKEN not in json.dumps(result)
+
+
+def test_plain_http_to_loopback_does_not_warn(secret_sim, tmp_path):
+    secret_sim.reset()
+    url = secret_sim.url
+    outcome = run_tasks(tmp_path, [task("loopback", {"url": url, "token": ADMIN_TOKEN, "name": "quiet"})])
+    result = outcome.result("loopback")
+    assert not result.get("failed"), result.get("msg")
+    assert not any(CLEAR_TEXT_WARNING.search(warning) for warning in result.get("warnings", [])), result
