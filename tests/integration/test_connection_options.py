@@ -1,0 +1,42 @@
+"""Connection options (DESIGN §2) through real playbooks: ``module_defaults`` of the action group
+``stalwart.mail.jmap``, the ``STALWART_URL``/``STALWART_TOKEN`` environment fallbacks, HTTP Basic
+auth; each proven by what the simulator stored."""
+
+from __future__ import annotations
+
+from tests.integration.conftest import INFO_MODULE, MODULE, stored
+from tests.support.ansible import play
+from tests.support.sim import ADMIN_PASSWORD, ADMIN_TOKEN, ADMIN_USER
+
+
+def test_module_defaults_group_and_basic_auth(any_sim, ansible):
+    sim = any_sim
+    group = {"group/stalwart.mail.jmap": {"url": sim.url, "token": ADMIN_TOKEN}}
+    outcome = ansible(playbook=[
+        play([{"name": "module via group", MODULE: {"name": "from-defaults", "connect_timeout": "1m"}},
+              {"name": "info via group", INFO_MODULE: {"names": ["from-defaults"]}}], module_defaults=group),
+        play([{"name": "basic auth", MODULE: {"url": sim.url, "username": ADMIN_USER, "password": ADMIN_PASSWORD,
+                                              "name": "from-basic", "data_timeout": "20m"}},
+              {"name": "basic auth info", INFO_MODULE: {"url": sim.url, "username": ADMIN_USER,
+                                                        "password": ADMIN_PASSWORD, "names": ["from-basic"]}}]),
+    ])
+    assert outcome.rc == 0, outcome.output()
+    server = stored(sim)
+    assert server["from-defaults"]["connectTimeout"] == 60000
+    assert server["from-basic"]["dataTimeout"] == 1_200_000
+    assert outcome.result("module via group")["changed"] is True
+    assert [item["connect_timeout"] for item in outcome.result("info via group")["strategies"]] == ["1m"]
+    assert outcome.result("basic auth")["changed"] is True
+    assert [item["data_timeout"] for item in outcome.result("basic auth info")["strategies"]] == ["20m"]
+    assert ADMIN_PASSWORD not in outcome.stdout + outcome.stderr
+
+
+def test_environment_variables_url_and_token(sim, ansible):
+    outcome = ansible([{"name": "from env", MODULE: {"name": "from-env", "rcpt_to_timeout": "2m"}},
+                       {"name": "info from env", INFO_MODULE: {"names": ["from-env"]}}],
+                      env={"STALWART_URL": sim.url, "STALWART_TOKEN": ADMIN_TOKEN})
+    assert outcome.rc == 0, outcome.output()
+    assert stored(sim)["from-env"]["rcptToTimeout"] == 120000
+    assert outcome.result("from env")["changed"] is True
+    assert [item["rcpt_to_timeout"] for item in outcome.result("info from env")["strategies"]] == ["2m"]
+    assert ADMIN_TOKEN not in outcome.stdout + outcome.stderr

@@ -1,0 +1,495 @@
+"""``stalwart.mail.mta_connection_strategy`` end to end (DESIGN §3, §4): real ``ansible-playbook``
+over real HTTP against the simulator, in both dialects unless noted.
+
+Every test checks the module's result AND what the simulator stored and counted, so a module that
+reports the right thing but writes the wrong thing (or writes when it says it did not) fails.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.integration.conftest import (
+    human,
+    info_form,
+    messages,
+    set_calls,
+    stored,
+    strip_none,
+    task,
+    wire_strategy,
+    without,
+)
+from tests.support.ansible import run_tasks
+from tests.support.sim import NOOUTBOUND_TOKEN, READONLY_TOKEN
+
+EMPTY_PLAN = {"create": [], "update": {}, "delete": []}
+
+
+def norm_plan(plan):
+    """The plan with option lists sorted (their order is not part of the contract)."""
+    assert set(plan) == {"create", "update", "delete"}, plan
+    return {"create": sorted(plan["create"]), "delete": sorted(plan["delete"]),
+            "update": {name: sorted(options) for name, options in plan["update"].items()}}
+
+
+def ok(result):
+    assert not result.get("failed"), result.get("msg", result)
+    return result
+
+
+# --- create, re-run, reload ------------------------------------------------------------------------
+
+BULK_INPUT = {
+    "name": "bulk",
+    "description": "Bulk mail via dedicated IPs",
+    "ehlo_hostname": "MX.Bücher.Example.ORG",
+    "source_ips": [
+        {"ip": "2001:DB8::A", "ehlo_hostname": "MX-A.Example.org"},
+        {"ip": "192.0.2.10"},
+    ],
+    "connect_timeout": "3m",
+    "data_timeout": 900000,
+    "rcpt_to_timeout": "90s",
+}
+
+
+def test_create_stores_the_wire_values_then_a_rerun_changes_nothing_and_reload_happens_once(any_sim, ansible):
+    sim = any_sim
+    outcome = ansible([
+        task("create", {**BULK_INPUT, "reload": True}, sim=sim),
+        task("again", {**BULK_INPUT, "reload": True}, sim=sim),
+    ])
+    create, again = ok(outcome.result("create")), ok(outcome.result("again"))
+    server = stored(sim)
+    assert sorted(server) == ["bulk", "default"]
+    bulk = server["bulk"]
+    assert without(bulk, "id") == {
+        "name": "bulk",
+        "description": "Bulk mail via dedicated IPs",
+        "ehloHostname": "mx.xn--bcher-kva.example.org",
+        "sourceIps": {
+            "0": {"ehloHostname": "mx-a.example.org", "sourceIp": "2001:db8::a"},
+            "1": {"ehloHostname": None, "sourceIp": "192.0.2.10"},
+        },
+        "connectTimeout": 180000, "dataTimeout": 900000, "ehloTimeout": 300000,
+        "greetingTimeout": 300000, "mailFromTimeout": 300000, "rcptToTimeout": 90000,
+    }
+    # the module's report
+    assert create["changed"] is True
+    assert norm_plan(create["plan"]) == {"create": ["bulk"], "update": {}, "delete": []}
+    assert strip_none(create["strategy"]) == info_form(
+        "bulk", id=bulk["id"], description="Bulk mail via dedicated IPs",
+        ehlo_hostname="mx.xn--bcher-kva.example.org",
+        source_ips=[{"ip": "2001:db8::a", "ehlo_hostname": "mx-a.example.org"}, {"ip": "192.0.2.10"}],
+        connect_timeout="3m", data_timeout="15m", rcpt_to_timeout="90s")
+    # the re-run: no change, the same object, nothing written, no second reload
+    assert again["changed"] is False
+    assert norm_plan(again["plan"]) == EMPTY_PLAN
+    assert again["strategy"] == create["strategy"]
+    stats = sim.stats()
+    assert set_calls(stats) == 1, stats
+    assert (stats["objects_created"], stats["objects_updated"], stats["objects_destroyed"]) == (1, 0, 0)
+    assert stats["reloads"] == 1, stats
+
+
+def test_equivalent_spellings_and_reordered_source_ips_change_nothing(any_sim, ansible):
+    sim = any_sim
+    sim.reset(objects=[wire_strategy(
+        sim, "pool", ehloHostname="mx.example.org",
+        sourceIps={"0": {"ehloHostname": "a.example.org", "sourceIp": "192.0.2.1"},
+                   "1": {"ehloHostname": None, "sourceIp": "2001:db8::a"},
+                   "2": {"ehloHostname": "c.example.org", "sourceIp": "192.0.2.3"}})])
+    before = stored(sim)
+    reordered = [{"ip": "192.0.2.3", "ehlo_hostname": "c.example.org"},
+                 {"source_ip": "2001:DB8:0::A"},
+                 {"ip": "192.0.2.1", "ehlo_hostname": "A.Example.Org"}]
+    spellings = ["5m", "300s", "300000ms", 300000, "5 M", "4m60s"]
+    outcome = ansible(
+        [task(f"connect_timeout {value!r}", {"name": "pool", "connect_timeout": value}, sim=sim)
+         for value in spellings]
+        + [task("reordered", {"name": "pool", "source_ips": reordered, "ehlo_hostname": "MX.Example.ORG"},
+                sim=sim),
+           task("all durations in other units", {"name": "pool", "data_timeout": "600s", "ehlo_timeout": "300000ms",
+                                                 "greeting_timeout": 300000, "mail_from_timeout": "5m",
+                                                 "rcpt_to_timeout": "5M"}, sim=sim),
+           task("batch of the same", {"strategies": [{"name": "pool", "connect_timeout": "300s",
+                                                      "source_ips": list(reversed(reordered))},
+                                                     {"name": "default", "data_timeout": "10m"}]}, sim=sim)])
+    for entry in outcome.results:
+        result = ok(entry["result"])
+        assert result["changed"] is False, (entry["task"], result.get("plan"))
+        assert norm_plan(result["plan"]) == EMPTY_PLAN, entry["task"]
+    stats = sim.stats()
+    assert set_calls(stats) == 0 and stats["writes"] == 0, stats
+    assert stored(sim) == before
+
+
+def test_changing_one_option_writes_only_that_property_and_empty_strings_clear(any_sim, ansible):
+    sim = any_sim
+    sim.reset(objects=[
+        wire_strategy(sim, "bulk", description="Bulk", ehloHostname="mx.example.org", connectTimeout=120000,
+                      sourceIps={"0": {"ehloHostname": "a.example.org", "sourceIp": "192.0.2.1"}}),
+        wire_strategy(sim, "clearme", description="To be cleared", ehloHostname="mx.example.net",
+                      dataTimeout=1200000),
+    ])
+    before = stored(sim)
+    outcome = ansible([
+        task("one option", {"name": "bulk", "connect_timeout": "2m30s", "description": "Bulk"}, sim=sim),
+        task("clear", {"name": "clearme", "description": "", "ehlo_hostname": ""}, sim=sim),
+    ])
+    one, clear = ok(outcome.result("one option")), ok(outcome.result("clear"))
+    after = stored(sim)
+    assert after["bulk"] == {**before["bulk"], "connectTimeout": 150000}
+    assert after["clearme"] == {**before["clearme"], "description": None, "ehloHostname": None}
+    assert after["default"] == before["default"]
+    assert one["changed"] is True and clear["changed"] is True
+    assert norm_plan(one["plan"]) == {"create": [], "update": {"bulk": ["connect_timeout"]}, "delete": []}
+    assert norm_plan(clear["plan"]) == {"create": [], "update": {"clearme": ["description", "ehlo_hostname"]},
+                                        "delete": []}
+    assert strip_none(one["strategy"]) == info_form(
+        "bulk", id=before["bulk"]["id"], description="Bulk", ehlo_hostname="mx.example.org",
+        source_ips=[{"ip": "192.0.2.1", "ehlo_hostname": "a.example.org"}], connect_timeout="150s")
+    assert strip_none(clear["strategy"]) == info_form("clearme", id=before["clearme"]["id"], data_timeout="20m")
+    stats = sim.stats()
+    assert (stats["objects_created"], stats["objects_updated"], stats["objects_destroyed"]) == (0, 2, 0), stats
+    assert stats["reloads"] == 0
+
+
+def test_source_ips_change_is_written_whole_in_the_given_order_and_empty_list_clears(any_sim, ansible):
+    sim = any_sim
+    sim.reset(objects=[
+        wire_strategy(sim, "grow", sourceIps={"0": {"ehloHostname": None, "sourceIp": "192.0.2.1"}}),
+        wire_strategy(sim, "empty", sourceIps={"0": {"ehloHostname": None, "sourceIp": "192.0.2.9"}}),
+    ])
+    outcome = ansible([
+        task("grow", {"name": "grow", "source_ips": [{"ip": "192.0.2.2", "ehlo_hostname": "b.example.org"},
+                                                     {"ip": "192.0.2.1"}]}, sim=sim),
+        task("empty", {"name": "empty", "source_ips": []}, sim=sim),
+    ])
+    grow, empty = ok(outcome.result("grow")), ok(outcome.result("empty"))
+    after = stored(sim)
+    assert after["grow"]["sourceIps"] == {"0": {"ehloHostname": "b.example.org", "sourceIp": "192.0.2.2"},
+                                          "1": {"ehloHostname": None, "sourceIp": "192.0.2.1"}}
+    assert after["empty"]["sourceIps"] == {}
+    assert norm_plan(grow["plan"])["update"] == {"grow": ["source_ips"]}
+    assert norm_plan(empty["plan"])["update"] == {"empty": ["source_ips"]}
+    assert strip_none(grow["strategy"]["source_ips"]) == [{"ip": "192.0.2.2", "ehlo_hostname": "b.example.org"},
+                                                          {"ip": "192.0.2.1"}]
+    assert empty["strategy"]["source_ips"] == []
+
+
+# --- rename, delete ----------------------------------------------------------------------------------
+
+
+def test_rename_is_a_delete_plus_create_and_delete_of_an_absent_strategy_is_no_change(any_sim, ansible):
+    sim = any_sim
+    sim.reset(objects=[wire_strategy(sim, "old-name", connectTimeout=60000, description="renamed"),
+                       wire_strategy(sim, "doomed")])
+    old_id = stored(sim)["old-name"]["id"]
+    outcome = ansible([
+        task("rename", {"strategies": [{"name": "new-name", "connect_timeout": "1m", "description": "renamed"},
+                                       {"name": "old-name", "state": "absent"}]}, sim=sim),
+        task("delete", {"name": "doomed", "state": "absent"}, sim=sim),
+        task("delete again", {"name": "doomed", "state": "absent"}, sim=sim),
+        task("delete never existed", {"name": "never-existed", "state": "absent"}, sim=sim),
+    ])
+    rename = ok(outcome.result("rename"))
+    delete, again, never = (ok(outcome.result(label)) for label in ("delete", "delete again", "delete never existed"))
+    after = stored(sim)
+    assert sorted(after) == ["default", "new-name"]
+    assert after["new-name"]["id"] != old_id
+    assert (after["new-name"]["connectTimeout"], after["new-name"]["description"]) == (60000, "renamed")
+    assert rename["changed"] is True
+    assert norm_plan(rename["plan"]) == {"create": ["new-name"], "update": {}, "delete": ["old-name"]}
+    assert delete["changed"] is True
+    assert norm_plan(delete["plan"]) == {"create": [], "update": {}, "delete": ["doomed"]}
+    for result in (again, never):
+        assert result["changed"] is False
+        assert norm_plan(result["plan"]) == EMPTY_PLAN
+    stats = sim.stats()
+    assert (stats["objects_created"], stats["objects_updated"], stats["objects_destroyed"]) == (1, 0, 2), stats
+
+
+# --- check mode and diff ------------------------------------------------------------------------------
+
+CHECK_TASKS = [
+    ("single create", {"name": "fresh", "connect_timeout": "3m", "ehlo_hostname": "Fresh.Example.ORG",
+                       "source_ips": [{"ip": "198.51.100.7", "ehlo_hostname": "out7.example.org"}]}),
+    ("single update", {"name": "seeded", "data_timeout": "20m", "description": "now described"}),
+    ("single delete", {"name": "victim", "state": "absent"}),
+    ("batch", {"strategies": [{"name": "batch-new", "greeting_timeout": "45s"},
+                              {"name": "batch-old", "mail_from_timeout": "2m"},
+                              {"name": "batch-gone", "state": "absent"}]}),
+]
+
+
+def _seed_for_check(sim):
+    sim.reset(objects=[wire_strategy(sim, name, description="seeded " + name)
+                       for name in ("seeded", "victim", "batch-old", "batch-gone")])
+
+
+def _drop_ids(value):
+    if isinstance(value, dict):
+        return {key: _drop_ids(item) for key, item in value.items() if key != "id"}
+    if isinstance(value, list):
+        return [_drop_ids(item) for item in value]
+    return value
+
+
+def test_check_mode_writes_nothing_and_predicts_what_the_real_run_returns(any_sim, ansible):
+    sim = any_sim
+    _seed_for_check(sim)
+    before = stored(sim)
+    tasks = [task(label, args, sim=sim) for label, args in CHECK_TASKS]
+    check = ansible(tasks, check=True, diff=True)
+    stats = sim.stats()
+    assert set_calls(stats) == 0 and stats["writes"] == 0, stats
+    assert not any(name.endswith("/set") for name in stats["method_calls"]), stats["method_calls"]
+    assert stored(sim) == before
+    real = ansible(tasks, diff=True)
+    after = stored(sim)
+    assert sorted(after) == ["batch-new", "batch-old", "default", "fresh", "seeded"]
+    for label, _ in CHECK_TASKS:
+        predicted, done = ok(check.result(label)), ok(real.result(label))
+        assert predicted["changed"] is True and done["changed"] is True, label
+        assert norm_plan(predicted["plan"]) == norm_plan(done["plan"]), label
+        key = "strategies" if label == "batch" else "strategy"
+        assert strip_none(_drop_ids(predicted.get(key))) == strip_none(_drop_ids(done.get(key))), label
+    # existing objects keep their id, also in the prediction
+    assert check.result("single update")["strategy"]["id"] == before["seeded"]["id"]
+    # the prediction of a create holds the server defaults
+    assert strip_none(_drop_ids(check.result("single create")["strategy"])) == _drop_ids(info_form(
+        "fresh", connect_timeout="3m", ehlo_hostname="fresh.example.org",
+        source_ips=[{"ip": "198.51.100.7", "ehlo_hostname": "out7.example.org"}]))
+    assert norm_plan(check.result("batch")["plan"]) == {
+        "create": ["batch-new"], "update": {"batch-old": ["mail_from_timeout"]}, "delete": ["batch-gone"]}
+    assert after["fresh"]["connectTimeout"] == 180000 and after["batch-new"]["greetingTimeout"] == 45000
+
+
+def _diff_sides(result, name):
+    """(before, after) of strategy ``name`` in a result's diff, whatever the layout: one
+    ``{before, after}`` for the strategy, ``{before: {name: …}, after: {name: …}}``, or a list."""
+    diffs = result["diff"] if isinstance(result["diff"], list) else [result["diff"]]
+    for diff in diffs:
+        before, after = diff.get("before"), diff.get("after")
+        for side in (before, after):
+            if isinstance(side, dict) and side.get("name") == name:
+                return before or {}, after or {}
+        keyed = [side for side in (before, after) if isinstance(side, dict) and name in side]
+        if keyed:
+            return ((before or {}).get(name) or {}), ((after or {}).get(name) or {})
+        for side in (before, after):  # a list of strategies
+            if isinstance(side, list):
+                b = next((item for item in before or [] if item.get("name") == name), {})
+                a = next((item for item in after or [] if item.get("name") == name), {})
+                if a or b:
+                    return b, a
+    raise AssertionError(f"no diff for {name!r}: {result['diff']}")
+
+
+def test_diff_shows_whole_objects_for_create_and_delete_and_user_units(any_sim, ansible):
+    sim = any_sim
+    _seed_for_check(sim)
+    outcome = ansible([task(label, args, sim=sim) for label, args in CHECK_TASKS], check=True, diff=True)
+    before, after = _diff_sides(ok(outcome.result("single create")), "fresh")
+    assert not strip_none(before)
+    assert after["connect_timeout"] == "3m"
+    assert after["ehlo_hostname"] == "fresh.example.org"
+    assert {key: after[key] for key in ("data_timeout", "ehlo_timeout", "greeting_timeout", "mail_from_timeout",
+                                        "rcpt_to_timeout")} == {
+        "data_timeout": "10m", "ehlo_timeout": "5m", "greeting_timeout": "5m", "mail_from_timeout": "5m",
+        "rcpt_to_timeout": "5m"}
+    assert strip_none(after["source_ips"]) == [{"ip": "198.51.100.7", "ehlo_hostname": "out7.example.org"}]
+    before, after = _diff_sides(ok(outcome.result("single update")), "seeded")
+    assert (before["data_timeout"], after["data_timeout"]) == ("10m", "20m")
+    assert (before["description"], after["description"]) == ("seeded seeded", "now described")
+    before, after = _diff_sides(ok(outcome.result("single delete")), "victim")
+    assert before["name"] == "victim" and before["description"] == "seeded victim"
+    assert before["connect_timeout"] == "5m" and before["data_timeout"] == "10m"
+    assert not strip_none(after)
+    batch = ok(outcome.result("batch"))
+    assert _diff_sides(batch, "batch-new")[1]["greeting_timeout"] == "45s"
+    assert [side["mail_from_timeout"] for side in _diff_sides(batch, "batch-old")] == ["5m", "2m"]
+    assert _diff_sides(batch, "batch-gone")[0]["description"] == "seeded batch-gone"
+    # the default stdout callback shows the diff too
+    assert "45s" in outcome.stdout and "3m" in outcome.stdout
+
+
+# --- batch and purge ----------------------------------------------------------------------------------
+
+GMAIL_OUTBOUND = {"connection": {"match": {"0": {"if": "rcpt_domain == 'gmail.com'", "then": "'gmail'"}},
+                                 "else": "'default'"}}
+
+
+def test_purge_keeps_strategies_the_outbound_expression_names_unless_forced(any_sim, ansible):
+    sim = any_sim
+    sim.reset(objects=[wire_strategy(sim, name) for name in ("bulk", "gmail", "stale-1", "stale-2")],
+              outbound=GMAIL_OUTBOUND)
+    ids = {name: item["id"] for name, item in stored(sim).items()}
+    wanted = [{"name": "bulk", "connect_timeout": "2m"}, {"name": "fresh"}]
+    outcome = ansible([
+        task("purge", {"strategies": wanted, "purge": True}, sim=sim),
+        task("purge again", {"strategies": wanted, "purge": True}, sim=sim),
+        task("forced", {"strategies": wanted, "purge": True, "force": True}, sim=sim),
+    ])
+    purge, again, forced = (ok(outcome.result(label)) for label in ("purge", "purge again", "forced"))
+    assert purge["changed"] is True
+    assert norm_plan(purge["plan"]) == {"create": ["fresh"], "update": {"bulk": ["connect_timeout"]},
+                                        "delete": ["stale-1", "stale-2"]}
+    said = messages(purge)
+    assert "gmail" in said and "default" in said, said
+    assert again["changed"] is False and norm_plan(again["plan"]) == EMPTY_PLAN
+    assert "gmail" in messages(again)
+    assert forced["changed"] is True
+    assert norm_plan(forced["plan"]) == {"create": [], "update": {}, "delete": ["default", "gmail"]}
+    after = stored(sim)
+    assert sorted(after) == ["bulk", "fresh"]
+    assert after["bulk"]["id"] == ids["bulk"] and after["bulk"]["connectTimeout"] == 120000
+    assert sorted(item["name"] for item in forced["strategies"]) == ["bulk", "fresh"]
+    stats = sim.stats()
+    assert (stats["objects_created"], stats["objects_updated"], stats["objects_destroyed"]) == (1, 1, 4), stats
+
+
+def test_purge_without_the_outbound_permission_deletes_nothing_and_says_why(sim, ansible):
+    sim.reset(objects=[wire_strategy(sim, name) for name in ("bulk", "stale")], outbound=GMAIL_OUTBOUND)
+    outcome = ansible([
+        task("purge", {"token": NOOUTBOUND_TOKEN, "strategies": [{"name": "bulk"}], "purge": True}, sim=sim),
+    ])
+    result = outcome.result("purge")
+    said = messages(result)
+    assert "sysMtaOutboundStrategyGet" in said, said
+    assert "force" in said, said
+    if not result.get("failed"):
+        assert norm_plan(result["plan"])["delete"] == []
+    assert sorted(stored(sim)) == ["bulk", "default", "stale"]
+    assert sim.stats()["objects_destroyed"] == 0
+    forced = ansible([task("forced", {"token": NOOUTBOUND_TOKEN, "strategies": [{"name": "bulk"}], "purge": True,
+                                      "force": True}, sim=sim)])
+    assert norm_plan(ok(forced.result("forced"))["plan"])["delete"] == ["default", "stale"]
+    assert sorted(stored(sim)) == ["bulk"]
+
+
+def test_batch_converges_many_strategies_in_few_requests(any_sim, ansible):
+    sim = any_sim
+    sim.reset(objects=[wire_strategy(sim, f"keep-{index:02}", connectTimeout=60000) for index in range(30)])
+    strategies = ([{"name": f"keep-{index:02}", "connect_timeout": "1m" if index % 2 else "2m"} for index in range(30)]
+                  + [{"name": f"new-{index:02}", "source_ips": [{"ip": f"192.0.2.{index + 1}"}]}
+                     for index in range(30)])
+    outcome = ansible([task("batch", {"strategies": strategies}, sim=sim)])
+    result = ok(outcome.result("batch"))
+    plan = norm_plan(result["plan"])
+    assert plan["create"] == [f"new-{index:02}" for index in range(30)]
+    assert plan["update"] == {f"keep-{index:02}": ["connect_timeout"] for index in range(0, 30, 2)}
+    assert plan["delete"] == []
+    after = stored(sim)
+    assert len(after) == 61
+    assert after["keep-04"]["connectTimeout"] == 120000 and after["keep-05"]["connectTimeout"] == 60000
+    assert after["new-07"]["sourceIps"] == {"0": {"ehloHostname": None, "sourceIp": "192.0.2.8"}}
+    assert [item["name"] for item in result["strategies"]] == [item["name"] for item in strategies]
+    stats = sim.stats()
+    assert (stats["objects_created"], stats["objects_updated"]) == (30, 15), stats
+    assert stats["posts"] <= 6, stats
+
+
+# --- permissions and authentication (server dialect) ------------------------------------------------
+
+
+def test_read_only_token_fails_on_write_naming_the_permission_but_check_mode_and_info_work(sim, ansible):
+    sim.reset(objects=[wire_strategy(sim, "existing")])
+    ro = {"token": READONLY_TOKEN}
+    outcome = ansible([
+        task("create", {**ro, "name": "new", "connect_timeout": "1m"}, sim=sim),
+        task("update", {**ro, "name": "existing", "connect_timeout": "1m"}, sim=sim),
+        task("delete", {**ro, "name": "existing", "state": "absent"}, sim=sim),
+        task("check create", {**ro, "name": "new", "connect_timeout": "1m"}, sim=sim, check_mode=True),
+        task("info", {**ro}, sim=sim, module="stalwart.mail.mta_connection_strategy_info"),
+    ])
+    for label, permission in (("create", "sysMtaConnectionStrategyCreate"),
+                              ("update", "sysMtaConnectionStrategyUpdate"),
+                              ("delete", "sysMtaConnectionStrategyDestroy")):
+        result = outcome.result(label)
+        assert result.get("failed") is True, (label, result)
+        assert permission in result["msg"], (label, result["msg"])
+        assert result.get("changed") is not True
+    check = ok(outcome.result("check create"))
+    assert check["changed"] is True and norm_plan(check["plan"])["create"] == ["new"]
+    info = ok(outcome.result("info"))
+    assert [item["name"] for item in info["strategies"]] == ["default", "existing"]
+    assert sorted(stored(sim)) == ["default", "existing"]
+    stats = sim.stats()
+    assert (stats["objects_created"], stats["objects_updated"], stats["objects_destroyed"]) == (0, 0, 0)
+
+
+def test_wrong_token_fails_with_401_and_the_token_shows_nowhere(sim, ansible):
+    wrong = "Wr0ngT0ken-q7ZpX2vLk9"
+    outcome = ansible([
+        task("module", {"token": wrong, "name": "x", "connect_timeout": "1m"}, sim=sim),
+        task("info", {"token": wrong}, sim=sim, module="stalwart.mail.mta_connection_strategy_info"),
+    ], verbosity=3, diff=True)
+    for label in ("module", "info"):
+        result = outcome.result(label)
+        assert result.get("failed") is True, result
+        assert "401" in result["msg"], result["msg"]
+    assert wrong not in outcome.stdout
+    assert wrong not in outcome.stderr
+    assert wrong not in json.dumps(outcome.results)
+    assert sorted(stored(sim)) == ["default"]
+
+
+# --- bad input --------------------------------------------------------------------------------------
+
+BAD_INPUT = [
+    # id, module args, words the message must hold (strategy name, option)
+    ("bad ip", {"name": "bad-ip", "source_ips": [{"ip": "192.0.2.300"}]}, ["bad-ip", "192.0.2.300"]),
+    ("unspecified ip", {"name": "zero-ip", "source_ips": [{"ip": "0.0.0.0"}]}, ["zero-ip", "0.0.0.0"]),
+    ("zero duration", {"name": "zero-duration", "connect_timeout": 0}, ["zero-duration", "connect_timeout"]),
+    ("unknown unit", {"name": "bad-unit", "data_timeout": "5x"}, ["bad-unit", "data_timeout", "5x"]),
+    ("empty name", {"name": ""}, ["name"]),
+    ("empty name in batch", {"strategies": [{"name": "fine"}, {"name": ""}]}, ["name"]),
+    ("duplicate names", {"strategies": [{"name": "dup"}, {"name": "other"}, {"name": "dup"}]}, ["dup"]),
+    ("purge without strategies", {"name": "single", "purge": True}, ["purge", "strategies"]),
+    ("bad ip in batch", {"strategies": [{"name": "fine"}, {"name": "batch-bad-ip",
+                                                            "source_ips": [{"ip": "not-an-ip"}]}]},
+     ["batch-bad-ip", "not-an-ip"]),
+]
+
+
+@pytest.fixture(scope="module")
+def bad_input_outcome(_sim_server, tmp_path_factory):
+    sim = _sim_server
+    sim.reset()
+    outcome = run_tasks(tmp_path_factory.mktemp("bad-input"),
+                        [task(case_id, args, sim=sim) for case_id, args, _ in BAD_INPUT])
+    return outcome, sim.stats(), stored(sim)
+
+
+@pytest.mark.parametrize("case_id,args,words", BAD_INPUT, ids=[case[0] for case in BAD_INPUT])
+def test_bad_input_fails_naming_the_strategy_and_option(bad_input_outcome, case_id, args, words):
+    result = bad_input_outcome[0].result(case_id)
+    assert result.get("failed") is True, result
+    for word in words:
+        assert word in result["msg"], (word, result["msg"])
+    assert result.get("changed") is not True
+
+
+def test_bad_input_fails_before_any_request(bad_input_outcome):
+    _, stats, server = bad_input_outcome
+    assert stats["requests"] == 0, stats
+    assert sorted(server) == ["default"]
+
+
+def test_duration_spellings_are_parsed_as_documented(any_sim, ansible):
+    """Every accepted spelling lands as the same milliseconds on the wire, in the dialect's form."""
+    sim = any_sim
+    cases = {"ms": ("1500ms", 1500), "compound": ("1h30m", 5_400_000), "days": ("2d", 172_800_000),
+             "int": (45000, 45000), "spaces": (" 2 M ", 120_000), "upper": ("90S", 90_000)}
+    outcome = ansible([task("batch", {"strategies": [{"name": f"d-{key}", "connect_timeout": value}
+                                                     for key, (value, _) in cases.items()]}, sim=sim)])
+    result = ok(outcome.result("batch"))
+    server = stored(sim)
+    assert {key: server[f"d-{key}"]["connectTimeout"] for key in cases} == {key: ms for key, (_, ms) in cases.items()}
+    returned = {item["name"]: item["connect_timeout"] for item in result["strategies"]}
+    assert returned == {f"d-{key}": human(ms) for key, (_, ms) in cases.items()}
