@@ -35,9 +35,9 @@ def _population(sim):
             fields["ehloHostname"] = form["ehlo_hostname"] = f"mx{number}.example.org"
         if number % 7 == 0:
             fields["sourceIps"] = {"0": {"ehloHostname": f"o{number}.example.org", "sourceIp": f"10.0.{number // 256}.{number % 256}"},
-                                   "1": {"ehloHostname": None, "sourceIp": f"2001:db8::{number:x}"}}
+                                   "1": {"ehloHostname": None, "sourceIp": f"2001:db8::{number + 1:x}"}}
             form["source_ips"] = [{"ip": f"10.0.{number // 256}.{number % 256}", "ehlo_hostname": f"o{number}.example.org"},
-                                  {"ip": f"2001:db8::{number:x}"}]
+                                  {"ip": f"2001:db8::{number + 1:x}"}]
         if number % 4 == 0:
             fields["connectTimeout"] = 1000 * (number + 1)
             form["connect_timeout"] = human(1000 * (number + 1))
