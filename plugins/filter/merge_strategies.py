@@ -1,0 +1,179 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) stalwart.mail developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: merge_strategies
+short_description: Merge layers of connection strategy lists by strategy name
+version_added: 0.1.0
+author: stalwart.mail developers
+description:
+  - Merges several lists of connection strategies, each held by a named variable, into one list
+    for the C(strategies) option of M(stalwart.mail.mta_connection_strategy).
+  - The layers are merged in the sorted order of their variable names (plain string order, so
+    pad numbers, V(10_common) before V(20_host)). The role C(stalwart.mail.mta_connection_strategies)
+    passes V(stalwart_mta_connection_strategies) and every V(stalwart_mta_connection_strategies__<suffix>),
+    so the plain list comes first and the suffixes follow in order.
+  - Strategies are matched by C(name). A later
+    layer wins option by option; an option that a later layer leaves out (or sets to V(null)) keeps
+    the value of the earlier layers. A list option (C(source_ips)) is replaced whole, not merged.
+  - A strategy whose merged C(state) is V(absent) keeps only its C(name) and C(state).
+  - The C(id) key (as returned by M(stalwart.mail.mta_connection_strategy_info)) is dropped: the name is the key.
+  - Each layer is checked before merging. A layer that is not a list, an item that is not a
+    dictionary or has no C(name), an unknown key, a C(state) other than V(present) or V(absent), or a
+    C(source_ips) that is not a list of dictionaries with an C(ip) fails with a message naming the
+    variable, the item and what is accepted. The values themselves (durations, hostnames, IPs) are
+    checked by the module, also before any request.
+options:
+  _input:
+    description:
+      - The layers, a dictionary from variable name to a list of strategies.
+      - A layer whose value is V(null) (an empty YAML variable) counts as an empty list.
+    type: dict
+    required: true
+seealso:
+  - module: stalwart.mail.mta_connection_strategy
+  - module: stalwart.mail.mta_connection_strategy_info
+"""
+
+EXAMPLES = r"""
+- name: Merge a group layer and a host layer
+  ansible.builtin.debug:
+    msg: "{{ layers | stalwart.mail.merge_strategies }}"
+  vars:
+    layers:
+      stalwart_mta_connection_strategies__10_common:
+        - name: bulk
+          ehlo_hostname: bulk.example.org
+          data_timeout: 15m
+        - name: gmail
+          greeting_timeout: 2m
+      stalwart_mta_connection_strategies__20_host:
+        - name: bulk
+          source_ips:
+            - ip: 192.0.2.10
+              ehlo_hostname: mx1-a.example.org
+# msg:
+#   - name: bulk
+#     ehlo_hostname: bulk.example.org
+#     data_timeout: 15m
+#     source_ips: [{ip: 192.0.2.10, ehlo_hostname: mx1-a.example.org}]
+#   - name: gmail
+#     greeting_timeout: 2m
+
+- name: Merge every layer in scope, as the role does
+  ansible.builtin.debug:
+    msg: "{{ dict(layer_names | zip(query('ansible.builtin.vars', *layer_names))) | stalwart.mail.merge_strategies }}"
+  vars:
+    layer_names: "{{ query('ansible.builtin.varnames', '^stalwart_mta_connection_strategies(__.+)?$') }}"
+"""
+
+RETURN = r"""
+_value:
+  description:
+    - The merged strategies, in the order in which their names first appear in the layers.
+  type: list
+  elements: dict
+"""
+
+from collections.abc import Mapping
+
+from ansible.errors import AnsibleFilterError
+
+# The keys of one item of the module's ``strategies`` option (DESIGN §4), ``id`` included: the
+# info module returns it and the module ignores it.
+STRATEGY_KEYS = frozenset((
+    "name", "state", "description", "ehlo_hostname", "source_ips",
+    "connect_timeout", "data_timeout", "ehlo_timeout", "greeting_timeout",
+    "mail_from_timeout", "rcpt_to_timeout", "id",
+))
+SOURCE_IP_KEYS = frozenset(("ip", "source_ip", "ehlo_hostname"))
+STATES = ("present", "absent")
+
+
+def _where(layer, index, item):
+    """Name the place of an item in the layers, for error messages."""
+    name = item.get("name") if isinstance(item, Mapping) else None
+    label = f"{layer}[{index}]"
+    return f"{label} (strategy {name!r})" if isinstance(name, str) and name else label
+
+
+def _check_source_ips(where, value):
+    if value is None:
+        return
+    if not isinstance(value, list):
+        raise AnsibleFilterError(
+            f"{where}: source_ips must be a list of {{ip, ehlo_hostname}} dictionaries "
+            f"([] clears it), got {type(value).__name__}")
+    for position, entry in enumerate(value):
+        if not isinstance(entry, Mapping):
+            raise AnsibleFilterError(
+                f"{where}: source_ips[{position}] must be a dictionary with ip and ehlo_hostname, "
+                f"got {type(entry).__name__}")
+        unknown = sorted(str(key) for key in entry if key not in SOURCE_IP_KEYS)
+        if unknown:
+            raise AnsibleFilterError(
+                f"{where}: source_ips[{position}] has unknown key(s) {', '.join(unknown)}; "
+                f"accepted: ip (alias source_ip), ehlo_hostname")
+        if entry.get("ip") is None and entry.get("source_ip") is None:
+            raise AnsibleFilterError(f"{where}: source_ips[{position}] has no ip")
+
+
+def check_layer(layer, items):
+    """Return the items of one layer after checking their shape; raise AnsibleFilterError naming
+    the variable and the item otherwise. ``None`` (an empty YAML variable) is an empty layer."""
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        raise AnsibleFilterError(
+            f"{layer} must be a list of strategies (dictionaries with a name), "
+            f"got {type(items).__name__}")
+    for index, item in enumerate(items):
+        where = _where(layer, index, item)
+        if not isinstance(item, Mapping):
+            raise AnsibleFilterError(f"{where} must be a dictionary with a name, got {type(item).__name__}")
+        name = item.get("name")
+        if not isinstance(name, str) or not name:
+            raise AnsibleFilterError(f"{where} has no name: every strategy needs a non-empty string name")
+        unknown = sorted(str(key) for key in item if key not in STRATEGY_KEYS)
+        if unknown:
+            raise AnsibleFilterError(
+                f"{where} has unknown key(s) {', '.join(unknown)}; accepted: {', '.join(sorted(STRATEGY_KEYS))}")
+        state = item.get("state")
+        if state is not None and state not in STATES:
+            raise AnsibleFilterError(f"{where}: state must be present or absent, got {state!r}")
+        _check_source_ips(where, item.get("source_ips"))
+    return items
+
+
+def merge_strategies(layers):
+    """Merge ``{variable name: [strategy, ...]}`` by strategy name, layers in sorted name order,
+    later layers winning option by option (see DOCUMENTATION)."""
+    if not isinstance(layers, Mapping):
+        raise AnsibleFilterError(
+            f"merge_strategies expects a dictionary from variable name to strategy list, got {type(layers).__name__}")
+    merged = {}
+    for layer in sorted(layers, key=str):
+        for item in check_layer(layer, layers[layer]):
+            target = merged.setdefault(item["name"], {"name": item["name"]})
+            for key, value in item.items():
+                # ``None`` means "not given here": an empty YAML value must not erase what an
+                # earlier layer set (``""`` and ``[]`` are how a layer clears a value).
+                if key != "id" and value is not None:
+                    target[key] = value
+    result = []
+    for strategy in merged.values():
+        if strategy.get("state") == "absent":
+            strategy = {"name": strategy["name"], "state": "absent"}
+        result.append(strategy)
+    return result
+
+
+class FilterModule:
+    """Filters of stalwart.mail."""
+
+    def filters(self):
+        return {"merge_strategies": merge_strategies}

@@ -1,0 +1,120 @@
+"""The merge filter of the role: layers by sorted variable name, strategies by name, later layers
+winning option by option; shape errors that name the variable and the item."""
+
+from __future__ import annotations
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.stalwart.mail.plugins.filter.merge_strategies import FilterModule, merge_strategies
+
+BASE = "stalwart_mta_connection_strategies"
+COMMON = BASE + "__10_common"
+HOST = BASE + "__20_host"
+
+
+def test_the_filter_is_registered_under_its_documented_name():
+    assert FilterModule().filters()["merge_strategies"] is merge_strategies
+
+
+def test_later_layers_win_option_by_option_and_lists_are_replaced_whole():
+    layers = {
+        HOST: [{"name": "bulk", "source_ips": [{"ip": "192.0.2.10", "ehlo_hostname": "mx1-a.example.org"}],
+                "data_timeout": "20m"},
+               {"name": "warmup", "connect_timeout": "30s"}],
+        COMMON: [{"name": "bulk", "ehlo_hostname": "bulk.example.org", "data_timeout": "15m",
+                  "source_ips": [{"ip": "198.51.100.1"}]},
+                 {"name": "gmail", "greeting_timeout": "2m"}],
+    }
+    assert merge_strategies(layers) == [
+        {"name": "bulk", "ehlo_hostname": "bulk.example.org", "data_timeout": "20m",
+         "source_ips": [{"ip": "192.0.2.10", "ehlo_hostname": "mx1-a.example.org"}]},
+        {"name": "gmail", "greeting_timeout": "2m"},
+        {"name": "warmup", "connect_timeout": "30s"},
+    ]
+
+
+def test_the_plain_list_is_the_first_layer():
+    layers = {COMMON: [{"name": "a", "description": "from the suffix"}],
+              BASE: [{"name": "a", "description": "from the plain list", "connect_timeout": 1000}]}
+    assert merge_strategies(layers) == [{"name": "a", "description": "from the suffix", "connect_timeout": 1000}]
+
+
+@pytest.mark.parametrize("names, winner", [
+    ((BASE + "__10_a", BASE + "__20_b"), "b"),
+    ((BASE + "__a", BASE + "__b"), "b"),
+    # plain string order: "9" sorts after "10", which is why the README says to pad numbers
+    ((BASE + "__9", BASE + "__10"), "9"),
+])
+def test_suffixes_are_applied_in_sorted_string_order(names, winner):
+    first, second = names
+    layers = {second: [{"name": "s", "description": second.rsplit("_", 1)[-1]}],
+              first: [{"name": "s", "description": first.rsplit("_", 1)[-1]}]}
+    assert merge_strategies(layers) == [{"name": "s", "description": winner}]
+
+
+def test_none_keeps_the_earlier_value_while_empty_values_clear_it():
+    layers = {COMMON: [{"name": "s", "description": "kept", "ehlo_hostname": "mx.example.org",
+                        "source_ips": [{"ip": "192.0.2.1"}]}],
+              HOST: [{"name": "s", "description": None, "ehlo_hostname": "", "source_ips": []}]}
+    assert merge_strategies(layers) == [{"name": "s", "description": "kept", "ehlo_hostname": "", "source_ips": []}]
+
+
+def test_absent_keeps_only_name_and_state_and_a_later_present_revives_the_options():
+    layers = {COMMON: [{"name": "old", "connect_timeout": "1m"}, {"name": "back", "data_timeout": "1m"}],
+              HOST: [{"name": "old", "state": "absent"}, {"name": "back", "state": "absent"}],
+              BASE + "__30_last": [{"name": "back", "state": "present"}]}
+    assert merge_strategies(layers) == [
+        {"name": "old", "state": "absent"},
+        {"name": "back", "data_timeout": "1m", "state": "present"},
+    ]
+
+
+def test_id_from_the_info_module_is_dropped_and_duplicates_in_one_layer_merge_in_order():
+    layers = {BASE: [{"name": "s", "id": "b", "connect_timeout": "1m"}, {"name": "s", "connect_timeout": "2m"}]}
+    assert merge_strategies(layers) == [{"name": "s", "connect_timeout": "2m"}]
+
+
+def test_empty_and_null_layers_give_an_empty_list():
+    assert merge_strategies({}) == []
+    assert merge_strategies({BASE: [], COMMON: None}) == []
+
+
+def test_the_input_is_not_modified():
+    item = {"name": "s", "connect_timeout": "1m"}
+    layers = {BASE: [item], COMMON: [{"name": "s", "connect_timeout": "2m"}]}
+    merge_strategies(layers)
+    assert item == {"name": "s", "connect_timeout": "1m"}
+
+
+@pytest.mark.parametrize("layers, expected", [
+    ({HOST: {"name": "s"}}, [HOST, "must be a list", "dict"]),
+    ({HOST: "bulk"}, [HOST, "must be a list", "str"]),
+    ({HOST: [{"name": "a"}, "b"]}, [HOST + "[1]", "must be a dictionary"]),
+    ({HOST: [{"connect_timeout": "1m"}]}, [HOST + "[0]", "has no name"]),
+    ({HOST: [{"name": ""}]}, [HOST + "[0]", "has no name"]),
+    ({HOST: [{"name": 5}]}, [HOST + "[0]", "has no name"]),
+    ({HOST: [{"name": "bulk", "conect_timeout": "1m"}]},
+     [HOST + "[0] (strategy 'bulk')", "unknown key(s) conect_timeout", "accepted:", "connect_timeout"]),
+    ({HOST: [{"name": "bulk", "state": "gone"}]}, [HOST + "[0] (strategy 'bulk')", "present or absent", "'gone'"]),
+    ({HOST: [{"name": "bulk", "source_ips": "192.0.2.1"}]}, [HOST + "[0] (strategy 'bulk')", "source_ips must be a list"]),
+    ({HOST: [{"name": "bulk", "source_ips": ["192.0.2.1"]}]}, ["source_ips[0] must be a dictionary"]),
+    ({HOST: [{"name": "bulk", "source_ips": [{"ehlo_hostname": "a.example.org"}]}]}, ["source_ips[0] has no ip"]),
+    ({HOST: [{"name": "bulk", "source_ips": [{"ip": "192.0.2.1", "helo": "x"}]}]},
+     ["source_ips[0] has unknown key(s) helo", "alias source_ip"]),
+])
+def test_bad_layers_fail_with_the_variable_the_item_and_what_is_accepted(layers, expected):
+    with pytest.raises(AnsibleFilterError) as caught:
+        merge_strategies(layers)
+    for part in expected:
+        assert part in str(caught.value)
+
+
+def test_source_ip_alias_is_accepted():
+    layers = {HOST: [{"name": "s", "source_ips": [{"source_ip": "192.0.2.1", "ehlo_hostname": "a.example.org"}]}]}
+    assert merge_strategies(layers)[0]["source_ips"] == [{"source_ip": "192.0.2.1", "ehlo_hostname": "a.example.org"}]
+
+
+def test_not_a_dictionary_of_layers_fails():
+    with pytest.raises(AnsibleFilterError, match="dictionary from variable name"):
+        merge_strategies([{"name": "s"}])
