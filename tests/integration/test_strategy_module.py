@@ -127,21 +127,37 @@ def test_equivalent_spellings_and_reordered_source_ips_change_nothing(any_sim, a
     assert stored(sim) == before
 
 
-def test_changing_one_option_writes_only_that_property_and_empty_strings_clear(any_sim, ansible):
+def test_changing_one_option_writes_only_that_property_empty_values_clear_and_source_ips_replace(any_sim, ansible):
     sim = any_sim
     sim.reset(objects=[
         wire_strategy(sim, "bulk", description="Bulk", ehloHostname="mx.example.org", connectTimeout=120000,
                       sourceIps={"0": {"ehloHostname": "a.example.org", "sourceIp": "192.0.2.1"}}),
         wire_strategy(sim, "clearme", description="To be cleared", ehloHostname="mx.example.net",
                       dataTimeout=1200000),
+        wire_strategy(sim, "grow", sourceIps={"0": {"ehloHostname": None, "sourceIp": "192.0.2.1"}}),
+        wire_strategy(sim, "empty", sourceIps={"0": {"ehloHostname": None, "sourceIp": "192.0.2.9"}}),
     ])
     before = stored(sim)
     outcome = ansible([
         task("one option", {"name": "bulk", "connect_timeout": "2m30s", "description": "Bulk"}, sim=sim),
         task("clear", {"name": "clearme", "description": "", "ehlo_hostname": ""}, sim=sim),
+        task("grow", {"name": "grow", "source_ips": [{"ip": "192.0.2.2", "ehlo_hostname": "b.example.org"},
+                                                     {"ip": "192.0.2.1"}]}, sim=sim),
+        task("empty", {"name": "empty", "source_ips": []}, sim=sim),
     ])
     one, clear = ok(outcome.result("one option")), ok(outcome.result("clear"))
+    grow, empty = ok(outcome.result("grow")), ok(outcome.result("empty"))
     after = stored(sim)
+    # source_ips: written whole, in the order given; [] clears
+    assert after["grow"] == {**before["grow"], "sourceIps": {
+        "0": {"ehloHostname": "b.example.org", "sourceIp": "192.0.2.2"},
+        "1": {"ehloHostname": None, "sourceIp": "192.0.2.1"}}}
+    assert after["empty"] == {**before["empty"], "sourceIps": {}}
+    assert norm_plan(grow["plan"])["update"] == {"grow": ["source_ips"]}
+    assert norm_plan(empty["plan"])["update"] == {"empty": ["source_ips"]}
+    assert strip_none(grow["strategy"]["source_ips"]) == [{"ip": "192.0.2.2", "ehlo_hostname": "b.example.org"},
+                                                          {"ip": "192.0.2.1"}]
+    assert empty["strategy"]["source_ips"] == []
     assert after["bulk"] == {**before["bulk"], "connectTimeout": 150000}
     assert after["clearme"] == {**before["clearme"], "description": None, "ehloHostname": None}
     assert after["default"] == before["default"]
@@ -154,31 +170,8 @@ def test_changing_one_option_writes_only_that_property_and_empty_strings_clear(a
         source_ips=[{"ip": "192.0.2.1", "ehlo_hostname": "a.example.org"}], connect_timeout="150s")
     assert strip_none(clear["strategy"]) == info_form("clearme", id=before["clearme"]["id"], data_timeout="20m")
     stats = sim.stats()
-    assert (stats["objects_created"], stats["objects_updated"], stats["objects_destroyed"]) == (0, 2, 0), stats
+    assert (stats["objects_created"], stats["objects_updated"], stats["objects_destroyed"]) == (0, 4, 0), stats
     assert stats["reloads"] == 0
-
-
-def test_source_ips_change_is_written_whole_in_the_given_order_and_empty_list_clears(any_sim, ansible):
-    sim = any_sim
-    sim.reset(objects=[
-        wire_strategy(sim, "grow", sourceIps={"0": {"ehloHostname": None, "sourceIp": "192.0.2.1"}}),
-        wire_strategy(sim, "empty", sourceIps={"0": {"ehloHostname": None, "sourceIp": "192.0.2.9"}}),
-    ])
-    outcome = ansible([
-        task("grow", {"name": "grow", "source_ips": [{"ip": "192.0.2.2", "ehlo_hostname": "b.example.org"},
-                                                     {"ip": "192.0.2.1"}]}, sim=sim),
-        task("empty", {"name": "empty", "source_ips": []}, sim=sim),
-    ])
-    grow, empty = ok(outcome.result("grow")), ok(outcome.result("empty"))
-    after = stored(sim)
-    assert after["grow"]["sourceIps"] == {"0": {"ehloHostname": "b.example.org", "sourceIp": "192.0.2.2"},
-                                          "1": {"ehloHostname": None, "sourceIp": "192.0.2.1"}}
-    assert after["empty"]["sourceIps"] == {}
-    assert norm_plan(grow["plan"])["update"] == {"grow": ["source_ips"]}
-    assert norm_plan(empty["plan"])["update"] == {"empty": ["source_ips"]}
-    assert strip_none(grow["strategy"]["source_ips"]) == [{"ip": "192.0.2.2", "ehlo_hostname": "b.example.org"},
-                                                          {"ip": "192.0.2.1"}]
-    assert empty["strategy"]["source_ips"] == []
 
 
 # --- rename, delete ----------------------------------------------------------------------------------
@@ -239,18 +232,28 @@ def _drop_ids(value):
     return value
 
 
-def test_check_mode_writes_nothing_and_predicts_what_the_real_run_returns(any_sim, ansible):
-    sim = any_sim
+@pytest.fixture(scope="module", params=("server", "docs"))
+def check_then_real(request, tmp_path_factory):
+    """CHECK_TASKS in check+diff mode, then for real with diff, against a fresh simulator state;
+    with the simulator's stats and objects after each. Shared by the check-mode and diff tests."""
+    sim = request.getfixturevalue("_sim_" + request.param)
     _seed_for_check(sim)
     before = stored(sim)
     tasks = [task(label, args, sim=sim) for label, args in CHECK_TASKS]
-    check = ansible(tasks, check=True, diff=True)
-    stats = sim.stats()
+    check = run_tasks(tmp_path_factory.mktemp("check"), tasks, check=True, diff=True)
+    check_stats, after_check = sim.stats(), stored(sim)
+    real = run_tasks(tmp_path_factory.mktemp("real"), tasks, diff=True)
+    return {"before": before, "check": check, "check_stats": check_stats, "after_check": after_check,
+            "real": real, "after": stored(sim)}
+
+
+def test_check_mode_writes_nothing_and_predicts_what_the_real_run_returns(check_then_real):
+    run = check_then_real
+    stats = run["check_stats"]
     assert set_calls(stats) == 0 and stats["writes"] == 0, stats
     assert not any(name.endswith("/set") for name in stats["method_calls"]), stats["method_calls"]
-    assert stored(sim) == before
-    real = ansible(tasks, diff=True)
-    after = stored(sim)
+    assert run["after_check"] == run["before"]
+    check, real, before, after = run["check"], run["real"], run["before"], run["after"]
     assert sorted(after) == ["batch-new", "batch-old", "default", "fresh", "seeded"]
     for label, _ in CHECK_TASKS:
         predicted, done = ok(check.result(label)), ok(real.result(label))
@@ -260,6 +263,7 @@ def test_check_mode_writes_nothing_and_predicts_what_the_real_run_returns(any_si
         assert strip_none(_drop_ids(predicted.get(key))) == strip_none(_drop_ids(done.get(key))), label
     # existing objects keep their id, also in the prediction
     assert check.result("single update")["strategy"]["id"] == before["seeded"]["id"]
+    assert real.result("single create")["strategy"]["id"] == after["fresh"]["id"]
     # the prediction of a create holds the server defaults
     assert strip_none(_drop_ids(check.result("single create")["strategy"])) == _drop_ids(info_form(
         "fresh", connect_timeout="3m", ehlo_hostname="fresh.example.org",
@@ -267,6 +271,7 @@ def test_check_mode_writes_nothing_and_predicts_what_the_real_run_returns(any_si
     assert norm_plan(check.result("batch")["plan"]) == {
         "create": ["batch-new"], "update": {"batch-old": ["mail_from_timeout"]}, "delete": ["batch-gone"]}
     assert after["fresh"]["connectTimeout"] == 180000 and after["batch-new"]["greetingTimeout"] == 45000
+    assert after["seeded"] == {**before["seeded"], "dataTimeout": 1_200_000, "description": "now described"}
 
 
 def _diff_sides(result, name):
@@ -290,10 +295,9 @@ def _diff_sides(result, name):
     raise AssertionError(f"no diff for {name!r}: {result['diff']}")
 
 
-def test_diff_shows_whole_objects_for_create_and_delete_and_user_units(any_sim, ansible):
-    sim = any_sim
-    _seed_for_check(sim)
-    outcome = ansible([task(label, args, sim=sim) for label, args in CHECK_TASKS], check=True, diff=True)
+@pytest.mark.parametrize("which", ["check", "real"])
+def test_diff_shows_whole_objects_for_create_and_delete_and_user_units(check_then_real, which):
+    outcome = check_then_real[which]
     before, after = _diff_sides(ok(outcome.result("single create")), "fresh")
     assert not strip_none(before)
     assert after["connect_timeout"] == "3m"
