@@ -11,16 +11,16 @@ module says about itself.
 
 from __future__ import annotations
 
-import collections
 import re
 import socket
 import time
 
 import pytest
 
+from tests.integration.conftest import MODULE, delta, set_calls, stored, wire_strategy
+from tests.support.ansible import run_tasks
 from tests.support.sim import ADMIN_TOKEN
 
-MODULE = "stalwart.mail.mta_connection_strategy"
 RERUN_SAFE = re.compile(r"re-?run|run (it |the play(book)? )?again|safe to (retry|repeat)", re.IGNORECASE)
 
 # Transient faults: kind, extra fault() arguments, and how the message must name the fault once
@@ -33,6 +33,7 @@ TRANSIENT = [
     ("server_unavailable", {}, r"serverUnavailable|unavailable"),
     ("drop_before", {}, r"connect|reset|closed|abort|disconnect"),
 ]
+TRANSIENT_IDS = [kind for kind, _, _ in TRANSIENT]
 # Fast retries: the backoff is the module's own; these keep each test to a few seconds.
 FAST = {"retries": 3, "timeout": 5}
 
@@ -41,29 +42,9 @@ def connection(sim, **extra):
     return {"url": sim.url, "token": ADMIN_TOKEN, **FAST, **extra}
 
 
-def duplicates(sim):
-    """Names the simulator stores more than once (the server's unique index should make this empty)."""
-    names = collections.Counter(item["name"] for item in sim.objects())
-    return {name: count for name, count in names.items() if count > 1}
-
-
 def names(sim):
-    return sorted(item["name"] for item in sim.objects())
-
-
-def wire_strategy(name, **fields):
-    """A stored strategy in wire form (server dialect), for ``sim.reset(objects=...)``."""
-    item = {
-        "name": name, "description": None, "ehloHostname": None, "sourceIps": {},
-        "connectTimeout": 300000, "dataTimeout": 600000, "ehloTimeout": 300000,
-        "greetingTimeout": 300000, "mailFromTimeout": 300000, "rcptToTimeout": 300000,
-    }
-    item.update(fields)
-    return item
-
-
-def delta(before, after):
-    return {key: after[key] - before[key] for key in after if isinstance(after.get(key), int)}
+    """The stored names, sorted; ``stored`` fails on a duplicate name."""
+    return sorted(stored(sim))
 
 
 def free_port():
@@ -73,32 +54,32 @@ def free_port():
         return probe.getsockname()[1]
 
 
-def run(sim_or_none, tmp_path, task_args, *, conn=None, name="apply"):
-    """Run one module task (errors ignored, result registered) and return (result, seconds)."""
-    args = dict(conn if conn is not None else connection(sim_or_none))
+def run(sim, tmp_path, task_args, *, conn=None, name="apply"):
+    """Run one module task (errors ignored) and return (its result, seconds the playbook took).
+    The result's ``failed`` comes from the recorded status."""
+    args = dict(conn if conn is not None else connection(sim))
     args.update(task_args)
     started = time.monotonic()
     outcome = run_tasks(tmp_path, [{"name": name, MODULE: args, "ignore_errors": True}])
-    return outcome.result(name), time.monotonic() - started
+    seconds = time.monotonic() - started
+    return dict(outcome.result(name), failed=outcome.status(name) == "failed"), seconds
 
 
 # --- transient faults: retried, then a clear failure -------------------------------------------
 
 
-@pytest.mark.parametrize("kind,extra,_words", TRANSIENT, ids=[kind for kind, _, _ in TRANSIENT])
+@pytest.mark.parametrize("kind,extra,_words", TRANSIENT, ids=TRANSIENT_IDS)
 def test_transient_fault_is_retried_and_the_create_happens_once(sim, tmp_path, kind, extra, _words):
     sim.reset()
     sim.fault(kind, count=2, match="any", **extra)
     result, _ = run(sim, tmp_path, {"name": "after-" + kind, "connect_timeout": "2m"})
     assert not result.get("failed"), result.get("msg")
     assert result["changed"] is True
-    stored = [item for item in sim.objects() if item["name"] == "after-" + kind]
-    assert len(stored) == 1 and stored[0]["connectTimeout"] == 120000
+    assert stored(sim)["after-" + kind]["connectTimeout"] == 120000
     assert sim.stats()["objects_created"] == 1
-    assert duplicates(sim) == {}
 
 
-@pytest.mark.parametrize("kind,extra,_words", TRANSIENT, ids=[kind for kind, _, _ in TRANSIENT])
+@pytest.mark.parametrize("kind,extra,_words", TRANSIENT, ids=TRANSIENT_IDS)
 def test_transient_fault_on_the_write_is_retried_without_a_duplicate(sim, tmp_path, kind, extra, _words):
     sim.reset()
     sim.fault(kind, count=1, match="write", **extra)
@@ -106,10 +87,9 @@ def test_transient_fault_on_the_write_is_retried_without_a_duplicate(sim, tmp_pa
     assert not result.get("failed"), result.get("msg")
     assert names(sim) == ["default", "w1", "w2"]
     assert sim.stats()["objects_created"] == 2
-    assert duplicates(sim) == {}
 
 
-@pytest.mark.parametrize("kind,extra,words", TRANSIENT, ids=[kind for kind, _, _ in TRANSIENT])
+@pytest.mark.parametrize("kind,extra,words", TRANSIENT, ids=TRANSIENT_IDS)
 def test_transient_fault_past_retries_fails_saying_what_and_that_a_rerun_is_safe(sim, tmp_path, kind, extra, words):
     sim.reset()
     sim.fault(kind, count=50, match="any", **extra)
@@ -177,9 +157,8 @@ def test_lost_single_create_is_not_repeated(sim, tmp_path):
     assert result["changed"] is True
     stats = sim.stats()
     assert stats["objects_created"] == 1
-    assert stats["set_calls"] == 1, "the write was sent again after its response was lost"
+    assert set_calls(stats) == 1, "the write was sent again after its response was lost"
     assert names(sim) == ["default", "lost-one"]
-    assert duplicates(sim) == {}
 
 
 def test_lost_batch_of_creates_is_not_repeated(sim, tmp_path):
@@ -190,18 +169,17 @@ def test_lost_batch_of_creates_is_not_repeated(sim, tmp_path):
     assert not result.get("failed"), result.get("msg")
     stats = sim.stats()
     assert stats["objects_created"] == 6
-    assert stats["set_calls"] == 1
-    stored = {item["name"]: item for item in sim.objects()}
-    assert sorted(stored) == ["default"] + [f"lost-{index}" for index in range(6)]
-    assert all(stored[f"lost-{index}"]["dataTimeout"] == (10 + index) * 60000 for index in range(6))
-    assert duplicates(sim) == {}
+    assert set_calls(stats) == 1
+    server = stored(sim)
+    assert sorted(server) == ["default"] + [f"lost-{index}" for index in range(6)]
+    assert all(server[f"lost-{index}"]["dataTimeout"] == (10 + index) * 60000 for index in range(6))
 
 
 def test_lost_mixed_batch_of_creates_updates_and_deletes_converges(sim, tmp_path):
     sim.reset(objects=[
-        wire_strategy("default", description="Default connection strategy"),
-        wire_strategy("upd-1"), wire_strategy("upd-2", ehloHostname="old.example.org"),
-        wire_strategy("del-1"), wire_strategy("del-2"), wire_strategy("keep"),
+        wire_strategy(sim, "default", description="Default connection strategy"),
+        wire_strategy(sim, "upd-1"), wire_strategy(sim, "upd-2", ehloHostname="old.example.org"),
+        wire_strategy(sim, "del-1"), wire_strategy(sim, "del-2"), wire_strategy(sim, "keep"),
     ])
     sim.fault("drop_after", count=1, match="write")
     batch = [
@@ -216,19 +194,19 @@ def test_lost_mixed_batch_of_creates_updates_and_deletes_converges(sim, tmp_path
     assert not result.get("failed"), result.get("msg")
     stats = sim.stats()
     assert (stats["objects_created"], stats["objects_updated"], stats["objects_destroyed"]) == (2, 2, 2)
-    assert stats["set_calls"] == 1
-    stored = {item["name"]: item for item in sim.objects()}
-    assert sorted(stored) == ["default", "keep", "new-1", "new-2", "upd-1", "upd-2"]
-    assert stored["upd-1"]["greetingTimeout"] == 90000
-    assert stored["upd-2"]["ehloHostname"] == "new.example.org"
-    assert stored["new-2"]["sourceIps"] == {"0": {"ehloHostname": "mx10.example.org", "sourceIp": "192.0.2.10"}}
-    assert duplicates(sim) == {}
+    assert set_calls(stats) == 1
+    server = stored(sim)
+    assert sorted(server) == ["default", "keep", "new-1", "new-2", "upd-1", "upd-2"]
+    assert server["upd-1"]["greetingTimeout"] == 90000
+    assert server["upd-2"]["ehloHostname"] == "new.example.org"
+    assert server["new-2"]["sourceIps"] == {"0": {"ehloHostname": "mx10.example.org", "sourceIp": "192.0.2.10"}}
 
 
 def test_lost_purge_is_not_repeated(sim, tmp_path):
     sim.reset(objects=[
-        wire_strategy("default", description="Default connection strategy"),
-        wire_strategy("keep"), wire_strategy("extra-1"), wire_strategy("extra-2"), wire_strategy("extra-3"),
+        wire_strategy(sim, "default", description="Default connection strategy"),
+        wire_strategy(sim, "keep"), wire_strategy(sim, "extra-1"), wire_strategy(sim, "extra-2"),
+        wire_strategy(sim, "extra-3"),
     ])
     sim.fault("drop_after", count=1, match="write")
     result, _ = run(sim, tmp_path, {"strategies": [{"name": "default"}, {"name": "keep"}, {"name": "added"}],
@@ -236,7 +214,7 @@ def test_lost_purge_is_not_repeated(sim, tmp_path):
     assert not result.get("failed"), result.get("msg")
     stats = sim.stats()
     assert (stats["objects_created"], stats["objects_destroyed"]) == (1, 3)
-    assert stats["set_calls"] == 1
+    assert set_calls(stats) == 1
     assert names(sim) == ["added", "default", "keep"]
 
 
@@ -250,7 +228,6 @@ def test_lost_first_chunk_then_only_the_rest_is_written(sim, tmp_path):
     assert not result.get("failed"), result.get("msg")
     assert sim.stats()["objects_created"] == 6
     assert names(sim) == [f"chunk-{index}" for index in range(6)] + ["default"]
-    assert duplicates(sim) == {}
 
 
 # --- a batch the server refuses in part ---------------------------------------------------------
@@ -259,8 +236,17 @@ def test_lost_first_chunk_then_only_the_rest_is_written(sim, tmp_path):
 UNKNOWN_TLD_HOST = "mx.example.notatld"
 
 
+def failed_names(failed_strategies):
+    """The strategy names in ``failed_strategies``, whether it is a list of entries or a mapping."""
+    if isinstance(failed_strategies, dict):
+        return sorted(failed_strategies)
+    return sorted(item.get("strategy") or item.get("name") if isinstance(item, dict) else item
+                  for item in failed_strategies or [])
+
+
 def test_partly_refused_batch_reports_each_failure_keeps_the_rest_and_a_rerun_converges(sim, tmp_path):
-    sim.reset(objects=[wire_strategy("default", description="Default connection strategy"), wire_strategy("upd")])
+    sim.reset(objects=[wire_strategy(sim, "default", description="Default connection strategy"),
+                       wire_strategy(sim, "upd")])
     batch = [
         {"name": "good-1", "connect_timeout": "1m"},
         {"name": "bad-host", "ehlo_hostname": UNKNOWN_TLD_HOST},
@@ -273,15 +259,14 @@ def test_partly_refused_batch_reports_each_failure_keeps_the_rest_and_a_rerun_co
     for failed in ("bad-host", "upd"):
         assert failed in msg, msg
     assert "Invalid hostname" in msg, msg
-    assert "good-1" not in result.get("failed_strategies", {}) and "good-2" not in str(result.get("failed_strategies"))
+    assert "good-1" not in msg and "good-2" not in msg, msg
     failed_strategies = result.get("failed_strategies")
-    assert failed_strategies, result
-    failed_names = sorted(item["strategy"] if isinstance(item, dict) else item for item in failed_strategies)
-    assert failed_names == ["bad-host", "upd"], failed_strategies
+    assert failed_names(failed_strategies) == ["bad-host", "upd"], failed_strategies
+    assert "Invalid hostname" in str(failed_strategies), failed_strategies
     # what succeeded is kept
-    stored = {item["name"]: item for item in sim.objects()}
-    assert sorted(stored) == ["default", "good-1", "good-2", "upd"]
-    assert stored["upd"]["sourceIps"] == {}
+    server = stored(sim)
+    assert sorted(server) == ["default", "good-1", "good-2", "upd"]
+    assert server["upd"]["sourceIps"] == {}
 
     batch[1]["ehlo_hostname"] = "mx.example.org"
     batch[3]["source_ips"][0]["ehlo_hostname"] = "mx20.example.org"
@@ -295,4 +280,4 @@ def test_partly_refused_batch_reports_each_failure_keeps_the_rest_and_a_rerun_co
     third, _ = run(sim, tmp_path, {"strategies": batch}, name="third")
     assert not third.get("failed"), third.get("msg")
     assert third["changed"] is False
-    assert sorted(item["name"] for item in sim.objects()) == ["bad-host", "default", "good-1", "good-2", "upd"]
+    assert names(sim) == ["bad-host", "default", "good-1", "good-2", "upd"]

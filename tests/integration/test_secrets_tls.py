@@ -29,10 +29,9 @@ import re
 
 import pytest
 
+from tests.integration.conftest import INFO_MODULE, MODULE
+from tests.support.ansible import run_tasks
 from tests.support.sim import ADMIN_TOKEN, ADMIN_USER, Simulator
-
-MODULE = "stalwart.mail.mta_connection_strategy"
-INFO_MODULE = "stalwart.mail.mta_connection_strategy_info"
 
 SECRET_TOKEN = "S3cr3t-Tok3n-Zq9xW2-k7HdP4vN"
 WRONG_TOKEN = "Wr0ng-Tok3n-Jf6pL1-x9CeR2sB"
@@ -134,6 +133,12 @@ def tls_sim(certificates):
         yield running
 
 
+def result_of(outcome, task_name):
+    """The task's module result, with ``failed`` set from the recorded status (the callback keeps
+    the status beside the result, not in it)."""
+    return dict(outcome.result(task_name), failed=outcome.status(task_name) == "failed")
+
+
 def task(label, module_args, module=MODULE):
     return {"name": label, module: module_args, "ignore_errors": True}
 
@@ -160,9 +165,9 @@ def test_no_secret_in_any_output_through_forced_failures(secret_sim, certificate
     ]
     outcome = loud(tmp_path, tasks)
     for label in ("401 token", "401 password", "TLS", "refused by server", "info with a wrong token"):
-        assert outcome.result(label).get("failed") is True, (label, outcome.result(label))
-    assert re.search(r"401|unauthori[sz]ed|authenticat", outcome.result("401 token")["msg"], re.IGNORECASE)
-    assert re.search(r"401|unauthori[sz]ed|authenticat", outcome.result("401 password")["msg"], re.IGNORECASE)
+        assert result_of(outcome, label).get("failed") is True, (label, result_of(outcome, label))
+    assert re.search(r"401|unauthori[sz]ed|authenticat", result_of(outcome, "401 token")["msg"], re.IGNORECASE)
+    assert re.search(r"401|unauthori[sz]ed|authenticat", result_of(outcome, "401 password")["msg"], re.IGNORECASE)
     assert leaks(outcome, [SECRET_TOKEN, WRONG_TOKEN, WRONG_PASSWORD]) == []
 
 
@@ -183,7 +188,7 @@ def test_no_secret_in_any_output_through_server_faults(secret_sim, tmp_path):
         sim.reset()
         sim.fault(kind, count=10, match="any", **extra)
         outcome = loud(tmp_path / label.replace(" ", "-"), [task(label, base)])
-        assert outcome.result(label).get("failed") is True, (label, outcome.result(label))
+        assert result_of(outcome, label).get("failed") is True, (label, result_of(outcome, label))
         found[label] = leaks(outcome, [SECRET_TOKEN])
     assert found == {label: [] for label in found}
 
@@ -195,7 +200,7 @@ def test_no_secret_in_output_on_403(tmp_path):
     with Simulator(extra_args=("--token", f"{readonly_secret}=readonly")) as sim:
         outcome = loud(tmp_path, [task("403", {"url": sim.url, "token": readonly_secret, "name": "no-rights",
                                                "retries": 0})])
-        result = outcome.result("403")
+        result = result_of(outcome, "403")
         assert result.get("failed") is True, result
         assert re.search(r"forbidden|403|permission|not authori[sz]ed", result["msg"], re.IGNORECASE), result["msg"]
         assert sim.objects() and "no-rights" not in [item["name"] for item in sim.objects()]
@@ -222,7 +227,7 @@ def test_no_secret_in_output_of_successful_runs_with_diff_and_check(secret_sim, 
     ]
     outcome = loud(tmp_path, tasks, env={"STALWART_TOKEN": SECRET_TOKEN})
     for label in ("apply with token", "change with env token", "batch with token_file", "info with env token"):
-        assert not outcome.result(label).get("failed"), (label, outcome.result(label).get("msg"))
+        assert not result_of(outcome, label).get("failed"), (label, result_of(outcome, label).get("msg"))
     assert sorted(item["name"] for item in sim.objects()) == ["default", "second", "visible"]
     assert leaks(outcome, [SECRET_TOKEN]) == []
 
@@ -234,7 +239,7 @@ def test_untrusted_certificate_is_refused_by_default_with_a_clear_message(tls_si
     tls_sim.reset()
     outcome = run_tasks(tmp_path, [task("default", {"url": tls_sim.url, "token": ADMIN_TOKEN, "name": "tls",
                                                     "retries": 0})])
-    result = outcome.result("default")
+    result = result_of(outcome, "default")
     assert result.get("failed") is True
     assert re.search(r"certificate", result["msg"], re.IGNORECASE), result["msg"]
     # the message tells the two ways out
@@ -250,7 +255,7 @@ def test_ca_path_makes_tls_work(tls_sim, certificates, tmp_path):
         task("env", {"url": tls_sim.url, "token": ADMIN_TOKEN, "name": "via-env-ca-path"}),
     ], env={"STALWART_CA_PATH": str(ca_path)})
     for label in ("ca_path", "env"):
-        assert not outcome.result(label).get("failed"), outcome.result(label).get("msg")
+        assert not result_of(outcome, label).get("failed"), result_of(outcome, label).get("msg")
     assert sorted(item["name"] for item in tls_sim.objects()) == ["default", "via-ca-path", "via-env-ca-path"]
 
 
@@ -258,7 +263,7 @@ def test_validate_certs_false_makes_tls_work(tls_sim, tmp_path):
     tls_sim.reset()
     outcome = run_tasks(tmp_path, [task("insecure", {"url": tls_sim.url, "token": ADMIN_TOKEN,
                                                      "validate_certs": False, "name": "insecure"})])
-    assert not outcome.result("insecure").get("failed"), outcome.result("insecure").get("msg")
+    assert not result_of(outcome, "insecure").get("failed"), result_of(outcome, "insecure").get("msg")
     assert sorted(item["name"] for item in tls_sim.objects()) == ["default", "insecure"]
 
 
@@ -268,7 +273,7 @@ def test_plain_http_to_a_non_loopback_host_warns_credentials_travel_in_clear(tmp
     outcome = run_tasks(tmp_path, [task("clear", {"url": "http://[fe80::1]:1", "token": SECRET_TOKEN,
                                                   "name": "clear", "retries": 0, "timeout": 1})],
                         env=NO_PROXY_ENV)
-    result = outcome.result("clear")
+    result = result_of(outcome, "clear")
     assert result.get("failed") is True  # nothing listens there; only the warning matters
     warnings = " ".join(result.get("warnings", []))
     assert CLEAR_TEXT_WARNING.search(warnings), result.get("warnings")
@@ -279,6 +284,6 @@ def test_plain_http_to_loopback_does_not_warn(secret_sim, tmp_path):
     secret_sim.reset()
     url = secret_sim.url
     outcome = run_tasks(tmp_path, [task("loopback", {"url": url, "token": ADMIN_TOKEN, "name": "quiet"})])
-    result = outcome.result("loopback")
+    result = result_of(outcome, "loopback")
     assert not result.get("failed"), result.get("msg")
     assert not any(CLEAR_TEXT_WARNING.search(warning) for warning in result.get("warnings", [])), result
