@@ -21,7 +21,7 @@ description:
     layer wins option by option; an option that a later layer leaves out (or sets to V(null)) keeps
     the value of the earlier layers. A list option (C(source_ips)) is replaced whole, not merged.
   - A strategy whose merged C(state) is V(absent) keeps only its C(name) and C(state).
-  - The C(id) key (as returned by M(stalwart.mail.mta_connection_strategy_info)) is dropped: the name is the key.
+  - The C(id) key (as returned by M(stalwart.mail.mta_connection_strategy_info)) is dropped, since the name is the key.
   - Each layer is checked before merging. A layer that is not a list, an item that is not a
     dictionary or has no C(name), an unknown key, a C(state) other than V(present) or V(absent), or a
     C(source_ips) that is not a list of dictionaries with an C(ip) fails with a message naming the
