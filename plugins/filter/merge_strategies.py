@@ -94,6 +94,23 @@ SOURCE_IP_KEYS = frozenset(("ip", "source_ip", "ehlo_hostname"))
 STATES = ("present", "absent")
 
 
+def _kind(value):
+    """What a value is, in words (Ansible's lazy/tagged containers have unhelpful class names)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, Mapping):
+        return "a dictionary"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    return type(value).__name__
+
+
 def _where(layer, index, item):
     """Name the place of an item in the layers, for error messages."""
     name = item.get("name") if isinstance(item, Mapping) else None
@@ -107,12 +124,12 @@ def _check_source_ips(where, value):
     if not isinstance(value, list):
         raise AnsibleFilterError(
             f"{where}: source_ips must be a list of {{ip, ehlo_hostname}} dictionaries "
-            f"([] clears it), got {type(value).__name__}")
+            f"([] clears it), got {_kind(value)}")
     for position, entry in enumerate(value):
         if not isinstance(entry, Mapping):
             raise AnsibleFilterError(
                 f"{where}: source_ips[{position}] must be a dictionary with ip and ehlo_hostname, "
-                f"got {type(entry).__name__}")
+                f"got {_kind(entry)}")
         unknown = sorted(str(key) for key in entry if key not in SOURCE_IP_KEYS)
         if unknown:
             raise AnsibleFilterError(
@@ -130,11 +147,11 @@ def check_layer(layer, items):
     if not isinstance(items, list):
         raise AnsibleFilterError(
             f"{layer} must be a list of strategies (dictionaries with a name), "
-            f"got {type(items).__name__}")
+            f"got {_kind(items)}")
     for index, item in enumerate(items):
         where = _where(layer, index, item)
         if not isinstance(item, Mapping):
-            raise AnsibleFilterError(f"{where} must be a dictionary with a name, got {type(item).__name__}")
+            raise AnsibleFilterError(f"{where} must be a dictionary with a name, got {_kind(item)}")
         name = item.get("name")
         if not isinstance(name, str) or not name:
             raise AnsibleFilterError(f"{where} has no name: every strategy needs a non-empty string name")
@@ -154,7 +171,7 @@ def merge_strategies(layers):
     later layers winning option by option (see DOCUMENTATION)."""
     if not isinstance(layers, Mapping):
         raise AnsibleFilterError(
-            f"merge_strategies expects a dictionary from variable name to strategy list, got {type(layers).__name__}")
+            f"merge_strategies expects a dictionary from variable name to strategy list, got {_kind(layers)}")
     merged = {}
     for layer in sorted(layers, key=str):
         for item in check_layer(layer, layers[layer]):

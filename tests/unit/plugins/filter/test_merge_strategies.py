@@ -88,8 +88,8 @@ def test_the_input_is_not_modified():
 
 
 @pytest.mark.parametrize("layers, expected", [
-    ({HOST: {"name": "s"}}, [HOST, "must be a list", "dict"]),
-    ({HOST: "bulk"}, [HOST, "must be a list", "str"]),
+    ({HOST: {"name": "s"}}, [HOST, "must be a list", "got a dictionary"]),
+    ({HOST: "bulk"}, [HOST, "must be a list", "got a string"]),
     ({HOST: [{"name": "a"}, "b"]}, [HOST + "[1]", "must be a dictionary"]),
     ({HOST: [{"connect_timeout": "1m"}]}, [HOST + "[0]", "has no name"]),
     ({HOST: [{"name": ""}]}, [HOST + "[0]", "has no name"]),
