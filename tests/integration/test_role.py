@@ -1,0 +1,210 @@
+"""The role ``stalwart.mail.mta_connection_strategies`` through real ansible-playbook, against
+simulators over real HTTP. Each test asserts on what the simulators store and count, not only on
+what the role reports.
+
+One inventory is used throughout (``inventory()``): two hosts, each pointing at its own simulator,
+group_vars with the plain list and a ``__10_common`` layer, host_vars with a ``__20_host`` layer
+holding each host's own IP pool (and, on mx2, a strategy only mx2 runs).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.integration.conftest import stored
+from tests.support.ansible import run_playbook
+from tests.support.sim import ADMIN_TOKEN, Simulator
+
+ROLE = "stalwart.mail.mta_connection_strategies"
+MODULE = "stalwart.mail.mta_connection_strategy"
+
+GROUP_VARS = {
+    "stalwart_token": ADMIN_TOKEN,
+    # the plain list: the first layer
+    "stalwart_mta_connection_strategies": [
+        {"name": "gmail", "description": "from the plain list", "connect_timeout": "1m"},
+    ],
+    "stalwart_mta_connection_strategies__10_common": [
+        {"name": "gmail", "description": "Google MX", "greeting_timeout": "2m"},
+        {"name": "bulk", "ehlo_hostname": "bulk.example.org", "data_timeout": "15m"},
+    ],
+}
+HOST_VARS = {
+    "mx1": {"stalwart_mta_connection_strategies__20_host": [
+        {"name": "bulk", "data_timeout": "20m", "source_ips": [
+            {"ip": "192.0.2.10", "ehlo_hostname": "mx1-a.example.org"},
+            {"ip": "192.0.2.11", "ehlo_hostname": "mx1-b.example.org"},
+        ]},
+    ]},
+    "mx2": {"stalwart_mta_connection_strategies__20_host": [
+        {"name": "bulk", "source_ips": [{"ip": "198.51.100.20", "ehlo_hostname": "mx2-a.example.org"}]},
+        {"name": "warmup", "connect_timeout": "30s", "source_ips": [
+            {"source_ip": "198.51.100.22", "ehlo_hostname": "mx2-warmup.example.org"},
+        ]},
+    ]},
+}
+DEFAULTS_MS = {"connectTimeout": 300000, "dataTimeout": 600000, "ehloTimeout": 300000,
+               "greetingTimeout": 300000, "mailFromTimeout": 300000, "rcptToTimeout": 300000}
+GMAIL = {"name": "gmail", "description": "Google MX", "ehloHostname": None, "sourceIps": {},
+         **DEFAULTS_MS, "connectTimeout": 60000, "greetingTimeout": 120000}
+
+SITE = [{"name": "Apply the strategies", "hosts": "mailservers", "gather_facts": False,
+         "roles": [{"role": ROLE}]}]
+
+
+@pytest.fixture(scope="module")
+def _second_server():
+    with Simulator(dialect="server") as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def sims(sim, _second_server):
+    """mx1 → the shared server-dialect simulator, mx2 → a second one; both reset."""
+    _second_server.reset()
+    return {"mx1": sim, "mx2": _second_server}
+
+
+def inventory(tmp_path: Path, sims, group_extra=None) -> Path:
+    """Write the two-host inventory (hosts.yml, group_vars, host_vars) and return its directory."""
+    root = tmp_path / "inventory"
+    (root / "group_vars").mkdir(parents=True, exist_ok=True)
+    (root / "host_vars").mkdir(exist_ok=True)
+    hosts = {"mailservers": {
+        "hosts": {name: {"stalwart_url": server.url} for name, server in sims.items()},
+        "vars": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable},
+    }}
+    (root / "hosts.yml").write_text(yaml.safe_dump(hosts))
+    (root / "group_vars" / "mailservers.yml").write_text(yaml.safe_dump({**GROUP_VARS, **(group_extra or {})}))
+    for name, layer in HOST_VARS.items():
+        (root / "host_vars" / f"{name}.yml").write_text(yaml.safe_dump(layer))
+    return root
+
+
+def apply(tmp_path, inventory_dir, *, playbook=SITE, **kwargs):
+    return run_playbook(tmp_path, playbook, extra_args=["-i", str(inventory_dir)], **kwargs)
+
+
+def module_result(outcome, host):
+    """The result of the role's one module run for ``host``."""
+    runs = [entry for entry in outcome.results if entry["action"] == MODULE and entry["host"] == host]
+    assert len(runs) == 1, f"expected one module run for {host}, got {len(runs)}\n{outcome.output()}"
+    return runs[0]["result"]
+
+
+def without_id(strategies):
+    return {name: {key: value for key, value in item.items() if key != "id"} for name, item in strategies.items()}
+
+
+def test_layers_merge_by_suffix_each_host_gets_its_pool_one_reload_per_host_then_nothing(tmp_path, sims):
+    inv = inventory(tmp_path, sims)
+    first = apply(tmp_path, inv, diff=True).assert_ok()
+
+    mx1, mx2 = without_id(stored(sims["mx1"])), without_id(stored(sims["mx2"]))
+    # gmail: the plain list's connect_timeout survives, __10_common's description wins over it
+    assert mx1["gmail"] == GMAIL == mx2["gmail"]
+    # bulk on mx1: the group layer's EHLO name, the host layer's data_timeout (overridden) and pool
+    assert mx1["bulk"] == {"name": "bulk", "description": None, "ehloHostname": "bulk.example.org", **DEFAULTS_MS,
+                           "dataTimeout": 1200000, "sourceIps": {
+                               "0": {"sourceIp": "192.0.2.10", "ehloHostname": "mx1-a.example.org"},
+                               "1": {"sourceIp": "192.0.2.11", "ehloHostname": "mx1-b.example.org"}}}
+    # bulk on mx2: the group layer's data_timeout (not overridden there), mx2's own pool
+    assert mx2["bulk"] == {"name": "bulk", "description": None, "ehloHostname": "bulk.example.org", **DEFAULTS_MS,
+                           "dataTimeout": 900000, "sourceIps": {
+                               "0": {"sourceIp": "198.51.100.20", "ehloHostname": "mx2-a.example.org"}}}
+    # a host_vars-only strategy lands on its host only
+    assert mx2["warmup"]["connectTimeout"] == 30000
+    assert mx2["warmup"]["sourceIps"] == {"0": {"sourceIp": "198.51.100.22", "ehloHostname": "mx2-warmup.example.org"}}
+    assert sorted(mx1) == ["bulk", "default", "gmail"]  # purge is off: the seeded default stays
+    assert sorted(mx2) == ["bulk", "default", "gmail", "warmup"]
+
+    for host, server in sims.items():
+        result = module_result(first, host)
+        assert result["changed"] is True
+        assert result["diff"], "diff mode must pass through to the module"
+        assert server.stats()["reloads"] == 1, f"{host}: one reload after the changes"
+
+    before = {host: server.stats() for host, server in sims.items()}
+    again = apply(tmp_path, inv).assert_ok()
+    for host, server in sims.items():
+        assert module_result(again, host)["changed"] is False
+        after = server.stats()
+        assert after["reloads"] == before[host]["reloads"], f"{host}: no change, no reload"
+        assert after["writes"] == before[host]["writes"], f"{host}: a re-run writes nothing"
+        # a constant, small number of requests per host, whatever the number of strategies
+        assert after["requests"] - before[host]["requests"] <= 4
+    assert "changed=0" in again.stdout
+
+
+def test_check_mode_writes_nothing_and_shows_the_diff(tmp_path, sims):
+    inv = inventory(tmp_path, sims)
+    outcome = apply(tmp_path, inv, check=True, diff=True).assert_ok()
+    for host, server in sims.items():
+        result = module_result(outcome, host)
+        assert result["changed"] is True
+        assert result["diff"]
+        assert sorted(result["plan"]["create"]) == (["bulk", "gmail"] if host == "mx1" else ["bulk", "gmail", "warmup"])
+        stats = server.stats()
+        assert stats["writes"] == 0 and stats["reloads"] == 0, f"{host}: check mode sent a write: {stats}"
+        assert sorted(stored(server)) == ["default"]
+
+
+def test_purge_through_the_role_deletes_what_no_layer_names_and_reload_can_be_turned_off(tmp_path, sims):
+    for server in sims.values():
+        server.reset(objects=[{"name": "stray", "description": "not in any layer", "ehloHostname": None,
+                               "sourceIps": {}, **DEFAULTS_MS}])
+    inv = inventory(tmp_path, sims, group_extra={
+        "stalwart_mta_connection_strategies_purge": True,
+        "stalwart_mta_connection_strategies_reload": False,
+        # the seeded default is named by the outbound strategy on a real server: keep it listed
+        "stalwart_mta_connection_strategies__00_base": [{"name": "default"}],
+    })
+    outcome = apply(tmp_path, inv).assert_ok()
+    for host, server in sims.items():
+        names = sorted(stored(server))
+        assert "stray" not in names, f"{host}: purge kept a strategy no layer names"
+        assert names == (["bulk", "default", "gmail"] if host == "mx1" else ["bulk", "default", "gmail", "warmup"])
+        assert "stray" in module_result(outcome, host)["plan"]["delete"]
+        assert server.stats()["reloads"] == 0, f"{host}: stalwart_mta_connection_strategies_reload: false"
+
+
+BAD_INPUTS = [
+    # (label, role vars, words the failure must contain)
+    ("purge-not-a-bool", {"stalwart_mta_connection_strategies_purge": "maybe"},
+     ["stalwart_mta_connection_strategies_purge"]),
+    ("item-without-name", {"stalwart_mta_connection_strategies": [{"connect_timeout": "1m"}]},
+     ["name"]),
+    ("source-ip-without-ip", {"stalwart_mta_connection_strategies": [
+        {"name": "s", "source_ips": [{"ehlo_hostname": "a.example.org"}]}]},
+     ["ip", "source_ip"]),
+    ("suffix-layer-unknown-key", {"stalwart_mta_connection_strategies__20_host": [
+        {"name": "bulk", "conect_timeout": "1m"}]},
+     ["stalwart_mta_connection_strategies__20_host[0]", "bulk", "conect_timeout"]),
+    ("suffix-layer-not-a-list", {"stalwart_mta_connection_strategies__20_host": {"name": "bulk"}},
+     ["stalwart_mta_connection_strategies__20_host", "must be a list"]),
+    ("suffix-layer-bad-duration", {"stalwart_mta_connection_strategies__20_host": [
+        {"name": "bulk", "connect_timeout": "soon"}]},
+     ["bulk", "connect_timeout"]),
+]
+
+
+def test_bad_variables_fail_before_any_request(tmp_path, sim):
+    tasks = []
+    for label, role_vars, _ in BAD_INPUTS:
+        tasks.append({"block": [{"name": label, "ansible.builtin.include_role": {"name": ROLE},
+                                 "vars": {"stalwart_url": sim.url, "stalwart_token": ADMIN_TOKEN, **role_vars}}],
+                      "rescue": [{"name": f"caught {label}",
+                                  "ansible.builtin.debug": {"msg": "{{ ansible_failed_result.msg }}"}}]})
+    playbook = [{"name": "bad input", "hosts": "localhost", "gather_facts": False, "tasks": tasks}]
+    outcome = run_playbook(tmp_path, playbook)
+    for label, _, words in BAD_INPUTS:
+        message = outcome.result(f"caught {label}")["msg"]
+        for word in words:
+            assert word in message, f"{label}: {word!r} not in {message!r}"
+    assert sim.stats()["requests"] == 0
+    assert sorted(stored(sim)) == ["default"]
+    assert "admin-token" not in outcome.stdout + outcome.stderr
