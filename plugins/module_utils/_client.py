@@ -1,0 +1,536 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, stalwart.mail developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Transport: one HTTP session to Stalwart's JMAP management API.
+
+Discovery of the endpoint and the limits (``connect``), one JMAP request (``post``), many calls
+packed into as few requests as the server allows (``post_many``), the retry policy
+(``RETRY_POLICY``, DESIGN.md §7) and the mapping of HTTP answers to the exceptions of
+``_errors``. Knows nothing about Ansible: no AnsibleModule here.
+
+Secrets: the token and the password live only in the ``requests`` session's auth; no message,
+exception, warning or ``repr`` built here contains them or a request header.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import re
+import time
+import traceback
+import warnings
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+from ansible_collections.stalwart.mail.plugins.module_utils._errors import (
+    AuthenticationError,
+    EndpointNotFound,
+    MethodError,
+    PermissionDenied,
+    ProtocolError,
+    TransportError,
+    WriteOutcomeUnknown,
+    permission_for,
+)
+
+try:
+    import requests
+except ImportError:  # pragma: no cover - exercised through _connection.client_from_module
+    requests = None
+    HAS_REQUESTS = False
+    REQUESTS_IMPORT_ERROR = traceback.format_exc()
+else:
+    HAS_REQUESTS = True
+    REQUESTS_IMPORT_ERROR = None
+
+COLLECTION_VERSION = "0.1.0"
+USER_AGENT = f"stalwart.mail-ansible/{COLLECTION_VERSION}"
+USING = ["urn:ietf:params:jmap:core", "urn:stalwart:jmap"]
+CORE_CAPABILITY = "urn:ietf:params:jmap:core"
+DEFAULT_LIMITS = {"max_objects_in_get": 500, "max_objects_in_set": 500, "max_calls_in_request": 16}
+# session capability name -> our limit key (stalwart-jmap-api.md §1.4)
+_LIMIT_NAMES = {
+    "maxObjectsInGet": "max_objects_in_get",
+    "maxObjectsInSet": "max_objects_in_set",
+    "maxCallsInRequest": "max_calls_in_request",
+}
+
+# The retry policy, in one place (DESIGN.md §7). Only answers that mean "the server did not
+# process this request" are retried, and those are retried for writes too.
+RETRY_POLICY = {
+    "backoff_first": 0.5,  # seconds before the 1st retry; doubles each time (0.5, 1, 2, ...)
+    "backoff_max": 8.0,
+    "retry_after_max": 30.0,  # a Retry-After longer than this is capped
+    "statuses": (429, 502, 503, 504),
+}
+_STATUS_WORDS = {
+    429: "Too Many Requests",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
+RERUN_SAFE = "nothing was changed by this request, so re-running is safe"
+REREAD = ("the server may or may not have applied it; it was not sent again. Read the current state "
+          "before writing again (re-running the task is safe: it reads first)")
+AUTH_HINT = "check token / token_file / STALWART_TOKEN or username / password / password_file"
+TLS_HINT = ("set ca_path (or STALWART_CA_PATH) to the CA bundle that signed the server's certificate, "
+            "or validate_certs: false (only for a lab)")
+PROBLEM_PREFIX = "urn:ietf:params:jmap:error:"
+
+
+def redact_url(url):
+    """``url`` without any ``user:password@`` part, for messages."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparsable URL>"
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+
+
+def _class_names(error):
+    return {klass.__name__ for klass in type(error).__mro__}
+
+
+def _chain(error):
+    """``error`` and the errors wrapped in it (requests wraps urllib3 wraps socket errors)."""
+    seen = []
+    while error is not None and error not in seen and len(seen) < 8:
+        seen.append(error)
+        nested = getattr(error, "reason", None)
+        if nested is None and getattr(error, "args", None):
+            nested = next((arg for arg in error.args if isinstance(arg, BaseException)), None)
+        error = nested if nested is not None else (error.__cause__ or error.__context__)
+    return seen
+
+
+def _reason_text(error):
+    """A short description of a low-level connection error, without object reprs."""
+    for inner in reversed(_chain(error)):
+        text = str(inner)
+        text = re.sub(r"<[^>]*object at 0x[0-9a-f]+>:?\s*", "", text).strip()
+        if text and not text.startswith("("):
+            return text
+        if isinstance(inner, OSError) and inner.strerror:
+            return inner.strerror
+    return type(error).__name__
+
+
+def _connection_error_kind(error):
+    """For a requests ConnectionError: ("before", reason) when the request cannot have reached the
+    server (refused, DNS, connect timeout), ("timeout", reason) for a read timeout, else
+    ("after", reason): the request may have been sent and processed."""
+    names = set()
+    for inner in _chain(error):
+        names |= _class_names(inner)
+    reason = _reason_text(error)
+    if "ReadTimeoutError" in names:
+        return "timeout", reason
+    if names & {"NewConnectionError", "NameResolutionError", "ConnectTimeoutError", "ConnectionRefusedError"}:
+        return "before", reason
+    return "after", reason
+
+
+def _retry_after_seconds(value):
+    """Seconds asked by a ``Retry-After`` header (delta-seconds or HTTP date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _plural(count, word):
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+class _Transient(Exception):
+    """Internal: an attempt failed in a way that may be retried."""
+
+    def __init__(self, reason, delay=None, preposition="from"):
+        super().__init__(reason)
+        self.reason = reason
+        self.delay = delay
+        self.preposition = preposition
+
+
+class JmapClient:
+    """A session with one Stalwart server's JMAP API.
+
+    ``connect()`` discovers the endpoint and the limits (one HTTP request); ``post()`` sends one
+    JMAP request; ``post_many()`` sends groups of calls in as few requests as the server allows.
+    """
+
+    def __init__(self, url, api_url=None, token=None, username=None, password=None,
+                 validate_certs=True, ca_path=None, timeout=30.0, retries=3, warn=None, sleep=time.sleep):
+        self.url = url.rstrip("/")
+        self.api_url = api_url
+        self.validate_certs = validate_certs
+        self.ca_path = ca_path
+        self.timeout = float(timeout)
+        self.retries = int(retries)
+        self._warn = warn or (lambda message: None)
+        self._sleep = sleep
+        self._token = token
+        self._username = username
+        self._password = password
+        self.session_found = None
+        self.endpoint = None
+        self.limits = dict(DEFAULT_LIMITS)
+        self.requests_sent = 0
+        self._connected = False
+        self._http = None
+
+    def __repr__(self):
+        auth = "bearer" if self._token else ("basic" if self._username is not None else "none")
+        return (f"JmapClient(url={redact_url(self.url)!r}, endpoint={self.endpoint and redact_url(self.endpoint)!r}, "
+                f"auth={auth!r}, requests_sent={self.requests_sent})")
+
+    # --- HTTP --------------------------------------------------------------------------------
+
+    def _session(self):
+        if self._http is None:
+            if not HAS_REQUESTS:
+                raise TransportError("the Python library requests is required but is not installed")
+            http = requests.Session()
+            http.headers.update({
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+                "User-Agent": USER_AGENT,
+            })
+            if self._token:
+                http.headers["Authorization"] = f"Bearer {self._token}"
+            elif self._username is not None:
+                http.auth = (self._username, self._password or "")
+            if not self.validate_certs:
+                http.verify = False
+            elif self.ca_path:
+                http.verify = self.ca_path
+            self._http = http
+        return self._http
+
+    def _backoff(self, attempt):
+        delay = RETRY_POLICY["backoff_first"] * (2 ** (attempt - 1))
+        return min(delay, RETRY_POLICY["backoff_max"])
+
+    def _exchange(self, http_method, url, body=None, write=False, check=None):
+        """Send one HTTP request, with the retry policy; return the ``requests`` response.
+
+        ``check(response)`` may raise ``_Transient`` to retry a well-formed answer (a method-level
+        ``serverUnavailable``). Everything that is not retried raises a StalwartError.
+        """
+        shown = redact_url(url)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = self._attempt(http_method, url, shown, body, write)
+                if check is not None:
+                    check(response)
+                return response
+            except _Transient as transient:
+                if attempt > self.retries:
+                    raise TransportError(
+                        f"{transient.reason} {transient.preposition} {shown} after {_plural(attempt, 'attempt')}; {RERUN_SAFE}",
+                        url=shown, attempts=attempt) from None
+                delay = transient.delay if transient.delay is not None else self._backoff(attempt)
+                self._sleep(delay)
+
+    def _attempt(self, http_method, url, shown, body, write):
+        http = self._session()
+        self.requests_sent += 1
+        try:
+            with warnings.catch_warnings():
+                if not self.validate_certs:
+                    # validate_certs: false was asked for; urllib3 would warn on every request
+                    warnings.filterwarnings("ignore", message="Unverified HTTPS request")
+                # stream=False (the default): the body is read here, inside the try
+                response = http.request(http_method, url, data=body, timeout=self.timeout, allow_redirects=False)
+        except requests.exceptions.SSLError as error:
+            reason = _reason_text(error)
+            if "certificate" in reason.lower() or "CERTIFICATE" in str(error):
+                raise TransportError(f"TLS certificate verification failed for {shown}: {reason}; {TLS_HINT}",
+                                     url=shown) from None
+            raise TransportError(f"TLS handshake with {shown} failed: {reason}; {TLS_HINT}", url=shown) from None
+        except requests.exceptions.ConnectTimeout:
+            raise _Transient(f"could not connect within {self.timeout:g} s (timed out)", preposition="to") from None
+        except requests.exceptions.ReadTimeout:
+            raise self._lost(write, shown, f"no answer within {self.timeout:g} s (timed out)") from None
+        except requests.exceptions.ConnectionError as error:
+            kind, reason = _connection_error_kind(error)
+            if kind == "before":
+                raise _Transient(f"could not connect ({reason})", preposition="to") from None
+            if kind == "timeout":
+                raise self._lost(write, shown, f"no answer within {self.timeout:g} s (timed out)") from None
+            raise self._lost(write, shown, f"the connection was closed or reset without an answer ({reason})") from None
+        except requests.exceptions.RequestException as error:
+            raise self._lost(write, shown, f"the exchange failed ({_reason_text(error)})") from None
+        except OSError as error:
+            raise TransportError(f"could not send the request to {shown}: {error}", url=shown) from None
+        return self._classify_status(response, http_method, shown, write)
+
+    @staticmethod
+    def _lost(write, shown, reason):
+        """The exception for a request that may have reached the server and whose answer is lost:
+        a read is retried; a write is not (resending could apply it twice)."""
+        if write:
+            return WriteOutcomeUnknown(f"{reason} after a write was sent to {shown}: {REREAD}", url=shown)
+        return _Transient(reason)
+
+    def _classify_status(self, response, http_method, shown, write):
+        status = response.status_code
+        if 200 <= status < 300:
+            return response
+        if status in RETRY_POLICY["statuses"]:
+            delay = None
+            if status == 429:
+                asked = _retry_after_seconds(response.headers.get("Retry-After"))
+                if asked is not None:
+                    delay = min(asked, RETRY_POLICY["retry_after_max"])
+            raise _Transient(f"HTTP {status} {_STATUS_WORDS[status]}", delay=delay)
+        if status == 404 and http_method == "GET":
+            # only the session resource is read with GET: 404 means the documented dialect
+            return response
+        if status == 401:
+            raise AuthenticationError(f"the server refused the credentials (HTTP 401) at {shown}; {AUTH_HINT}",
+                                      status=401, url=shown)
+        problem = _problem(response)
+        if status == 403:
+            detail = problem.get("detail") or problem.get("title") or "Forbidden"
+            raise PermissionDenied(f"the server refused access (HTTP 403) to {shown}: {detail}",
+                                   status=403, url=shown, error_type="forbidden")
+        if status == 404 and http_method == "POST":
+            raise EndpointNotFound(
+                f"no Stalwart JMAP API at {shown} (HTTP 404); check url, or set api_url to the JMAP endpoint "
+                "(for example https://mail.example.com/jmap/)", status=404, url=shown)
+        if 300 <= status < 400:
+            location = redact_url(response.headers.get("Location", "") or "?")
+            raise EndpointNotFound(
+                f"{shown} answered with a redirect (HTTP {status}) to {location}; redirects are not followed "
+                "(credentials must not go elsewhere): set url (or api_url) to the final address",
+                status=status, url=shown)
+        if problem:
+            raise _problem_error(problem, status, shown)
+        if status >= 500:
+            if write:
+                raise WriteOutcomeUnknown(f"HTTP {status} from {shown} after a write was sent: {REREAD}",
+                                          status=status, url=shown)
+            raise TransportError(f"HTTP {status} from {shown}; {RERUN_SAFE}", status=status, url=shown)
+        raise ProtocolError(f"unexpected HTTP {status} from {shown}", status=status, url=shown)
+
+    # --- discovery ---------------------------------------------------------------------------
+
+    def connect(self):
+        """Discover the JMAP endpoint and the limits: one ``GET {url}/jmap/session``.
+
+        200: the server dialect; the endpoint is ``api_url`` or the session's ``apiUrl`` and the
+        limits come from the core capability. 404: the documented dialect (no session resource,
+        stalwart-jmap-api.md "Two dialects"); the endpoint is ``api_url`` or ``{url}/api`` with the
+        default limits. ``/.well-known/jmap`` is not used: its redirect costs a second request.
+        Calling it again does nothing.
+        """
+        if self._connected:
+            return
+        session_url = f"{self.url}/jmap/session"
+        response = self._exchange("GET", session_url)
+        if response.status_code == 404:
+            self.session_found = False
+            self.endpoint = self.api_url or f"{self.url}/api"
+            self.limits = dict(DEFAULT_LIMITS)
+        else:
+            session = _json_body(response, redact_url(session_url))
+            if not isinstance(session, dict):
+                raise ProtocolError(f"the session resource at {redact_url(session_url)} is not a JSON object")
+            self.session_found = True
+            self.endpoint = self.api_url or self._resolve_api_url(session.get("apiUrl"))
+            self.limits = _read_limits(session)
+        self._connected = True
+
+    def _resolve_api_url(self, advertised):
+        """The endpoint to post to, from the session's ``apiUrl``.
+
+        Only the path of ``apiUrl`` is taken; scheme, host and port stay those of ``url``. A server
+        behind a reverse proxy advertises the name and scheme it knows itself by (an internal
+        ``http://stalwart:8080/jmap/``), which the controller may not reach, and following an
+        advertised ``http://`` would send the credentials in clear. stalwart-cli does the same
+        (stalwart-jmap-api.md §5.1: it posts to the ``apiUrl`` path). A path prefix of ``url`` (a
+        proxy mounting the server under ``/mail``) is kept when the advertised path lacks it.
+        """
+        base = urlsplit(self.url)
+        if not isinstance(advertised, str) or not advertised.strip():
+            # a session without apiUrl: the server dialect's endpoint (stalwart-jmap-api.md §1.1)
+            return f"{self.url}/jmap/"
+        resolved = urlsplit(urljoin(self.url + "/", advertised.strip()))
+        path = resolved.path or "/"
+        prefix = base.path.rstrip("/")
+        if prefix and not path.startswith(prefix + "/"):
+            path = prefix + path
+        return urlunsplit((base.scheme, base.netloc, path, resolved.query, ""))
+
+    # --- JMAP --------------------------------------------------------------------------------
+
+    def post(self, method_calls, write=False):
+        """Send one JMAP request holding ``method_calls`` (``[name, args, call_id]`` each) and
+        return its ``methodResponses``.
+
+        Request-level problems raise. Method-level errors are returned for the caller to check with
+        ``check_method_response``, except ``serverUnavailable``: the server failed internally, so a
+        read is retried; for a write the server may have applied the calls before the failing one,
+        so ``WriteOutcomeUnknown`` is raised at once and nothing is resent.
+        """
+        self.connect()
+        endpoint = self.endpoint
+        shown = redact_url(endpoint)
+        body = json.dumps({"using": USING, "methodCalls": [list(call) for call in method_calls]})
+        holder = {}
+
+        def check(response):
+            responses = _method_responses(response, shown)
+            unavailable = [item for item in responses
+                           if item[0] == "error" and isinstance(item[1], dict) and item[1].get("type") == "serverUnavailable"]
+            if unavailable:
+                if write:
+                    raise WriteOutcomeUnknown(f"the server answered serverUnavailable to a write sent to {shown}: {REREAD}",
+                                              url=shown, error_type="serverUnavailable")
+                raise _Transient("JMAP serverUnavailable (the server is temporarily unavailable)")
+            holder["responses"] = responses
+
+        self._exchange("POST", endpoint, body=body, write=write, check=check)
+        return holder["responses"]
+
+    def post_many(self, method_calls, write=False):
+        """Send groups of calls in as few JMAP requests as ``max_calls_in_request`` allows.
+
+        ``method_calls`` is a list of groups (each a list of calls). Calls of one group may
+        reference each other (``#ids``) and are never split across requests; groups keep their
+        order. Returns all method responses, concatenated in order.
+        """
+        self.connect()
+        limit = max(1, int(self.limits.get("max_calls_in_request") or DEFAULT_LIMITS["max_calls_in_request"]))
+        batches = []
+        current = []
+        for group in method_calls:
+            group = list(group)
+            if not group:
+                continue
+            if len(group) > limit:
+                raise ProtocolError(
+                    f"{len(group)} calls that reference each other exceed the server's maxCallsInRequest ({limit})",
+                    limit="maxCallsInRequest")
+            if len(current) + len(group) > limit:
+                batches.append(current)
+                current = []
+            current.extend(group)
+        if current:
+            batches.append(current)
+        responses = []
+        for batch in batches:
+            responses.extend(self.post(batch, write=write))
+        return responses
+
+
+def check_method_response(response, expected_name):
+    """The arguments of one method response, or the error it carries.
+
+    ``["error", {...}, id]`` raises ``PermissionDenied`` (``forbidden``, with the permission
+    derived from ``expected_name``) or ``MethodError``; a response of another name raises
+    ``ProtocolError``.
+    """
+    if not isinstance(response, (list, tuple)) or len(response) != 3:
+        raise ProtocolError(f"malformed method response to {expected_name}", method=expected_name)
+    name, args, call_id = response
+    if name == "error":
+        args = args if isinstance(args, dict) else {}
+        error_type = args.get("type") or "unknown"
+        description = args.get("description")
+        said = f": {description}" if description else ""
+        if error_type == "forbidden":
+            permission = permission_for(expected_name, description)
+            needs = f"; the credentials need the permission {permission}" if permission else ""
+            raise PermissionDenied(f"the server refused {expected_name} (forbidden){said}{needs}",
+                                   error_type=error_type, description=description, method=expected_name,
+                                   permission=permission, call_id=call_id)
+        raise MethodError(f"the server answered {expected_name} with the error {error_type}{said}",
+                          error_type=error_type, description=description, method=expected_name, call_id=call_id)
+    if name != expected_name:
+        raise ProtocolError(f"expected a response to {expected_name}, got {name!r}", method=expected_name)
+    if not isinstance(args, dict):
+        raise ProtocolError(f"the response to {expected_name} has no arguments object", method=expected_name)
+    return args
+
+
+# --- answers -------------------------------------------------------------------------------------
+
+
+def _problem(response):
+    """The RFC 7807 body of an error answer, or {}."""
+    content_type = response.headers.get("Content-Type", "").lower()
+    if "json" not in content_type:
+        return {}
+    try:
+        problem = response.json()
+    except ValueError:
+        return {}
+    return problem if isinstance(problem, dict) and ("type" in problem or "status" in problem) else {}
+
+
+def _problem_error(problem, status, shown):
+    """A ProtocolError from an RFC 7807 problem (stalwart-jmap-api.md §1.6)."""
+    problem_type = str(problem.get("type") or "about:blank")
+    short_type = problem_type[len(PROBLEM_PREFIX):] if problem_type.startswith(PROBLEM_PREFIX) else problem_type
+    detail = problem.get("detail")
+    limit = problem.get("limit")
+    if short_type == "notRequest":
+        # Stalwart puts the raw request body in "detail": long, and not worth repeating.
+        detail = "the server did not accept the body as a JMAP Request object"
+    elif isinstance(detail, str) and len(detail) > 300:
+        detail = detail[:300] + "..."
+    parts = [f"the server refused the request to {shown} (HTTP {status}, {short_type})"]
+    if limit:
+        parts.append(f"limit {limit}")
+    if detail:
+        parts.append(str(detail))
+    return ProtocolError(": ".join(parts), error_type=short_type, problem_type=problem_type,
+                         status=problem.get("status", status), detail=detail, limit=limit, url=shown)
+
+
+def _json_body(response, shown):
+    try:
+        return json.loads(response.content.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        content_type = response.headers.get("Content-Type", "no content type")
+        raise ProtocolError(f"{shown} answered HTTP {response.status_code} with a body that is not JSON "
+                            f"({content_type}); is url the Stalwart server?", status=response.status_code,
+                            url=shown) from None
+
+
+def _method_responses(response, shown):
+    answer = _json_body(response, shown)
+    responses = answer.get("methodResponses") if isinstance(answer, dict) else None
+    if not isinstance(responses, list) or not all(
+            isinstance(item, list) and len(item) == 3 and isinstance(item[0], str) for item in responses):
+        raise ProtocolError(f"{shown} answered with JSON that is not a JMAP response (no valid methodResponses)",
+                            url=shown)
+    return responses
+
+
+def _read_limits(session):
+    limits = dict(DEFAULT_LIMITS)
+    capabilities = session.get("capabilities")
+    core = capabilities.get(CORE_CAPABILITY) if isinstance(capabilities, dict) else None
+    if isinstance(core, dict):
+        for wire_name, key in _LIMIT_NAMES.items():
+            value = core.get(wire_name)
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                limits[key] = value
+    return limits
