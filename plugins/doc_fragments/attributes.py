@@ -1,0 +1,46 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, stalwart.mail developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# The attributes shared by the modules, in the form community.general and
+# community.hashi_vault use: the common descriptions here, each module states its support
+# (or uses INFO_MODULE), and ACTIONGROUP_JMAP declares the membership of the action group
+# that meta/runtime.yml defines.
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+
+    DOCUMENTATION = r"""
+options: {}
+attributes:
+  check_mode:
+    description: Can run in C(check_mode) and return changed status prediction without modifying target.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in C(check_mode)), when in diff mode.
+"""
+
+    INFO_MODULE = r"""
+options: {}
+attributes:
+  check_mode:
+    support: full
+    details:
+      - This action does not modify state.
+  diff_mode:
+    support: N/A
+    details:
+      - This action does not modify state.
+"""
+
+    ACTIONGROUP_JMAP = r"""
+options: {}
+attributes:
+  action_group:
+    description: Use C(group/stalwart.mail.jmap) in C(module_defaults) to set defaults for this module.
+    support: full
+    membership:
+      - stalwart.mail.jmap
+"""
