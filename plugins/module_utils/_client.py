@@ -98,9 +98,11 @@ def _class_names(error):
 def _chain(error):
     """``error`` and the errors wrapped in it (requests wraps urllib3 wraps socket errors)."""
     seen = []
-    while error is not None and error not in seen and len(seen) < 8:
+    while isinstance(error, BaseException) and error not in seen and len(seen) < 8:
         seen.append(error)
         nested = getattr(error, "reason", None)
+        if not isinstance(nested, BaseException):
+            nested = None
         if nested is None and getattr(error, "args", None):
             nested = next((arg for arg in error.args if isinstance(arg, BaseException)), None)
         error = nested if nested is not None else (error.__cause__ or error.__context__)

@@ -1,0 +1,640 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, stalwart.mail developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""JmapClient against a real HTTP server on 127.0.0.1 that answers from a script: discovery,
+error mapping, the retry policy (with an injected ``sleep``), packing, and secrets."""
+
+from __future__ import annotations
+
+import base64
+import json
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from ansible_collections.stalwart.mail.plugins.module_utils import _client
+from ansible_collections.stalwart.mail.plugins.module_utils._client import (
+    DEFAULT_LIMITS,
+    JmapClient,
+    check_method_response,
+)
+from ansible_collections.stalwart.mail.plugins.module_utils._errors import (
+    AuthenticationError,
+    EndpointNotFound,
+    MethodError,
+    PermissionDenied,
+    ProtocolError,
+    StalwartError,
+    TransportError,
+    WriteOutcomeUnknown,
+)
+
+TOKEN = "API_Zx8Tq3-unit-secret-kP2wR7"
+USER = "admin@example.org"
+PASSWORD = "Pa55-unit-secret-Jm4Lx9"
+PROBLEM = "application/problem+json"
+GET = [["x:MtaConnectionStrategy/get", {"ids": None}, "c1"]]
+SET = [["x:MtaConnectionStrategy/set", {"create": {"n1": {"name": "bulk"}}}, "c1"]]
+
+
+def session(api_url="/jmap/", **core):
+    limits = {"maxCallsInRequest": 16, "maxObjectsInGet": 500, "maxObjectsInSet": 500}
+    limits.update(core)
+    body = {"capabilities": {"urn:ietf:params:jmap:core": limits}, "accounts": {}, "primaryAccounts": {},
+            "username": "", "state": "1"}
+    if api_url is not None:
+        body["apiUrl"] = api_url
+    return {"json": body}
+
+
+def no_session():
+    return {"status": 404, "json": {"type": "about:blank", "status": 404, "title": "Not Found"},
+            "content_type": PROBLEM}
+
+
+def ok(*responses):
+    return {"json": {"methodResponses": [list(item) for item in responses], "sessionState": "1"}}
+
+
+def get_ok():
+    return ok(["x:MtaConnectionStrategy/get", {"accountId": "b", "list": [], "notFound": []}, "c1"])
+
+
+def echo(request):
+    """Answer every call with an empty response of its own name (for packing tests)."""
+    calls = json.loads(request["body"])["methodCalls"]
+    return ok(*[[name, {}, call_id] for name, _, call_id in calls])
+
+
+class Script:
+    """The answers the server gives, in order; each request is recorded."""
+
+    def __init__(self):
+        self.answers = []
+        self.requests = []
+        self.lock = threading.Lock()
+
+    def next_answer(self, request):
+        with self.lock:
+            self.requests.append(request)
+            answer = self.answers.pop(0) if self.answers else {"status": 599, "body": b"script exhausted"}
+        return answer(request) if callable(answer) else answer
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format, *args):  # pylint: disable=redefined-builtin
+        pass
+
+    def _serve(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length).decode() if length else ""
+        request = {"method": self.command, "path": self.path, "headers": dict(self.headers), "body": body}
+        answer = self.server.script.next_answer(request)
+        if answer.get("delay"):
+            time.sleep(answer["delay"])
+        if answer.get("drop"):
+            # close without a byte of answer: the client cannot know whether the request was applied
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        status = answer.get("status", 200)
+        if "json" in answer:
+            payload = json.dumps(answer["json"]).encode()
+            content_type = answer.get("content_type", "application/json; charset=utf-8")
+        else:
+            payload = answer.get("body", b"")
+            content_type = answer.get("content_type", "text/plain")
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(payload)))
+        for key, value in answer.get("headers", {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(payload)
+
+    do_GET = _serve
+    do_POST = _serve
+
+
+class Server:
+    def __init__(self):
+        self.script = Script()
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.httpd.script = self.script
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+
+    def answer(self, *answers):
+        self.script.answers.extend(answers)
+
+    @property
+    def requests(self):
+        return self.script.requests
+
+    def posts(self):
+        return [request for request in self.requests if request["method"] == "POST"]
+
+
+@pytest.fixture
+def server():
+    running = Server()
+    running.thread.start()
+    yield running
+    running.httpd.shutdown()
+    running.httpd.server_close()
+
+
+class Sleeps(list):
+    def __call__(self, seconds):
+        self.append(seconds)
+
+
+def client_for(server, **kwargs):
+    kwargs.setdefault("token", TOKEN)
+    kwargs.setdefault("timeout", 5)
+    kwargs.setdefault("sleep", Sleeps())
+    return JmapClient(server.url, **kwargs)
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+# --- discovery ---------------------------------------------------------------------------------
+
+
+def test_session_found_gives_its_api_url_and_limits(server):
+    server.answer(session(api_url=server.url + "/jmap/", maxCallsInRequest=4, maxObjectsInGet=50,
+                          maxObjectsInSet=20))
+    client = client_for(server)
+    client.connect()
+    assert client.session_found is True
+    assert client.endpoint == server.url + "/jmap/"
+    assert client.limits == {"max_calls_in_request": 4, "max_objects_in_get": 50, "max_objects_in_set": 20}
+    assert client.requests_sent == 1
+    assert [(r["method"], r["path"]) for r in server.requests] == [("GET", "/jmap/session")]
+    assert server.requests[0]["headers"]["Authorization"] == f"Bearer {TOKEN}"
+
+
+def test_no_session_resource_means_the_documented_dialect(server):
+    server.answer(no_session())
+    client = client_for(server)
+    client.connect()
+    assert client.session_found is False
+    assert client.endpoint == server.url + "/api"
+    assert client.limits == DEFAULT_LIMITS
+    assert client.requests_sent == 1
+
+
+@pytest.mark.parametrize("answer", [session(), no_session()], ids=["session", "no-session"])
+def test_explicit_api_url_wins_but_limits_still_come_from_the_session(server, answer):
+    server.answer(answer)
+    client = client_for(server, api_url="http://127.0.0.1:1/custom/")
+    client.connect()
+    assert client.endpoint == "http://127.0.0.1:1/custom/"
+    assert client.requests_sent == 1
+
+
+@pytest.mark.parametrize("advertised,path", [
+    ("/jmap/", "/jmap/"),
+    ("jmap/", "/jmap/"),
+    ("http://stalwart-internal:8080/jmap/", "/jmap/"),  # host behind a proxy: keep ours
+    ("https://mail.example.org/other/", "/other/"),
+    (None, "/jmap/"),  # no apiUrl: the server dialect's endpoint
+])
+def test_api_url_keeps_our_scheme_host_and_port(server, advertised, path):
+    server.answer(session(api_url=advertised))
+    client = client_for(server)
+    client.connect()
+    assert client.endpoint == server.url + path
+
+
+def test_url_path_prefix_is_kept(server):
+    server.answer(session(api_url="http://internal/jmap/"))
+    client = JmapClient(server.url + "/mail/", token=TOKEN)
+    client.connect()
+    assert server.requests[0]["path"] == "/mail/jmap/session"
+    assert client.endpoint == server.url + "/mail/jmap/"
+
+
+def test_missing_or_bad_limits_take_the_defaults(server):
+    answer = session()
+    answer["json"]["capabilities"]["urn:ietf:params:jmap:core"] = {"maxCallsInRequest": 8, "maxObjectsInGet": 0,
+                                                                   "maxObjectsInSet": "many"}
+    server.answer(answer)
+    client = client_for(server)
+    client.connect()
+    assert client.limits == {"max_calls_in_request": 8, "max_objects_in_get": 500, "max_objects_in_set": 500}
+
+
+def test_connect_twice_sends_one_request(server):
+    server.answer(session())
+    client = client_for(server)
+    client.connect()
+    client.connect()
+    assert client.requests_sent == 1 and len(server.requests) == 1
+
+
+def test_post_connects_first_and_sends_the_envelope(server):
+    server.answer(session(), get_ok())
+    client = client_for(server)
+    responses = client.post(GET)
+    assert responses == [["x:MtaConnectionStrategy/get", {"accountId": "b", "list": [], "notFound": []}, "c1"]]
+    post = server.posts()[0]
+    assert post["path"] == "/jmap/"
+    assert json.loads(post["body"]) == {"using": ["urn:ietf:params:jmap:core", "urn:stalwart:jmap"],
+                                        "methodCalls": GET}
+    assert post["headers"]["Content-Type"] == "application/json"
+    assert post["headers"]["Accept"] == "application/json"
+    assert post["headers"]["User-Agent"].startswith("stalwart.mail-ansible/")
+    assert client.requests_sent == 2
+
+
+def test_basic_auth(server):
+    server.answer(no_session(), get_ok())
+    client = client_for(server, token=None, username=USER, password=PASSWORD)
+    client.post(GET)
+    expected = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    assert all(request["headers"]["Authorization"] == expected for request in server.requests)
+    assert server.posts()[0]["path"] == "/api"
+
+
+# --- error mapping -----------------------------------------------------------------------------
+
+
+def problem(status, problem_type, detail=None, **extra):
+    body = {"type": problem_type, "status": status}
+    if detail is not None:
+        body["detail"] = detail
+    body.update(extra)
+    return {"status": status, "json": body, "content_type": PROBLEM}
+
+
+RAW_BODY = '{"using": ["urn:bogus"], "methodCalls": [["x:MtaConnectionStrategy/get", {}, "c1"]]}'
+
+# answer to the POST, exception, words its message must hold, details it must carry
+POST_ERRORS = [
+    ("401", problem(401, "about:blank", "You have to authenticate first."), AuthenticationError,
+     ["401", "token", "password"], {"status": 401}),
+    ("403", problem(403, "about:blank", "Endpoint access denied"), PermissionDenied,
+     ["403", "Endpoint access denied"], {"status": 403}),
+    ("404", problem(404, "about:blank", "Not found"), EndpointNotFound, ["404", "/jmap/", "api_url"], {"status": 404}),
+    ("notRequest", problem(400, "urn:ietf:params:jmap:error:notRequest", RAW_BODY), ProtocolError,
+     ["notRequest", "400"], {"error_type": "notRequest", "status": 400}),
+    ("notJSON", problem(400, "urn:ietf:params:jmap:error:notJSON",
+                        "Failed to parse JSON: The Content-Type header must be application/json."),
+     ProtocolError, ["notJSON", "Content-Type header"], {"error_type": "notJSON"}),
+    ("limit", problem(400, "urn:ietf:params:jmap:error:limit",
+                      "The request exceeds the maximum number of calls in a single request.",
+                      limit="maxCallsInRequest"),
+     ProtocolError, ["limit", "maxCallsInRequest"], {"error_type": "limit", "limit": "maxCallsInRequest"}),
+    ("concurrency", problem(400, "urn:ietf:params:jmap:error:limit", "Too many concurrent requests",
+                            limit="maxConcurrentRequests"),
+     ProtocolError, ["maxConcurrentRequests"], {"limit": "maxConcurrentRequests"}),
+    ("html-200", {"body": b"<html>login</html>", "content_type": "text/html"}, ProtocolError,
+     ["not JSON", "text/html"], {"status": 200}),
+    ("json-not-jmap", {"json": {"hello": "world"}}, ProtocolError, ["methodResponses"], {}),
+    ("redirect", {"status": 302, "headers": {"Location": "https://elsewhere.example/jmap/"}}, EndpointNotFound,
+     ["redirect", "302", "elsewhere.example"], {"status": 302}),
+    ("500-read", {"status": 500, "body": b"boom"}, TransportError, ["500", "re-running is safe"], {"status": 500}),
+    ("418", {"status": 418, "body": b"teapot"}, ProtocolError, ["418"], {"status": 418}),
+]
+
+
+@pytest.mark.parametrize("label,answer,exception,words,details", POST_ERRORS, ids=[case[0] for case in POST_ERRORS])
+def test_post_error_mapping(server, label, answer, exception, words, details):
+    server.answer(session(), answer)
+    client = client_for(server)
+    with pytest.raises(exception) as caught:
+        client.post(GET)
+    error = caught.value
+    assert type(error) is exception, (label, type(error))
+    for word in words:
+        assert word in error.msg, (word, error.msg)
+    for key, value in details.items():
+        assert error.details.get(key) == value, (key, error.details)
+    assert len(server.posts()) == 1, "not retried"
+    assert TOKEN not in error.msg
+
+
+def test_not_request_does_not_echo_the_request_body(server):
+    server.answer(session(), problem(400, "urn:ietf:params:jmap:error:notRequest", RAW_BODY))
+    with pytest.raises(ProtocolError) as caught:
+        client_for(server).post(GET)
+    assert "urn:bogus" not in caught.value.msg
+    assert "urn:bogus" not in json.dumps(caught.value.fail_kwargs())
+
+
+def test_500_on_a_write_means_its_outcome_is_unknown(server):
+    server.answer(session(), {"status": 500, "body": b"boom"})
+    with pytest.raises(WriteOutcomeUnknown):
+        client_for(server).post(SET, write=True)
+    assert len(server.posts()) == 1
+
+
+@pytest.mark.parametrize("answer,exception", [
+    (problem(401, "about:blank", "You have to authenticate first."), AuthenticationError),
+    (problem(403, "about:blank"), PermissionDenied),
+    ({"body": b"<html/>", "content_type": "text/html"}, ProtocolError),
+], ids=["401", "403", "html"])
+def test_session_errors(server, answer, exception):
+    server.answer(answer)
+    with pytest.raises(exception):
+        client_for(server).connect()
+    assert len(server.requests) == 1
+
+
+def test_tls_failure_suggests_ca_path_or_validate_certs(server):
+    # speaking TLS to a plain-HTTP server fails the handshake
+    client = JmapClient(server.url.replace("http://", "https://"), token=TOKEN, retries=2, sleep=Sleeps())
+    with pytest.raises(TransportError) as caught:
+        client.connect()
+    assert "TLS" in caught.value.msg
+    assert "ca_path" in caught.value.msg and "validate_certs" in caught.value.msg
+    assert client.requests_sent == 1, "a TLS failure is not transient"
+
+
+# --- retries -----------------------------------------------------------------------------------
+
+
+def status(code, **headers):
+    return {"status": code, "body": b"busy", "headers": headers}
+
+
+def unavailable():
+    return ok(["error", {"type": "serverUnavailable",
+                         "description": "This server is temporarily unavailable."}, "c1"])
+
+
+@pytest.mark.parametrize("code", [429, 502, 503, 504])
+@pytest.mark.parametrize("write", [False, True], ids=["read", "write"])
+def test_transient_status_is_retried_with_backoff_even_for_writes(server, code, write):
+    server.answer(session(), status(code), status(code), get_ok())
+    sleeps = Sleeps()
+    client = client_for(server, sleep=sleeps)
+    assert client.post(GET, write=write)[0][0] == "x:MtaConnectionStrategy/get"
+    assert len(server.posts()) == 3
+    assert sleeps == [0.5, 1.0]
+    assert client.requests_sent == 4
+
+
+def test_retries_run_out_with_a_clear_message(server):
+    server.answer(session(), *[status(503) for _ in range(10)])
+    sleeps = Sleeps()
+    client = client_for(server, retries=3, sleep=sleeps)
+    with pytest.raises(TransportError) as caught:
+        client.post(GET)
+    assert type(caught.value) is TransportError
+    assert "HTTP 503" in caught.value.msg and "after 4 attempts" in caught.value.msg
+    assert server.url + "/jmap/" in caught.value.msg
+    assert "re-running is safe" in caught.value.msg
+    assert len(server.posts()) == 4
+    assert sleeps == [0.5, 1.0, 2.0]
+
+
+def test_retries_zero_means_one_attempt(server):
+    server.answer(session(), status(503), get_ok())
+    client = client_for(server, retries=0)
+    with pytest.raises(TransportError, match="after 1 attempt;"):
+        client.post(GET)
+    assert len(server.posts()) == 1
+
+
+def test_session_read_is_retried(server):
+    server.answer(status(503), status(502), session())
+    client = client_for(server)
+    client.connect()
+    assert client.session_found is True and client.requests_sent == 3
+
+
+@pytest.mark.parametrize("retry_after,expected", [("2", [2.0]), ("999", [30.0]), (None, [0.5]), ("soon", [0.5])])
+def test_retry_after_is_honoured_and_capped(server, retry_after, expected):
+    headers = {"Retry-After": retry_after} if retry_after else {}
+    server.answer(session(), status(429, **headers), get_ok())
+    sleeps = Sleeps()
+    client_for(server, sleep=sleeps).post(GET)
+    assert sleeps == expected
+
+
+def test_retry_after_as_http_date(server):
+    from email.utils import formatdate
+    server.answer(session(), status(429, **{"Retry-After": formatdate(time.time() + 10, usegmt=True)}), get_ok())
+    sleeps = Sleeps()
+    client_for(server, sleep=sleeps).post(GET)
+    assert len(sleeps) == 1 and 7 <= sleeps[0] <= 11
+
+
+def test_dropped_connection_on_a_read_is_retried(server):
+    server.answer(session(), {"drop": True}, get_ok())
+    client = client_for(server)
+    assert client.post(GET)[0][0] == "x:MtaConnectionStrategy/get"
+    assert len(server.posts()) == 2
+
+
+def test_dropped_connection_on_a_write_is_never_resent(server):
+    server.answer(session(), {"drop": True}, get_ok())
+    client = client_for(server)
+    with pytest.raises(WriteOutcomeUnknown) as caught:
+        client.post(SET, write=True)
+    assert len(server.posts()) == 1
+    assert "closed" in caught.value.msg and "not sent again" in caught.value.msg
+    assert isinstance(caught.value, TransportError)
+
+
+def test_dropped_connection_past_retries_says_so(server):
+    server.answer(session(), *[{"drop": True} for _ in range(5)])
+    with pytest.raises(TransportError) as caught:
+        client_for(server, retries=2).post(GET)
+    assert "closed" in caught.value.msg and "after 3 attempts" in caught.value.msg
+    assert "re-running is safe" in caught.value.msg
+
+
+def test_server_unavailable_on_a_read_is_retried(server):
+    server.answer(session(), unavailable(), get_ok())
+    client = client_for(server)
+    assert client.post(GET)[0][0] == "x:MtaConnectionStrategy/get"
+    assert len(server.posts()) == 2
+
+
+def test_server_unavailable_past_retries(server):
+    server.answer(session(), *[unavailable() for _ in range(3)])
+    with pytest.raises(TransportError, match="serverUnavailable.*after 2 attempts.*re-running is safe"):
+        client_for(server, retries=1).post(GET)
+
+
+def test_server_unavailable_on_a_write_is_never_resent(server):
+    server.answer(session(), ok(["x:MtaConnectionStrategy/set", {"created": {"n1": {"id": "a"}}}, "c0"],
+                                ["error", {"type": "serverUnavailable"}, "c1"]), get_ok())
+    with pytest.raises(WriteOutcomeUnknown) as caught:
+        client_for(server).post(SET, write=True)
+    assert caught.value.details["error_type"] == "serverUnavailable"
+    assert len(server.posts()) == 1
+
+
+def test_hung_server_hits_the_timeout_and_reads_are_retried(server):
+    server.answer(session(), {"delay": 1.0, **get_ok()}, {"delay": 1.0, **get_ok()})
+    client = client_for(server, timeout=0.2, retries=1)
+    started = time.monotonic()
+    with pytest.raises(TransportError) as caught:
+        client.post(GET)
+    assert "no answer within 0.2 s (timed out)" in caught.value.msg
+    assert "after 2 attempts" in caught.value.msg
+    assert time.monotonic() - started < 1.5
+    assert len(server.posts()) == 2
+
+
+def test_read_timeout_on_a_write_is_never_resent(server):
+    server.answer(session(), {"delay": 1.0, **get_ok()}, get_ok())
+    with pytest.raises(WriteOutcomeUnknown, match="timed out"):
+        client_for(server, timeout=0.2).post(SET, write=True)
+    assert len(server.posts()) == 1
+
+
+@pytest.mark.parametrize("write", [False, True], ids=["read", "write"])
+def test_connection_refused_is_retried_even_for_writes(write):
+    port = free_port()
+    sleeps = Sleeps()
+    client = JmapClient(f"http://127.0.0.1:{port}", api_url=f"http://127.0.0.1:{port}/jmap/", token=TOKEN,
+                        retries=2, sleep=sleeps)
+    client._connected = True  # pylint: disable=protected-access  # skip discovery: this is about the POST
+    client.endpoint = f"http://127.0.0.1:{port}/jmap/"
+    with pytest.raises(TransportError) as caught:
+        client.post(SET, write=write)
+    assert type(caught.value) is TransportError, "refused before sending: nothing can have been applied"
+    assert "refused" in caught.value.msg.lower() and str(port) in caught.value.msg
+    assert "after 3 attempts" in caught.value.msg and "re-running is safe" in caught.value.msg
+    assert client.requests_sent == 3 and sleeps == [0.5, 1.0]
+
+
+# --- packing -----------------------------------------------------------------------------------
+
+
+def calls(count, start=0):
+    return [["x:MtaConnectionStrategy/get", {"ids": [f"i{index}"]}, f"c{index}"] for index in range(start, start + count)]
+
+
+@pytest.mark.parametrize("sizes,limit,posts", [
+    ([1] * 40, 16, [16, 16, 8]),
+    ([3] * 14, 16, [15, 15, 12]),
+    ([2, 15, 1], 16, [2, 16]),
+    ([16], 16, [16]),
+    ([1] * 4, 1, [1, 1, 1, 1]),
+    ([], 16, []),
+])
+def test_post_many_packs_groups_without_splitting_them(server, sizes, limit, posts):
+    server.answer(session(maxCallsInRequest=limit), *[echo for _ in posts])
+    groups = []
+    start = 0
+    for size in sizes:
+        groups.append(calls(size, start))
+        start += size
+    client = client_for(server)
+    responses = client.post_many(groups)
+    sent = [json.loads(request["body"])["methodCalls"] for request in server.posts()]
+    assert [len(batch) for batch in sent] == posts
+    # every group lies within one POST, in order
+    flat_ids = [call[2] for batch in sent for call in batch]
+    assert flat_ids == [f"c{index}" for index in range(start)]
+    post_of = {call[2]: number for number, batch in enumerate(sent) for call in batch}
+    for group in groups:
+        assert len({post_of[call[2]] for call in group}) == 1
+    assert [item[2] for item in responses] == flat_ids
+
+
+def test_post_many_refuses_a_group_larger_than_the_limit(server):
+    server.answer(session(maxCallsInRequest=4))
+    with pytest.raises(ProtocolError, match="maxCallsInRequest"):
+        client_for(server).post_many([calls(5)])
+    assert server.posts() == []
+
+
+# --- method responses ----------------------------------------------------------------------------
+
+
+def test_check_method_response_returns_args():
+    assert check_method_response(["x:MtaConnectionStrategy/get", {"list": []}, "c1"],
+                                 "x:MtaConnectionStrategy/get") == {"list": []}
+
+
+@pytest.mark.parametrize("response,expected,exception,details", [
+    (["error", {"type": "forbidden", "description": "You are not authorized to create objects of this type"}, "c1"],
+     "x:MtaConnectionStrategy/set", PermissionDenied,
+     {"permission": "sysMtaConnectionStrategyCreate", "error_type": "forbidden"}),
+    (["error", {"type": "forbidden", "description": "You are not authorized to perform this action"}, "c1"],
+     "x:MtaOutboundStrategy/get", PermissionDenied, {"permission": "sysMtaOutboundStrategyGet"}),
+    (["error", {"type": "unknownMethod", "description": "x:MtaConnectionStrategy/changes"}, "c1"],
+     "x:MtaConnectionStrategy/changes", MethodError,
+     {"error_type": "unknownMethod", "description": "x:MtaConnectionStrategy/changes"}),
+    (["error", {"type": "requestTooLarge"}, "c1"], "x:MtaConnectionStrategy/get", MethodError,
+     {"error_type": "requestTooLarge", "method": "x:MtaConnectionStrategy/get"}),
+    (["x:MtaConnectionStrategy/query", {}, "c1"], "x:MtaConnectionStrategy/get", ProtocolError, {}),
+    (["x:MtaConnectionStrategy/get", [], "c1"], "x:MtaConnectionStrategy/get", ProtocolError, {}),
+    (["x:MtaConnectionStrategy/get", {}], "x:MtaConnectionStrategy/get", ProtocolError, {}),
+])
+def test_check_method_response_errors(response, expected, exception, details):
+    with pytest.raises(exception) as caught:
+        check_method_response(response, expected)
+    assert type(caught.value) is exception
+    for key, value in details.items():
+        assert caught.value.details[key] == value
+    if "permission" in details:
+        assert details["permission"] in caught.value.msg
+
+
+# --- secrets -----------------------------------------------------------------------------------
+
+SECRET_FORMS = [TOKEN, PASSWORD, base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()]
+
+FAILURES = [
+    ("401", [problem(401, "about:blank", "You have to authenticate first.")]),
+    ("403", [problem(403, "about:blank")]),
+    ("404", [problem(404, "about:blank")]),
+    ("notRequest", [problem(400, "urn:ietf:params:jmap:error:notRequest", RAW_BODY)]),
+    ("503", [status(503)] * 2),
+    ("drop", [{"drop": True}] * 2),
+    ("timeout", [{"delay": 0.6, **get_ok()}] * 2),
+    ("serverUnavailable", [unavailable()] * 2),
+    ("forbidden", [ok(["error", {"type": "forbidden", "description": "You are not authorized"}, "c1"])]),
+]
+
+
+@pytest.mark.parametrize("auth", ["token", "basic"])
+@pytest.mark.parametrize("write", [False, True], ids=["read", "write"])
+@pytest.mark.parametrize("label,answers", FAILURES, ids=[case[0] for case in FAILURES])
+def test_no_secret_in_any_error_or_repr(server, auth, write, label, answers):
+    credentials = {"token": TOKEN} if auth == "token" else {"token": None, "username": USER, "password": PASSWORD}
+    server.answer(session(), *answers)
+    warnings_seen = []
+    client = client_for(server, timeout=0.2, retries=1, warn=warnings_seen.append, **credentials)
+    try:
+        responses = client.post(SET if write else GET, write=write)
+        check_method_response(responses[0], (SET if write else GET)[0][0])
+    except StalwartError as error:
+        texts = [error.msg, str(error), repr(error), json.dumps(error.fail_kwargs(), default=str), repr(error.args)]
+    else:
+        pytest.fail(f"{label}: no error")
+    texts += [repr(client), str(client), *warnings_seen]
+    for text in texts:
+        for form in SECRET_FORMS:
+            assert form not in text, (label, text)
+
+
+def test_repr_names_the_auth_method_only():
+    client = JmapClient("https://user:urlsecret@mail.example.org", token=TOKEN)
+    text = repr(client)
+    assert "bearer" in text and TOKEN not in text and "urlsecret" not in text
+
+
+def test_redact_url():
+    assert _client.redact_url("https://u:p@mail.example.org:8443/x") == "https://mail.example.org:8443/x"
+    assert _client.redact_url("https://mail.example.org") == "https://mail.example.org"
