@@ -98,7 +98,8 @@ CASES = [
     Case("ca-path-missing", single("c19"), "ca_path", ACCEPT_FILE, connection={"ca_path": MISSING_FILE}),
 
     # --- one strategy ------------------------------------------------------------------------------
-    Case("name-missing", {"connect_timeout": "5m"}, "name", ACCEPT_STRATEGIES + r"|required", options=("name", "strategies")),
+    Case("name-missing", {"connect_timeout": "5m"}, "name", ACCEPT_STRATEGIES + r"|required",
+         options=("name", "strategies")),
     Case("name-empty", {"name": ""}, "name", ACCEPT_NAME),
     Case("state-unknown", single("s-state", state="gone"), "state", ACCEPT_STATE),
     Case("unknown-option", single("s-unknown", colour="red"), "colour", ACCEPT_SUPPORTED),
