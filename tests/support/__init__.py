@@ -1,0 +1,1 @@
+"""Helpers shared by the test suites: the simulator driver (``sim``) and the playbook runner."""
