@@ -1,0 +1,1 @@
+"""The simulator's own test suite (real HTTP against a started simulator process)."""

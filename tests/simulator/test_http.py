@@ -1,0 +1,338 @@
+"""HTTP surface: discovery per dialect, authentication, request-level errors, limits, TLS, CLI."""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import shutil
+import ssl
+import subprocess
+import sys
+import urllib.request
+
+import pytest
+
+from tests.simulator.conftest import GET, QUERY, SET, call, result
+from tests.support.sim import (ADMIN_PASSWORD, ADMIN_TOKEN, ADMIN_USER, NOOUTBOUND_TOKEN, NOPERM_TOKEN,
+                               READONLY_TOKEN, SIMULATOR_SCRIPT, Simulator)
+
+JSON = {"Content-Type": "application/json"}
+ADMIN = {**JSON, "Authorization": f"Bearer {ADMIN_TOKEN}"}
+GET_ALL = {"using": ["urn:ietf:params:jmap:core", "urn:stalwart:jmap"], "methodCalls": [[GET, {}, "g"]]}
+
+
+# --- discovery -------------------------------------------------------------------------------
+
+def test_anonymous_session_has_capabilities_but_no_accounts(sim):
+    answer = sim.http("GET", "/jmap/session")
+    assert answer.status == 200
+    assert answer.headers["Content-Type"] == "application/json; charset=utf-8"
+    session = answer.json()
+    assert session["accounts"] == {} and session["primaryAccounts"] == {} and session["username"] == ""
+    core = session["capabilities"]["urn:ietf:params:jmap:core"]
+    assert (core["maxCallsInRequest"], core["maxObjectsInGet"], core["maxObjectsInSet"]) == (16, 500, 500)
+    assert core["maxSizeRequest"] == 10_000_000 and core["maxConcurrentRequests"] == 4
+    assert session["apiUrl"] == f"{sim.url}/jmap/"
+    # urn:stalwart:jmap is only an account capability, never a session-level one (§1.4).
+    assert "urn:stalwart:jmap" not in session["capabilities"]
+
+
+def test_authenticated_session_names_the_account(sim):
+    session = sim.http("GET", "/jmap/session", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).json()
+    assert session["username"] == ADMIN_USER
+    assert session["primaryAccounts"] == {"urn:stalwart:jmap": "b"}
+    assert session["accounts"]["b"] == {"name": ADMIN_USER, "isPersonal": True, "isReadOnly": False,
+                                        "accountCapabilities": {"urn:stalwart:jmap": {}}}
+    assert len(session["state"]) == 8 and int(session["state"], 16) >= 0
+
+
+def test_session_with_bad_credentials_is_401(sim):
+    assert sim.http("GET", "/jmap/session", headers={"Authorization": "Bearer nope"}).status == 401
+
+
+def test_well_known_redirects_to_the_session(sim):
+    answer = sim.http("GET", "/.well-known/jmap")
+    assert answer.status == 307
+    assert answer.headers["Location"] == "/jmap/session"
+    assert answer.headers["Cache-Control"] == "no-cache"
+
+
+@pytest.mark.parametrize("path", ["/jmap", "/jmap/"])
+def test_server_dialect_serves_jmap_at_both_paths(sim, path):
+    answer = sim.http("POST", path, GET_ALL, ADMIN)
+    assert answer.status == 200
+    assert answer.json()["methodResponses"][0][0] == GET
+
+
+def test_server_dialect_post_api_is_404_problem(sim):
+    answer = sim.http("POST", "/api", GET_ALL, ADMIN)
+    assert answer.status == 404
+    assert answer.headers["Content-Type"] == "application/problem+json"
+    assert answer.json()["status"] == 404
+
+
+@pytest.mark.parametrize("method,path", [("GET", "/jmap/session"), ("GET", "/.well-known/jmap"),
+                                         ("POST", "/jmap"), ("POST", "/jmap/")])
+def test_docs_dialect_has_no_session_and_no_jmap_path(docs_sim, method, path):
+    answer = docs_sim.http(method, path, GET_ALL if method == "POST" else None, ADMIN)
+    assert answer.status == 404
+    assert answer.headers["Content-Type"] == "application/problem+json"
+
+
+def test_docs_dialect_serves_jmap_at_api(docs_sim):
+    answer = docs_sim.http("POST", "/api", GET_ALL, ADMIN)
+    assert answer.status == 200
+    assert answer.json()["methodResponses"][0][1]["list"][0]["connectTimeout"] == "5m"
+
+
+def test_unknown_path_is_404(any_sim):
+    assert any_sim.http("GET", "/nothing/here").status == 404
+
+
+# --- authentication --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("authorization", [None, "Bearer wrong", "Basic " + base64.b64encode(
+    b"admin@example.com:wrong").decode(), "Digest abc", "Basic !!notbase64"])
+def test_bad_or_missing_credentials_give_401_with_both_challenges(any_sim, authorization):
+    headers = dict(JSON)
+    if authorization:
+        headers["Authorization"] = authorization
+    answer = any_sim.http("POST", any_sim.api_path, GET_ALL, headers)
+    assert answer.status == 401
+    assert answer.headers["Content-Type"] == "application/problem+json"
+    assert answer.headers.get_all("WWW-Authenticate") == [
+        'Bearer realm="Stalwart Server", resource_metadata="/.well-known/oauth-protected-resource"',
+        'Basic realm="Stalwart Server"']
+    assert answer.json() == {"type": "about:blank", "status": 401, "title": "Unauthorized",
+                             "detail": "You have to authenticate first."}
+
+
+@pytest.mark.parametrize("user", [ADMIN_USER, "  ADMIN@Example.COM ", "admin"])
+def test_basic_auth_trims_lowercases_and_appends_the_domain(any_sim, user):
+    token = base64.b64encode(f"{user}:{ADMIN_PASSWORD}".encode()).decode()
+    answer = any_sim.http("POST", any_sim.api_path, GET_ALL, {**JSON, "Authorization": f"basic {token}"})
+    assert answer.status == 200
+    assert answer.json()["methodResponses"][0][1]["accountId"] == "b"
+
+
+def test_bearer_scheme_is_case_insensitive(sim):
+    answer = sim.http("POST", "/jmap/", GET_ALL, {**JSON, "Authorization": f"BEARER {ADMIN_TOKEN}"})
+    assert answer.status == 200
+
+
+def test_extra_tokens_from_the_command_line():
+    with Simulator(extra_args=("--token", "ci-token=sysMtaConnectionStrategyGet",
+                               "--token", "ro=readonly")) as running:
+        assert call(running, GET, {}, token="ci-token")[0] == GET
+        assert call(running, QUERY, {}, token="ci-token")[1]["type"] == "forbidden"
+        assert call(running, QUERY, {}, token="ro")[0] == QUERY
+        assert running.http("POST", "/jmap/", GET_ALL, {**JSON, "Authorization": "Bearer other"}).status == 401
+
+
+# --- permissions -----------------------------------------------------------------------------
+
+FORBIDDEN = {"type": "forbidden", "description": "You are not authorized to perform this action"}
+
+
+@pytest.mark.parametrize("token,name,allowed", [
+    (READONLY_TOKEN, GET, True), (READONLY_TOKEN, QUERY, True),
+    (READONLY_TOKEN, "x:MtaOutboundStrategy/get", True), (READONLY_TOKEN, "x:Action/set", False),
+    (NOPERM_TOKEN, GET, False), (NOPERM_TOKEN, QUERY, False), (NOPERM_TOKEN, "x:MtaOutboundStrategy/get", False),
+    (NOOUTBOUND_TOKEN, "x:MtaOutboundStrategy/get", False), (NOOUTBOUND_TOKEN, GET, True),
+    (NOOUTBOUND_TOKEN, QUERY, True),
+])
+def test_read_permissions_per_token(any_sim, token, name, allowed):
+    response = call(any_sim, name, {}, token=token)
+    if allowed:
+        assert response[0] == name
+    elif name == "x:Action/set":
+        assert response == ["error", {"type": "forbidden", "description":
+                                      "You are not authorized to create, update or destroy objects of this type"}, "c1"]
+    else:
+        assert response == ["error", FORBIDDEN, "c1"]
+
+
+def test_set_without_any_write_permission_is_forbidden_even_when_empty(any_sim):
+    for token in (READONLY_TOKEN, NOPERM_TOKEN):
+        assert call(any_sim, SET, {}, token=token) == ["error", {
+            "type": "forbidden",
+            "description": "You are not authorized to create, update or destroy objects of this type"}, "c1"]
+
+
+def test_set_forbidden_names_the_missing_section():
+    with Simulator(extra_args=("--token", "creator=sysMtaConnectionStrategyCreate,sysMtaConnectionStrategyGet")) as running:
+        assert call(running, SET, {"destroy": ["abc"]}, token="creator")[1] == {
+            "type": "forbidden", "description": "You are not authorized to destroy objects of this type"}
+        assert call(running, SET, {"update": {"abc": {}}}, token="creator")[1] == {
+            "type": "forbidden", "description": "You are not authorized to update objects of this type"}
+        assert "created" in call(running, SET, {"create": {"a": {"name": "x"}}}, token="creator")[1]
+        # An empty /set is fine as soon as one of the three permissions is granted.
+        # Extra tokens get accounts 10, 11, ... ("k" in base32).
+        assert call(running, SET, {}, token="creator")[1] == {"accountId": "k"}
+
+
+def test_nooutbound_token_can_write_strategies(any_sim):
+    answer = result(any_sim, SET, {"create": {"a": {"name": "x"}}}, token=NOOUTBOUND_TOKEN)
+    assert "created" in answer
+
+
+# --- request-level errors --------------------------------------------------------------------
+
+def test_malformed_json_is_not_request_with_the_body_echoed(any_sim):
+    answer = any_sim.http("POST", any_sim.api_path, "{not json", ADMIN)
+    assert answer.status == 400
+    assert answer.headers["Content-Type"] == "application/problem+json"
+    assert answer.json() == {"type": "urn:ietf:params:jmap:error:notRequest", "status": 400,
+                             "detail": "{not json"}
+
+
+@pytest.mark.parametrize("body", [
+    [], {"methodCalls": []}, {"using": []}, {"using": "core", "methodCalls": []},
+    {"using": ["urn:example:unknown"], "methodCalls": []},
+    {"using": [], "methodCalls": [["x:MtaConnectionStrategy/get", [], "c"]]},
+    {"using": [], "methodCalls": [["x:MtaConnectionStrategy/get", {}]]},
+])
+def test_bad_request_objects_are_not_request(any_sim, body):
+    answer = any_sim.http("POST", any_sim.api_path, body, ADMIN)
+    assert answer.status == 400
+    assert answer.json()["type"] == "urn:ietf:params:jmap:error:notRequest"
+
+
+def test_wrong_content_type_is_not_json(any_sim):
+    answer = any_sim.http("POST", any_sim.api_path, GET_ALL,
+                          {"Content-Type": "text/plain", "Authorization": f"Bearer {ADMIN_TOKEN}"})
+    assert answer.status == 400
+    assert answer.json() == {"type": "urn:ietf:params:jmap:error:notJSON", "status": 400,
+                             "detail": "Failed to parse JSON: The Content-Type header must be application/json."}
+
+
+def test_content_type_may_be_absent_or_carry_parameters(any_sim):
+    # http.client, not urllib: urllib adds a form Content-Type to any body without one.
+    for extra in ({}, {"Content-Type": "Application/JSON; charset=utf-8"}):
+        connection = http.client.HTTPConnection("127.0.0.1", any_sim.port, timeout=10)
+        try:
+            connection.request("POST", any_sim.api_path, body=json.dumps(GET_ALL),
+                               headers={"Authorization": f"Bearer {ADMIN_TOKEN}", **extra})
+            response = connection.getresponse()
+            assert response.status == 200, response.read()
+            assert json.loads(response.read())["methodResponses"][0][0] == GET
+        finally:
+            connection.close()
+
+
+def test_unknown_using_is_not_request_but_missing_stalwart_is_fine(any_sim):
+    answer = any_sim.http("POST", any_sim.api_path, {**GET_ALL, "using": []}, ADMIN)
+    assert answer.status == 200
+    bad = any_sim.http("POST", any_sim.api_path, {**GET_ALL, "using": ["urn:stalwart:jmap", "urn:x"]}, ADMIN)
+    assert bad.status == 400 and bad.json()["type"] == "urn:ietf:params:jmap:error:notRequest"
+
+
+def test_more_than_16_calls_is_a_limit_error(any_sim):
+    body = {"using": [], "methodCalls": [[GET, {}, f"c{index}"] for index in range(17)]}
+    answer = any_sim.http("POST", any_sim.api_path, body, ADMIN)
+    assert answer.status == 400
+    assert answer.json() == {"type": "urn:ietf:params:jmap:error:limit", "status": 400,
+                             "detail": "The request exceeds the maximum number of calls in a single request.",
+                             "limit": "maxCallsInRequest"}
+    body["methodCalls"].pop()
+    assert any_sim.http("POST", any_sim.api_path, body, ADMIN).status == 200
+
+
+def test_lowered_limits_are_advertised_and_enforced(sim):
+    sim.configure(maxCallsInRequest=2, maxObjectsInGet=3, maxObjectsInSet=4)
+    core = sim.http("GET", "/jmap/session").json()["capabilities"]["urn:ietf:params:jmap:core"]
+    assert (core["maxCallsInRequest"], core["maxObjectsInGet"], core["maxObjectsInSet"]) == (2, 3, 4)
+    body = {"using": [], "methodCalls": [[GET, {}, f"c{index}"] for index in range(3)]}
+    assert sim.http("POST", "/jmap/", body, ADMIN).json()["limit"] == "maxCallsInRequest"
+    assert call(sim, GET, {"ids": ["a", "b", "c", "d"]})[1]["type"] == "requestTooLarge"
+    assert call(sim, SET, {"destroy": ["a", "b", "c", "d", "e"]})[1]["type"] == "requestTooLarge"
+    sim.reset()  # back to the start-up limits
+    core = sim.http("GET", "/jmap/session").json()["capabilities"]["urn:ietf:params:jmap:core"]
+    assert core["maxCallsInRequest"] == 16
+
+
+def test_limits_from_the_command_line():
+    with Simulator(extra_args=("--max-objects-in-get", "7", "--max-objects-in-set", "8",
+                               "--max-calls-in-request", "9")) as running:
+        core = running.http("GET", "/jmap/session").json()["capabilities"]["urn:ietf:params:jmap:core"]
+        assert (core["maxObjectsInGet"], core["maxObjectsInSet"], core["maxCallsInRequest"]) == (7, 8, 9)
+        running.reset(limits={"maxObjectsInGet": 2})
+        core = running.http("GET", "/jmap/session").json()["capabilities"]["urn:ietf:params:jmap:core"]
+        assert (core["maxObjectsInGet"], core["maxObjectsInSet"]) == (2, 8)
+
+
+def test_envelope_session_state_and_created_ids(any_sim):
+    plain = any_sim.http("POST", any_sim.api_path, GET_ALL, ADMIN).json()
+    assert list(plain) == ["methodResponses", "sessionState"]
+    assert int(plain["sessionState"], 16) >= 0 and len(plain["sessionState"]) == 8
+    with_ids = any_sim.http("POST", any_sim.api_path, {
+        "using": [], "createdIds": {"old": "abc"},
+        "methodCalls": [[SET, {"create": {"n1": {"name": "x"}}}, "s"]]}, ADMIN).json()
+    new_id = with_ids["methodResponses"][0][1]["created"]["n1"]["id"]
+    assert with_ids["createdIds"] == {"old": "abc", "n1": new_id}
+
+
+def test_unknown_methods_and_unknown_arguments(any_sim):
+    for name in ("x:MtaConnectionStrategy/changes", "x:MtaConnectionStrategy/queryChanges",
+                 "x:mtaconnectionstrategy/get", "MtaConnectionStrategy/get", "x:MtaOutboundStrategy/query",
+                 "Core/echo"):
+        assert call(any_sim, name, {}) == ["error", {"type": "unknownMethod", "description": name}, "c1"]
+    assert call(any_sim, GET, {"ids": None, "somethingElse": 1})[0] == GET
+
+
+def test_account_id_is_optional_and_checked(any_sim):
+    assert result(any_sim, GET, {"accountId": "b"})["accountId"] == "b"
+    assert result(any_sim, GET, {"accountId": "not!an!id"})["accountId"] == "b"
+    assert call(any_sim, GET, {"accountId": "c"})[1] == {"type": "forbidden",
+                                                         "description": "You are not an owner of account c"}
+    assert result(any_sim, GET, {}, token=READONLY_TOKEN)["accountId"] == "c"
+
+
+def test_calls_run_in_order_and_errors_do_not_stop_the_request(any_sim):
+    body = any_sim.jmap([[SET, {"create": {"a": {"name": "first"}}}, "1"], ["x:Nope/get", {}, "2"],
+                         [QUERY, {"filter": {"name": "first"}}, "3"]])
+    names = [response[0] for response in body["methodResponses"]]
+    assert names == [SET, "error", QUERY]
+    assert body["methodResponses"][2][1]["ids"] == [body["methodResponses"][0][1]["created"]["a"]["id"]]
+
+
+# --- TLS, CLI ---------------------------------------------------------------------------------
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="the openssl command is needed to make a certificate")
+def test_tls(tmp_path):
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    with Simulator(tls_cert=cert, tls_key=key) as running:
+        assert running.url.startswith("https://127.0.0.1:")
+        session = running.http("GET", "/jmap/session").json()
+        assert session["apiUrl"] == f"{running.url}/jmap/"
+        assert call(running, GET, {})[1]["list"][0]["name"] == "default"
+        # Verification against the certificate itself works too (a real client with ca_path).
+        context = ssl.create_default_context(cafile=str(cert))
+        with urllib.request.urlopen(running.url + "/jmap/session", context=context, timeout=10) as response:
+            assert response.status == 200
+        # A plain-HTTP client gets no answer, and the server keeps serving.
+        with pytest.raises(Exception):
+            urllib.request.urlopen(running.url.replace("https", "http") + "/jmap/session", timeout=5)
+        assert running.stats()["session_requests"] == 2
+
+
+def test_refuses_a_non_loopback_host():
+    completed = subprocess.run([sys.executable, str(SIMULATOR_SCRIPT), "--host", "0.0.0.0", "--port", "0"],
+                               capture_output=True, text=True, timeout=20)
+    assert completed.returncode == 2
+    assert "only loopback" in completed.stderr
+    assert completed.stdout == ""
+
+
+def test_prints_exactly_one_line_and_stops_on_sigterm():
+    running = Simulator(dialect="docs").start()
+    try:
+        assert running.url.startswith("http://127.0.0.1:") and running.dialect == "docs"
+        process = running.process
+    finally:
+        running.stop()
+    assert process.returncode == 0
