@@ -1,0 +1,244 @@
+"""The /_sim/ control surface: stats, reset, objects, config, faults; state file; concurrency."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+import time
+
+import pytest
+
+from tests.simulator.conftest import GET, QUERY, SET, call, create_id, result
+from tests.support.sim import ADMIN_TOKEN, Simulator
+
+ADMIN = {"Content-Type": "application/json", "Authorization": f"Bearer {ADMIN_TOKEN}"}
+SERVER_UNAVAILABLE = ("This server is temporarily unavailable. Attempting this same operation later "
+                      "may succeed.")
+
+
+def raw_post(sim, body, timeout=10.0):
+    """POST to the JMAP endpoint with http.client; returns (status, headers, body bytes) or raises
+    the connection error (so dropped connections can be seen)."""
+    connection = http.client.HTTPConnection("127.0.0.1", sim.port, timeout=timeout)
+    try:
+        connection.request("POST", sim.api_path, body=json.dumps(body), headers=ADMIN)
+        response = connection.getresponse()
+        return response.status, response.headers, response.read()
+    finally:
+        connection.close()
+
+
+def request_of(*calls):
+    return {"using": ["urn:ietf:params:jmap:core", "urn:stalwart:jmap"], "methodCalls": list(calls)}
+
+
+CREATE_X = request_of([SET, {"create": {"n1": {"name": "x"}}}, "s"])
+READ = request_of([GET, {}, "g"])
+
+
+# --- stats ------------------------------------------------------------------------------------
+
+def test_stats_count_every_kind_of_request(sim):
+    assert sim.stats() == {"requests": 0, "session_requests": 0, "posts": 0, "method_calls": {}, "set_calls": 0,
+                           "writes": 0, "objects_created": 0, "objects_updated": 0, "objects_destroyed": 0,
+                           "reloads": 0, "bytes_in": 0, "bytes_out": 0, "max_calls_in_one_post": 0}
+    sim.http("GET", "/jmap/session")
+    sim.http("GET", "/.well-known/jmap")
+    sim.http("GET", "/nothing")
+    keep = create_id(sim, {"name": "keep"})
+    gone = create_id(sim, {"name": "gone"})
+    sim.jmap([[SET, {"update": {keep: {"description": "d"}}, "destroy": [gone]}, "s"], [SET, {}, "empty"],
+              [GET, {}, "g"], [QUERY, {}, "q"]])
+    sim.jmap([["x:Action/set", {"create": {"r": {"@type": "ReloadSettings"}}}, "a"]])
+    stats = sim.stats()
+    assert stats["requests"] == 7 and stats["session_requests"] == 2 and stats["posts"] == 4
+    assert stats["method_calls"] == {SET: 4, GET: 1, QUERY: 1, "x:Action/set": 1}
+    assert (stats["set_calls"], stats["writes"]) == (5, 4)
+    assert (stats["objects_created"], stats["objects_updated"], stats["objects_destroyed"]) == (2, 1, 1)
+    assert stats["reloads"] == 1 and stats["max_calls_in_one_post"] == 4
+    assert stats["bytes_in"] > 200 and stats["bytes_out"] > stats["bytes_in"]
+    # The control surface itself is never counted.
+    sim.objects()
+    assert sim.stats()["requests"] == 7
+
+
+def test_refused_requests_count_as_requests_and_posts(sim):
+    sim.http("POST", "/jmap/", READ, {"Content-Type": "application/json"})  # 401
+    sim.http("POST", "/jmap/", "{", ADMIN)  # notRequest
+    stats = sim.stats()
+    assert (stats["requests"], stats["posts"], stats["method_calls"]) == (2, 2, {})
+
+
+# --- reset, objects, config -------------------------------------------------------------------
+
+def test_reset_replaces_objects_and_clears_stats_and_faults(any_sim):
+    create_id(any_sim, {"name": "leftover"})
+    any_sim.fault("http503", count=3)
+    items = [{"name": "bulk", "ehloHostname": "MX.Example.ORG", "sourceIps": {"4": {"sourceIp": "2001:DB8::1"}},
+              "connectTimeout": 60000 if any_sim.dialect == "server" else "1m"}]
+    any_sim.reset(objects=items)
+    assert any_sim.stats()["requests"] == 0 and any_sim.faults() == []
+    stored = any_sim.objects()
+    assert [item["name"] for item in stored] == ["default", "bulk"]
+    assert stored[1]["ehloHostname"] == "mx.example.org"
+    assert stored[1]["sourceIps"] == {"0": {"ehloHostname": None, "sourceIp": "2001:db8::1"}}
+    assert stored[1]["connectTimeout"] == (60000 if any_sim.dialect == "server" else "1m")
+    # The control view is exactly what /get shows.
+    assert result(any_sim, GET, {"ids": None})["list"] == stored
+    any_sim.reset(seed_default=False)
+    assert any_sim.dump() == {"strategies": [], "outbound": {"connection": {"match": {}, "else": "'default'"}},
+                              "reloads": 0}
+
+
+@pytest.mark.parametrize("objects", [[{"name": "x", "connectTimeout": 0}], [{"name": "a"}, {"name": "a"}],
+                                     [{"description": "no name"}]])
+def test_reset_refuses_invalid_objects(sim, objects):
+    answer = sim.http("POST", "/_sim/reset", {"objects": objects})
+    assert answer.status == 400 and "objects[" in answer.json()["error"]
+
+
+def test_config_switches_dialect_live(sim):
+    assert sim.configure(dialect="docs")["dialect"] == "docs"
+    assert sim.dialect == "docs"
+    assert sim.objects()[0]["connectTimeout"] == "5m"
+    assert sim.http("GET", "/jmap/session").status == 404
+    assert call(sim, GET, {})[0] == GET  # sim.jmap follows the dialect: POST /api
+    sim.reset()
+    assert sim.dialect == "server" and sim.objects()[0]["connectTimeout"] == 300000
+
+
+def test_config_refuses_bad_values(sim):
+    assert sim.http("POST", "/_sim/config", {"maxObjectsInGet": 0}).status == 400
+    assert sim.http("POST", "/_sim/config", {"dialect": "other"}).status == 400
+    assert sim.http("POST", "/_sim/faults", {"faults": [{"kind": "meteor"}]}).status == 400
+
+
+# --- faults -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind,status", [("http503", 503), ("http502", 502), ("http504", 504)])
+def test_http_error_faults(any_sim, kind, status):
+    any_sim.fault(kind, count=2, match="any")
+    for _ in range(2):
+        code, headers, body = raw_post(any_sim, READ)
+        assert code == status and headers["Content-Type"] == "application/problem+json"
+        assert json.loads(body)["status"] == status
+    assert raw_post(any_sim, READ)[0] == 200
+    stats = any_sim.stats()
+    assert stats["requests"] == 3 and stats["method_calls"] == {GET: 1}
+
+
+def test_http429_carries_retry_after(any_sim):
+    any_sim.fault("http429", retry_after=7)
+    code, headers, body = raw_post(any_sim, READ)
+    assert code == 429 and headers["Retry-After"] == "7"
+    assert json.loads(body) == {"type": "about:blank", "status": 429, "title": "Too Many Requests",
+                                "detail": "You have exceeded the request rate limit."}
+
+
+def test_faults_match_request_classes(sim):
+    sim.fault("http503", match="write")
+    sim.fault("http502", match="session")
+    assert raw_post(sim, READ)[0] == 200
+    assert sim.http("GET", "/jmap/session").status == 502
+    assert raw_post(sim, request_of([SET, {}, "empty"]))[0] == 200  # an empty /set is a read
+    assert raw_post(sim, CREATE_X)[0] == 503
+    assert sim.faults() == []
+    assert [item["name"] for item in sim.objects()] == ["default"]
+
+
+def test_pending_faults_are_listed(sim):
+    sim.fault("delay", count=2, match="read", seconds=0.1)
+    assert sim.faults() == [{"kind": "delay", "count": 2, "match": "read", "seconds": 0.1}]
+    raw_post(sim, READ)
+    assert sim.faults()[0]["count"] == 1
+
+
+def test_drop_before_loses_the_request(any_sim):
+    any_sim.fault("drop_before", match="write")
+    with pytest.raises((http.client.RemoteDisconnected, ConnectionError)):
+        raw_post(any_sim, CREATE_X)
+    assert [item["name"] for item in any_sim.objects()] == ["default"]
+    assert any_sim.stats()["requests"] == 1
+
+
+def test_drop_after_commits_but_loses_the_answer(any_sim):
+    any_sim.fault("drop_after", match="write")
+    with pytest.raises((http.client.RemoteDisconnected, ConnectionError)):
+        raw_post(any_sim, CREATE_X)
+    assert [item["name"] for item in any_sim.objects()] == ["default", "x"]
+    assert any_sim.stats()["objects_created"] == 1
+    # A blind resend would be refused as a duplicate.
+    status, _, body = raw_post(any_sim, CREATE_X)
+    assert json.loads(body)["methodResponses"][0][1]["notCreated"]["n1"]["type"] == "primaryKeyViolation"
+
+
+def test_delay_makes_a_client_time_out(any_sim):
+    any_sim.fault("delay", seconds=1.0)
+    started = time.monotonic()
+    with pytest.raises(TimeoutError):
+        raw_post(any_sim, READ, timeout=0.3)
+    # Other clients are served meanwhile (the sleep is outside the processing lock).
+    assert raw_post(any_sim, READ)[0] == 200
+    assert time.monotonic() - started < 0.9
+
+
+def test_delay_then_normal_answer(any_sim):
+    any_sim.fault("delay", seconds=0.3)
+    started = time.monotonic()
+    assert raw_post(any_sim, CREATE_X)[0] == 200
+    assert time.monotonic() - started >= 0.3
+
+
+def test_server_unavailable_answers_every_call_with_the_method_error(any_sim):
+    any_sim.fault("server_unavailable", match="write")
+    code, _, body = raw_post(any_sim, request_of([SET, {"create": {"n1": {"name": "x"}}}, "s"], [GET, {}, "g"]))
+    assert code == 200
+    assert json.loads(body)["methodResponses"] == [
+        ["error", {"type": "serverUnavailable", "description": SERVER_UNAVAILABLE}, "s"],
+        ["error", {"type": "serverUnavailable", "description": SERVER_UNAVAILABLE}, "g"]]
+    assert [item["name"] for item in any_sim.objects()] == ["default"]
+    assert any_sim.stats()["method_calls"] == {}
+
+
+# --- state file, concurrency ------------------------------------------------------------------
+
+def test_state_file_persists_across_restarts(tmp_path):
+    state = tmp_path / "state.json"
+    with Simulator(state_file=state) as first:
+        object_id = create_id(first, {"name": "kept", "connectTimeout": 1000})
+        result(first, "x:Action/set", {"create": {"r": {"@type": "ReloadSettings"}}})
+        saved = json.loads(state.read_text())
+        assert [item["name"] for item in saved["strategies"]] == ["default", "kept"]
+    assert not list(tmp_path.glob("state.json.tmp*"))
+    with Simulator(dialect="docs", state_file=state) as second:
+        stored = second.objects()
+        assert [(item["name"], item["id"]) for item in stored][1] == ("kept", object_id)
+        assert stored[1]["connectTimeout"] == "1s"
+        assert second.dump()["reloads"] == 1
+        newer = create_id(second, {"name": "newer"})
+        values = [sum(32 ** power * "abcdefghijklmnopqrstuvwxyz792013".index(char)
+                      for power, char in enumerate(reversed(text))) for text in (object_id, newer)]
+        assert values[1] > values[0]
+
+
+def test_no_seed_starts_empty():
+    with Simulator(extra_args=("--no-seed",)) as running:
+        assert running.objects() == []
+
+
+def test_concurrent_creates_of_one_name_store_it_once(sim):
+    outcomes = []
+
+    def worker(index):
+        body = raw_post(sim, request_of([SET, {"create": {"n": {"name": "race"}}}, "s"]))[2]
+        outcomes.append(json.loads(body)["methodResponses"][0][1])
+
+    threads = [threading.Thread(target=worker, args=(index,)) for index in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum("created" in outcome for outcome in outcomes) == 1
+    assert sum("notCreated" in outcome for outcome in outcomes) == 11
+    assert [item["name"] for item in sim.objects()].count("race") == 1
