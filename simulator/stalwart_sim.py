@@ -1659,6 +1659,13 @@ class Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 64
+    verbose = False
+
+    def handle_error(self, request, client_address):
+        """Quiet by default: a failed TLS handshake or a vanished client is routine in tests
+        (faults, timeouts); the traceback is printed only with --verbose."""
+        if self.verbose:
+            super().handle_error(request, client_address)
 
 
 def make_server(host, port, simulator, tls_context=None, verbose=False) -> Server:

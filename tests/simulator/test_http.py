@@ -15,7 +15,7 @@ import pytest
 
 from tests.simulator.conftest import GET, QUERY, SET, call, result
 from tests.support.sim import (ADMIN_PASSWORD, ADMIN_TOKEN, ADMIN_USER, NOOUTBOUND_TOKEN, NOPERM_TOKEN,
-                               READONLY_TOKEN, SIMULATOR_SCRIPT, Simulator)
+                               READONLY_TOKEN, SIMULATOR_SCRIPT, Simulator, wait_until)
 
 JSON = {"Content-Type": "application/json"}
 ADMIN = {**JSON, "Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -318,6 +318,8 @@ def test_tls(tmp_path):
         with pytest.raises(Exception):
             urllib.request.urlopen(running.url.replace("https", "http") + "/jmap/session", timeout=5)
         assert running.stats()["session_requests"] == 2
+        # Quiet: neither the requests nor the failed handshake are logged.
+        assert running.stderr() == ""
 
 
 def test_refuses_a_non_loopback_host():
@@ -332,7 +334,16 @@ def test_prints_exactly_one_line_and_stops_on_sigterm():
     running = Simulator(dialect="docs").start()
     try:
         assert running.url.startswith("http://127.0.0.1:") and running.dialect == "docs"
+        call(running, GET, {})
         process = running.process
+        process.terminate()
+        assert process.wait(5) == 0
+        assert process.stdout.read() == b""  # nothing after the listening line
     finally:
         running.stop()
-    assert process.returncode == 0
+
+
+def test_verbose_logs_requests():
+    with Simulator(extra_args=("--verbose",)) as running:
+        running.http("GET", "/jmap/session")
+        assert "GET /jmap/session" in wait_until(lambda: running.stderr())

@@ -86,12 +86,13 @@ class Simulator:
         line = self.process.stdout.readline().decode() if ready else ""
         if "listening on " not in line:
             self.stop()
-            raise RuntimeError(f"simulator did not start: {line!r} {self._stderr_text()}")
+            raise RuntimeError(f"simulator did not start: {line!r} {self.stderr()}")
         self.url = line.split("listening on ", 1)[1].split()[0]
         self.port = int(self.url.rsplit(":", 1)[1])
         return self
 
-    def _stderr_text(self) -> str:
+    def stderr(self) -> str:
+        """What the simulator wrote to stderr so far (last 2000 characters)."""
         if self._stderr is None:
             return ""
         self._stderr.seek(0)
