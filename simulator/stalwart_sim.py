@@ -981,7 +981,8 @@ class Simulator:
             return None
         if not isinstance(properties, list) or not all(isinstance(item, str) for item in properties):
             raise MethodError("invalidArguments", "Invalid value for argument 'properties'.")
-        wanted = {item for item in properties if item in known}
+        # [ASSUMPTION] "id" counts as a known name, so ["id"] returns only ids (as in RFC 8620).
+        wanted = {item for item in properties if item in known or item == "id"}
         return wanted or None
 
     def ids_argument(self, arguments, created_ids):

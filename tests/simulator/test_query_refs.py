@@ -217,6 +217,12 @@ def test_outbound_set_updates_the_connection_expression(any_sim):
                                                "properties": ["route"]},
                                  "other": {"type": "notFound"}}
     assert call(any_sim, OUTBOUND_SET, {"update": {"singleton": {}}}, token=READONLY_TOKEN)[1]["type"] == "forbidden"
+    assert call(any_sim, OUTBOUND_SET, {"create": {"n": {}}})[1] == {
+        "type": "forbidden", "description": "You are not authorized to create objects of this type"}
+    bad_expression = result(any_sim, OUTBOUND_SET, {"update": {"singleton": {"connection": {"match": {}}}}})
+    assert bad_expression["notUpdated"]["singleton"] == {
+        "type": "validationFailed", "validationErrors": [{"type": "Required", "property": "else"}]}
+    assert any_sim.http("POST", "/_sim/reset", {"outbound": {"connection": []}}).status == 400
 
 
 def test_reset_with_an_outbound_strategy(any_sim):

@@ -73,6 +73,8 @@ def test_get_over_500_ids_is_request_too_large(any_sim):
 def test_properties_filter_and_its_quirk(any_sim):
     (item,) = result(any_sim, GET, {"properties": ["dataTimeout", "unknown"]})["list"]
     assert list(item) == ["dataTimeout", "id"]
+    (item,) = result(any_sim, GET, {"properties": ["id"]})["list"]
+    assert list(item) == ["id"]
     for properties in ([], ["nothing"]):
         (item,) = result(any_sim, GET, {"properties": properties})["list"]
         assert list(item) == KEY_ORDER
