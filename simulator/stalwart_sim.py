@@ -1411,7 +1411,21 @@ class Handler(BaseHTTPRequestHandler):
     # -- plumbing ----------------------------------------------------------------------------
 
     def read_body(self) -> bytes:
+        """The request body, by Content-Length or chunked transfer encoding; raises ValueError
+        on a malformed length."""
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
         length = int(self.headers.get("Content-Length") or 0)
+        if length < 0:
+            raise ValueError("negative Content-Length")
         return self.rfile.read(length) if length > 0 else b""
 
     def send(self, status, body, content_type="application/json; charset=utf-8", headers=(),
@@ -1484,7 +1498,12 @@ class Handler(BaseHTTPRequestHandler):
 
     def dispatch(self, method):
         path = urlsplit(self.path).path
-        body = self.read_body()
+        try:
+            body = self.read_body()
+        except ValueError:
+            self.close_connection = True
+            return self.send_problem(RequestError(400, "about:blank", "Malformed request body length.",
+                                                  title="Bad Request"), count=False)
         if path.startswith("/_sim/") or path == "/_sim":
             return self.control(method, path, body)
         sim = self.sim

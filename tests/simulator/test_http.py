@@ -221,6 +221,29 @@ def test_content_type_may_be_absent_or_carry_parameters(any_sim):
             connection.close()
 
 
+def test_chunked_bodies_and_bad_lengths(any_sim):
+    payload = json.dumps(GET_ALL).encode()
+    connection = http.client.HTTPConnection("127.0.0.1", any_sim.port, timeout=10)
+    try:
+        connection.request("POST", any_sim.api_path, body=iter([payload[:10], payload[10:]]),
+                           headers={**ADMIN, "Transfer-Encoding": "chunked"}, encode_chunked=True)
+        response = connection.getresponse()
+        assert response.status == 200
+        assert json.loads(response.read())["methodResponses"][0][0] == GET
+    finally:
+        connection.close()
+    connection = http.client.HTTPConnection("127.0.0.1", any_sim.port, timeout=10)
+    try:
+        connection.putrequest("POST", any_sim.api_path)
+        connection.putheader("Content-Length", "nope")
+        connection.endheaders()
+        response = connection.getresponse()
+        assert response.status == 400
+        response.read()
+    finally:
+        connection.close()
+
+
 def test_unknown_using_is_not_request_but_missing_stalwart_is_fine(any_sim):
     answer = any_sim.http("POST", any_sim.api_path, {**GET_ALL, "using": []}, ADMIN)
     assert answer.status == 200
