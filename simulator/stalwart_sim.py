@@ -1024,7 +1024,7 @@ class Simulator:
                 else:
                     not_found.append(text)
         listing = [wire_strategy(self.strategies[key], encode_id(key), self.dialect, properties)
-                   for key, _ in found]
+                   for key, _text in found]
         return {"accountId": account.id, "list": listing, "notFound": not_found}
 
     # -- x:MtaConnectionStrategy/set ---------------------------------------------------------
@@ -1459,13 +1459,13 @@ class Handler(BaseHTTPRequestHandler):
         header = self.headers.get("Authorization")
         if header is None:
             return None
-        scheme, _, credentials = header.strip().partition(" ")
+        scheme, _space, credentials = header.strip().partition(" ")
         credentials = credentials.strip()
         if scheme.lower() == "bearer" and credentials in self.sim.tokens:
             return self.sim.tokens[credentials]
         if scheme.lower() == "basic":
             try:
-                user, _, password = base64.b64decode(credentials, validate=True).decode().partition(":")
+                user, _colon, password = base64.b64decode(credentials, validate=True).decode().partition(":")
             except (ValueError, UnicodeDecodeError):
                 raise unauthorized() from None
             user = user.strip().lower()

@@ -58,7 +58,7 @@ def call(sim, name, arguments, token=ADMIN_TOKEN):
 
 def result(sim, name, arguments, token=ADMIN_TOKEN):
     """The arguments of a successful (non-error) method response."""
-    response_name, arguments_out, _ = call(sim, name, arguments, token)
+    response_name, arguments_out, _call_id = call(sim, name, arguments, token)
     assert response_name == name, arguments_out
     return arguments_out
 

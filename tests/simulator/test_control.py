@@ -119,7 +119,7 @@ def test_config_refuses_bad_values(sim):
 @pytest.mark.parametrize("kind,status", [("http503", 503), ("http502", 502), ("http504", 504)])
 def test_http_error_faults(any_sim, kind, status):
     any_sim.fault(kind, count=2, match="any")
-    for _ in range(2):
+    for _attempt in range(2):
         code, headers, body = raw_post(any_sim, READ)
         assert code == status and headers["Content-Type"] == "application/problem+json"
         assert json.loads(body)["status"] == status
@@ -169,7 +169,7 @@ def test_drop_after_commits_but_loses_the_answer(any_sim):
     assert [item["name"] for item in any_sim.objects()] == ["default", "x"]
     assert any_sim.stats()["objects_created"] == 1
     # A blind resend would be refused as a duplicate.
-    status, _, body = raw_post(any_sim, CREATE_X)
+    body = raw_post(any_sim, CREATE_X)[2]
     assert json.loads(body)["methodResponses"][0][1]["notCreated"]["n1"]["type"] == "primaryKeyViolation"
 
 
@@ -192,7 +192,7 @@ def test_delay_then_normal_answer(any_sim):
 
 def test_server_unavailable_answers_every_call_with_the_method_error(any_sim):
     any_sim.fault("server_unavailable", match="write")
-    code, _, body = raw_post(any_sim, request_of([SET, {"create": {"n1": {"name": "x"}}}, "s"], [GET, {}, "g"]))
+    code, _headers, body = raw_post(any_sim, request_of([SET, {"create": {"n1": {"name": "x"}}}, "s"], [GET, {}, "g"]))
     assert code == 200
     assert json.loads(body)["methodResponses"] == [
         ["error", {"type": "serverUnavailable", "description": SERVER_UNAVAILABLE}, "s"],

@@ -242,10 +242,11 @@ def test_unspecified_address_fails_validation(any_sim, items):
 # --- list encoding ----------------------------------------------------------------------------
 
 def test_list_positions_are_sorted_and_renumbered(any_sim):
-    object_id = create_id(any_sim, {"name": "x", "sourceIps": {"5": {"sourceIp": "192.0.2.5"},
-                                                                "2": {"sourceIp": "192.0.2.2"}}})
-    assert get_one(any_sim, object_id)["sourceIps"] == {"0": {"ehloHostname": None, "sourceIp": "192.0.2.2"},
-                                                         "1": {"ehloHostname": None, "sourceIp": "192.0.2.5"}}
+    items = {"5": {"sourceIp": "192.0.2.5"}, "2": {"sourceIp": "192.0.2.2"}}
+    object_id = create_id(any_sim, {"name": "x", "sourceIps": items})
+    assert get_one(any_sim, object_id)["sourceIps"] == {
+        "0": {"ehloHostname": None, "sourceIp": "192.0.2.2"},
+        "1": {"ehloHostname": None, "sourceIp": "192.0.2.5"}}
 
 
 @pytest.mark.parametrize("value,description", [

@@ -82,7 +82,7 @@ class Simulator:
         self._stderr = tempfile.TemporaryFile()
         self.process = subprocess.Popen(self.command(), stdout=subprocess.PIPE, stderr=self._stderr,
                                         stdin=subprocess.DEVNULL)
-        ready, _, _ = select.select([self.process.stdout], [], [], STARTUP_TIMEOUT)
+        ready = select.select([self.process.stdout], [], [], STARTUP_TIMEOUT)[0]
         line = self.process.stdout.readline().decode() if ready else ""
         if "listening on " not in line:
             self.stop()
