@@ -1750,8 +1750,12 @@ def main(argv=None) -> int:
         tokens[name] = parse_permissions(permissions)
     limits = {"maxObjectsInGet": args.max_objects_in_get, "maxObjectsInSet": args.max_objects_in_set,
               "maxCallsInRequest": args.max_calls_in_request}
-    simulator = Simulator(args.dialect, limits, seed=not args.no_seed, state_file=args.state_file,
-                          tokens=tokens)
+    try:
+        simulator = Simulator(args.dialect, limits, seed=not args.no_seed, state_file=args.state_file,
+                              tokens=tokens)
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        print(f"cannot use the state file {args.state_file}: {error}", file=sys.stderr)
+        return 2
     context = None
     if args.tls_cert:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

@@ -222,6 +222,13 @@ def test_state_file_persists_across_restarts(tmp_path):
         assert values[1] > values[0]
 
 
+def test_unreadable_state_file_is_a_clear_start_error(tmp_path):
+    state = tmp_path / "state.json"
+    state.write_text("{broken")
+    with pytest.raises(RuntimeError, match="cannot use the state file"):
+        Simulator(state_file=state).start()
+
+
 def test_no_seed_starts_empty():
     with Simulator(extra_args=("--no-seed",)) as running:
         assert running.objects() == []

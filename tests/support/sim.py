@@ -85,8 +85,9 @@ class Simulator:
         ready = select.select([self.process.stdout], [], [], STARTUP_TIMEOUT)[0]
         line = self.process.stdout.readline().decode() if ready else ""
         if "listening on " not in line:
+            detail = self.stderr()  # read before stop() closes the capture
             self.stop()
-            raise RuntimeError(f"simulator did not start: {line!r} {self.stderr()}")
+            raise RuntimeError(f"simulator did not start: {line!r} {detail}")
         self.url = line.split("listening on ", 1)[1].split()[0]
         self.port = int(self.url.rsplit(":", 1)[1])
         return self
