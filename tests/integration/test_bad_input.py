@@ -239,7 +239,7 @@ def test_bad_input_fails_naming_strategy_option_and_what_is_accepted(bad_input_r
 
 
 def test_bad_input_sends_no_request(bad_input_run):
-    _, before, after, stored = bad_input_run
+    before, after, stored = bad_input_run[1:]
     sent = {key: after[key] - before[key] for key in ("requests", "session_requests", "posts", "writes")}
     assert sent == {"requests": 0, "session_requests": 0, "posts": 0, "writes": 0}
     assert [item["name"] for item in stored] == ["default"]

@@ -33,7 +33,8 @@ TRANSIENT = [
     ("server_unavailable", {}, r"serverUnavailable|unavailable"),
     ("drop_before", {}, r"connect|reset|closed|abort|disconnect"),
 ]
-TRANSIENT_IDS = [kind for kind, _, _ in TRANSIENT]
+TRANSIENT_IDS = [case[0] for case in TRANSIENT]
+TRANSIENT_FAULTS = [case[:2] for case in TRANSIENT]
 # Fast retries: the backoff is the module's own; these keep each test to a few seconds.
 FAST = {"retries": 3, "timeout": 5}
 
@@ -54,7 +55,7 @@ def free_port():
         return probe.getsockname()[1]
 
 
-def run(sim, tmp_path, task_args, *, conn=None, name="apply"):
+def timed_run(sim, tmp_path, task_args, *, conn=None, name="apply"):
     """Run one module task (errors ignored) and return (its result, seconds the playbook took).
     The result's ``failed`` comes from the recorded status."""
     args = dict(conn if conn is not None else connection(sim))
@@ -65,25 +66,30 @@ def run(sim, tmp_path, task_args, *, conn=None, name="apply"):
     return dict(outcome.result(name), failed=outcome.status(name) == "failed"), seconds
 
 
+def run(sim, tmp_path, task_args, *, conn=None, name="apply"):
+    """Run one module task (errors ignored) and return its result."""
+    return timed_run(sim, tmp_path, task_args, conn=conn, name=name)[0]
+
+
 # --- transient faults: retried, then a clear failure -------------------------------------------
 
 
-@pytest.mark.parametrize("kind,extra,_words", TRANSIENT, ids=TRANSIENT_IDS)
-def test_transient_fault_is_retried_and_the_create_happens_once(sim, tmp_path, kind, extra, _words):
+@pytest.mark.parametrize("kind,extra", TRANSIENT_FAULTS, ids=TRANSIENT_IDS)
+def test_transient_fault_is_retried_and_the_create_happens_once(sim, tmp_path, kind, extra):
     sim.reset()
     sim.fault(kind, count=2, match="any", **extra)
-    result, _ = run(sim, tmp_path, {"name": "after-" + kind, "connect_timeout": "2m"})
+    result = run(sim, tmp_path, {"name": "after-" + kind, "connect_timeout": "2m"})
     assert not result.get("failed"), result.get("msg")
     assert result["changed"] is True
     assert stored(sim)["after-" + kind]["connectTimeout"] == 120000
     assert sim.stats()["objects_created"] == 1
 
 
-@pytest.mark.parametrize("kind,extra,_words", TRANSIENT, ids=TRANSIENT_IDS)
-def test_transient_fault_on_the_write_is_retried_without_a_duplicate(sim, tmp_path, kind, extra, _words):
+@pytest.mark.parametrize("kind,extra", TRANSIENT_FAULTS, ids=TRANSIENT_IDS)
+def test_transient_fault_on_the_write_is_retried_without_a_duplicate(sim, tmp_path, kind, extra):
     sim.reset()
     sim.fault(kind, count=1, match="write", **extra)
-    result, _ = run(sim, tmp_path, {"strategies": [{"name": "w1"}, {"name": "w2", "data_timeout": "20m"}]})
+    result = run(sim, tmp_path, {"strategies": [{"name": "w1"}, {"name": "w2", "data_timeout": "20m"}]})
     assert not result.get("failed"), result.get("msg")
     assert names(sim) == ["default", "w1", "w2"]
     assert sim.stats()["objects_created"] == 2
@@ -93,21 +99,23 @@ def test_transient_fault_on_the_write_is_retried_without_a_duplicate(sim, tmp_pa
 def test_transient_fault_past_retries_fails_saying_what_and_that_a_rerun_is_safe(sim, tmp_path, kind, extra, words):
     sim.reset()
     sim.fault(kind, count=50, match="any", **extra)
-    result, _ = run(sim, tmp_path, {"name": "never", "connect_timeout": "2m"}, conn=connection(sim, retries=1))
+    result = run(sim, tmp_path, {"name": "never", "connect_timeout": "2m"}, conn=connection(sim, retries=1))
     assert result.get("failed") is True
     assert re.search(words, result["msg"], re.IGNORECASE), result["msg"]
     assert RERUN_SAFE.search(result["msg"]), result["msg"]
     assert names(sim) == ["default"]
-    # retries: 1 means two attempts at the first request, and not one request more
-    assert sim.stats()["requests"] <= 2
+    # retries: 1 means two attempts at the request that meets the fault, and not one more; a
+    # method-level serverUnavailable can only answer a JMAP POST, so the session read before it
+    # succeeds and counts as one request
+    assert sim.stats()["requests"] <= (3 if kind == "server_unavailable" else 2)
 
 
 def test_retry_after_is_honoured(sim, tmp_path):
     sim.reset()
-    _, baseline = run(sim, tmp_path, {"name": "baseline"}, name="baseline")
+    baseline = timed_run(sim, tmp_path, {"name": "baseline"}, name="baseline")[1]
     sim.reset()
     sim.fault("http429", count=1, match="any", retry_after=3)
-    result, seconds = run(sim, tmp_path, {"name": "throttled"})
+    result, seconds = timed_run(sim, tmp_path, {"name": "throttled"})
     assert not result.get("failed"), result.get("msg")
     assert names(sim) == ["default", "throttled"]
     # the module waited the 3 s the server asked for (less a margin for a fast machine's jitter)
@@ -117,7 +125,7 @@ def test_retry_after_is_honoured(sim, tmp_path):
 def test_fault_on_the_session_read_is_retried(sim, tmp_path):
     sim.reset()
     sim.fault("http503", count=2, match="session")
-    result, _ = run(sim, tmp_path, {"name": "after-session-fault"})
+    result = run(sim, tmp_path, {"name": "after-session-fault"})
     assert not result.get("failed"), result.get("msg")
     assert names(sim) == ["after-session-fault", "default"]
 
@@ -125,7 +133,7 @@ def test_fault_on_the_session_read_is_retried(sim, tmp_path):
 def test_connection_refused_is_retried_then_fails_clearly(tmp_path):
     port = free_port()
     conn = {"url": f"http://127.0.0.1:{port}", "token": ADMIN_TOKEN, "retries": 2, "timeout": 2}
-    result, seconds = run(None, tmp_path, {"name": "nowhere"}, conn=conn)
+    result, seconds = timed_run(None, tmp_path, {"name": "nowhere"}, conn=conn)
     assert result.get("failed") is True
     assert re.search(r"refused|connect", result["msg"], re.IGNORECASE), result["msg"]
     assert f"127.0.0.1:{port}" in result["msg"] or str(port) in result["msg"], result["msg"]
@@ -136,7 +144,7 @@ def test_connection_refused_is_retried_then_fails_clearly(tmp_path):
 def test_hung_server_hits_timeout_and_fails_clearly(sim, tmp_path):
     sim.reset()
     sim.fault("delay", count=50, match="any", seconds=4.0)
-    result, seconds = run(sim, tmp_path, {"name": "hung"}, conn=connection(sim, timeout=1, retries=1))
+    result, seconds = timed_run(sim, tmp_path, {"name": "hung"}, conn=connection(sim, timeout=1, retries=1))
     assert result.get("failed") is True
     assert re.search(r"time(d)?[ -]?out", result["msg"], re.IGNORECASE), result["msg"]
     assert RERUN_SAFE.search(result["msg"]), result["msg"]
@@ -152,7 +160,7 @@ def test_hung_server_hits_timeout_and_fails_clearly(sim, tmp_path):
 def test_lost_single_create_is_not_repeated(sim, tmp_path):
     sim.reset()
     sim.fault("drop_after", count=1, match="write")
-    result, _ = run(sim, tmp_path, {"name": "lost-one", "connect_timeout": "2m"})
+    result = run(sim, tmp_path, {"name": "lost-one", "connect_timeout": "2m"})
     assert not result.get("failed"), result.get("msg")
     assert result["changed"] is True
     stats = sim.stats()
@@ -165,7 +173,7 @@ def test_lost_batch_of_creates_is_not_repeated(sim, tmp_path):
     sim.reset()
     sim.fault("drop_after", count=1, match="write")
     batch = [{"name": f"lost-{index}", "data_timeout": f"{10 + index}m"} for index in range(6)]
-    result, _ = run(sim, tmp_path, {"strategies": batch})
+    result = run(sim, tmp_path, {"strategies": batch})
     assert not result.get("failed"), result.get("msg")
     stats = sim.stats()
     assert stats["objects_created"] == 6
@@ -190,7 +198,7 @@ def test_lost_mixed_batch_of_creates_updates_and_deletes_converges(sim, tmp_path
         {"name": "del-1", "state": "absent"},
         {"name": "del-2", "state": "absent"},
     ]
-    result, _ = run(sim, tmp_path, {"strategies": batch})
+    result = run(sim, tmp_path, {"strategies": batch})
     assert not result.get("failed"), result.get("msg")
     stats = sim.stats()
     assert (stats["objects_created"], stats["objects_updated"], stats["objects_destroyed"]) == (2, 2, 2)
@@ -209,7 +217,7 @@ def test_lost_purge_is_not_repeated(sim, tmp_path):
         wire_strategy(sim, "extra-3"),
     ])
     sim.fault("drop_after", count=1, match="write")
-    result, _ = run(sim, tmp_path, {"strategies": [{"name": "default"}, {"name": "keep"}, {"name": "added"}],
+    result = run(sim, tmp_path, {"strategies": [{"name": "default"}, {"name": "keep"}, {"name": "added"}],
                                     "purge": True})
     assert not result.get("failed"), result.get("msg")
     stats = sim.stats()
@@ -224,7 +232,7 @@ def test_lost_first_chunk_then_only_the_rest_is_written(sim, tmp_path):
     sim.reset(limits={"maxObjectsInSet": 2})
     sim.fault("drop_after", count=1, match="write")
     batch = [{"name": f"chunk-{index}"} for index in range(6)]
-    result, _ = run(sim, tmp_path, {"strategies": batch})
+    result = run(sim, tmp_path, {"strategies": batch})
     assert not result.get("failed"), result.get("msg")
     assert sim.stats()["objects_created"] == 6
     assert names(sim) == [f"chunk-{index}" for index in range(6)] + ["default"]
@@ -253,7 +261,7 @@ def test_partly_refused_batch_reports_each_failure_keeps_the_rest_and_a_rerun_co
         {"name": "good-2", "data_timeout": "15m"},
         {"name": "upd", "source_ips": [{"ip": "192.0.2.20", "ehlo_hostname": "mx20." + UNKNOWN_TLD_HOST}]},
     ]
-    result, _ = run(sim, tmp_path, {"strategies": batch}, name="first")
+    result = run(sim, tmp_path, {"strategies": batch}, name="first")
     assert result.get("failed") is True
     msg = result["msg"]
     for failed in ("bad-host", "upd"):
@@ -271,13 +279,13 @@ def test_partly_refused_batch_reports_each_failure_keeps_the_rest_and_a_rerun_co
     batch[1]["ehlo_hostname"] = "mx.example.org"
     batch[3]["source_ips"][0]["ehlo_hostname"] = "mx20.example.org"
     before = sim.stats()
-    second, _ = run(sim, tmp_path, {"strategies": batch}, name="second")
+    second = run(sim, tmp_path, {"strategies": batch}, name="second")
     assert not second.get("failed"), second.get("msg")
     assert second["changed"] is True
     moved = delta(before, sim.stats())
     assert (moved["objects_created"], moved["objects_updated"], moved["objects_destroyed"]) == (1, 1, 0)
 
-    third, _ = run(sim, tmp_path, {"strategies": batch}, name="third")
+    third = run(sim, tmp_path, {"strategies": batch}, name="third")
     assert not third.get("failed"), third.get("msg")
     assert third["changed"] is False
     assert names(sim) == ["bad-host", "default", "good-1", "good-2", "upd"]

@@ -128,7 +128,7 @@ def certificates(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tls_sim(certificates):
-    _, cert, key = certificates
+    cert, key = certificates[1], certificates[2]
     with Simulator(tls_cert=str(cert), tls_key=str(key), extra_args=("--token", f"{SECRET_TOKEN}=all")) as running:
         yield running
 
@@ -249,7 +249,7 @@ def test_untrusted_certificate_is_refused_by_default_with_a_clear_message(tls_si
 
 def test_ca_path_makes_tls_work(tls_sim, certificates, tmp_path):
     tls_sim.reset()
-    ca_path, _, _ = certificates
+    ca_path = certificates[0]
     outcome = run_tasks(tmp_path, [
         task("ca_path", {"url": tls_sim.url, "token": ADMIN_TOKEN, "ca_path": str(ca_path), "name": "via-ca-path"}),
         task("env", {"url": tls_sim.url, "token": ADMIN_TOKEN, "name": "via-env-ca-path"}),
