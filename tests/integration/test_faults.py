@@ -227,9 +227,10 @@ def test_lost_purge_is_not_repeated(sim, tmp_path):
 
 
 def test_lost_first_chunk_then_only_the_rest_is_written(sim, tmp_path):
-    """With maxObjectsInSet 2, six creates go out in chunks; the first chunk's response is lost.
-    The module must read again and create only the four still missing."""
-    sim.reset(limits={"maxObjectsInSet": 2})
+    """With maxObjectsInSet 2 and maxCallsInRequest 2, six creates need three /set calls in two
+    POSTs; the first POST (four creates) is committed and its answer lost. The module must read
+    again and create only the two still missing."""
+    sim.reset(limits={"maxObjectsInSet": 2, "maxCallsInRequest": 2})
     sim.fault("drop_after", count=1, match="write")
     batch = [{"name": f"chunk-{index}"} for index in range(6)]
     result = run(sim, tmp_path, {"strategies": batch})
