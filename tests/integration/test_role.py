@@ -85,8 +85,9 @@ def inventory(tmp_path: Path, sims, group_extra=None) -> Path:
     return root
 
 
-def apply(tmp_path, inventory_dir, *, playbook=SITE, **kwargs):
-    return run_playbook(tmp_path, playbook, extra_args=["-i", str(inventory_dir)], **kwargs)
+def apply(tmp_path, inventory_dir, **kwargs):
+    """Run the site playbook (the role on both hosts) with the two-host inventory."""
+    return run_playbook(tmp_path, SITE, extra_args=["-i", str(inventory_dir)], **kwargs)
 
 
 def module_result(outcome, host):
@@ -194,14 +195,14 @@ BAD_INPUTS = [
 
 def test_bad_variables_fail_before_any_request(tmp_path, sim):
     tasks = []
-    for label, role_vars, _ in BAD_INPUTS:
+    for label, role_vars, _words in BAD_INPUTS:
         tasks.append({"block": [{"name": label, "ansible.builtin.include_role": {"name": ROLE},
                                  "vars": {"stalwart_url": sim.url, "stalwart_token": ADMIN_TOKEN, **role_vars}}],
                       "rescue": [{"name": f"caught {label}",
                                   "ansible.builtin.debug": {"msg": "{{ ansible_failed_result.msg }}"}}]})
     playbook = [{"name": "bad input", "hosts": "localhost", "gather_facts": False, "tasks": tasks}]
     outcome = run_playbook(tmp_path, playbook)
-    for label, _, words in BAD_INPUTS:
+    for label, _role_vars, words in BAD_INPUTS:
         message = outcome.result(f"caught {label}")["msg"]
         for word in words:
             assert word in message, f"{label}: {word!r} not in {message!r}"
