@@ -1,0 +1,269 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, stalwart.mail developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Unit tests of the object model: durations, host names, IPs, source_ips, validation, wire
+encoding in both dialects, decoding, the info form and the mapping of server paths to options."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.stalwart.mail.plugins.module_utils import _model
+from ansible_collections.stalwart.mail.plugins.module_utils._errors import InputError
+
+DURATIONS_OK = [
+    (300000, 300000), ("5m", 300000), ("300s", 300000), ("300000ms", 300000), ("300000", 300000),
+    ("5 M", 300000), (" 2 m ", 120000), ("4m60s", 300000), ("1h30m", 5400000), ("1H 30M", 5400000),
+    ("2d", 172800000), ("1500ms", 1500), ("90S", 90000), ("1d1h1m1s1ms", 90061001), (1, 1),
+]
+DURATIONS_BAD = [0, -5, "0s", "-5m", "1.5s", 1.5, 300000.0, "5w", "1h 30x", "ten minutes", "", "  ",
+                 True, False, [300000], {"ms": 5}, None, "m5", "5mm", "ms"]
+
+
+@pytest.mark.parametrize("value,expected", DURATIONS_OK)
+def test_normalise_duration_accepts(value, expected):
+    assert _model.normalise_duration(value) == expected
+
+
+@pytest.mark.parametrize("value", DURATIONS_BAD)
+def test_normalise_duration_refuses(value):
+    with pytest.raises(ValueError):
+        _model.normalise_duration(value)
+
+
+@pytest.mark.parametrize("ms,unit,expected", [
+    (300000, None, "5m"), (90000, None, "90s"), (1500, None, "1500ms"), (86400000, None, "1d"),
+    (7200000, None, "2h"), (5400000, None, "90m"), (600000, None, "10m"), (300000, "s", "300s"),
+    (300000, "ms", "300000ms"), (90000, "m", "90s"), (172800000, "h", "48h"), (1, None, "1ms"),
+])
+def test_render_duration(ms, unit, expected):
+    assert _model.render_duration(ms, unit) == expected
+
+
+@pytest.mark.parametrize("value,unit", [("300s", "s"), (" 5 M", "m"), ("1500ms", "ms"), ("1h30m", None),
+                                         (300000, None), ("300000", None)])
+def test_duration_unit(value, unit):
+    assert _model.duration_unit(value) == unit
+
+
+HOSTNAMES_OK = [
+    ("mx.example.com", "mx.example.com"), ("MX.Example.ORG", "mx.example.org"),
+    ("MX.Bücher.Example.ORG", "mx.xn--bcher-kva.example.org"), ("mx_1.example.com", "mx_1.example.com"),
+    ("  mx.example.com ", "mx.example.com"), ("münchen.de", "xn--mnchen-3ya.de"),
+    ("192.0.2.1", "192.0.2.1"), ("2001:DB8::A", "2001:db8::a"), ("mx.lan", "mx.lan"),
+    ("mx.example.notatld", "mx.example.notatld"),  # unknown TLDs are the server's business
+]
+HOSTNAMES_BAD = ["mailserver", "mx.example.com.", "mx..example.com", ".example.com", "mx example.com",
+                 "a" * 64 + ".example.com", "mx.exa$mple.com", "-mx.example.com", ("a" * 60 + ".") * 5 + "com"]
+
+
+@pytest.mark.parametrize("value,expected", HOSTNAMES_OK)
+def test_normalise_hostname(value, expected):
+    assert _model.normalise_hostname(value) == expected
+
+
+@pytest.mark.parametrize("value", HOSTNAMES_BAD)
+def test_normalise_hostname_refuses(value):
+    with pytest.raises(ValueError):
+        _model.normalise_hostname(value)
+
+
+@pytest.mark.parametrize("value,expected", [
+    ("2001:DB8::A", "2001:db8::a"), ("2001:db8:0:0:0:0:0:a", "2001:db8::a"), ("2001:DB8:0::A", "2001:db8::a"),
+    ("::ffff:1.2.3.4", "::ffff:1.2.3.4"), ("::FFFF:0102:0304", "::ffff:1.2.3.4"), ("192.0.2.10", "192.0.2.10"),
+    ("::", "::"), ("::1", "::1"), (" 192.0.2.1 ", "192.0.2.1"),
+])
+def test_canonical_ip(value, expected):
+    assert _model.canonical_ip(value) == expected
+
+
+@pytest.mark.parametrize("value", ["192.0.2.300", "not-an-ip", "192.0.2.0/24", "fe80::1%eth0", "", "1.2.3"])
+def test_canonical_ip_refuses(value):
+    with pytest.raises(ValueError):
+        _model.canonical_ip(value)
+
+
+def test_source_ips_compare_as_multisets():
+    first = [{"ip": "192.0.2.1", "ehlo_hostname": "a.example.org"}, {"ip": "2001:db8::a", "ehlo_hostname": None}]
+    assert _model.values_equal("source_ips", first, list(reversed(first)))
+    assert not _model.values_equal("source_ips", first, first[:1])
+    assert not _model.values_equal("source_ips", first + first[:1], first + first[1:])
+    changed = [{"ip": "192.0.2.1", "ehlo_hostname": None}, first[1]]
+    assert not _model.values_equal("source_ips", first, changed)
+    assert _model.values_equal("source_ips", [], [])
+
+
+def item(**options):
+    return dict({"name": "bulk"}, **options)
+
+
+def test_normalise_item_values_and_units():
+    result = _model.normalise_item(item(
+        description="", ehlo_hostname="MX.Example.ORG", connect_timeout="300s", data_timeout=600000,
+        rcpt_to_timeout="1h30m", source_ips=[{"source_ip": "2001:DB8::A", "ehlo_hostname": "A.Example.org"},
+                                             {"ip": "192.0.2.1", "ehlo_hostname": ""}],
+        id="ignored-id"))
+    assert result["name"] == "bulk" and result["state"] == "present"
+    assert result["values"] == {
+        "description": None, "ehlo_hostname": "mx.example.org",
+        "source_ips": [{"ip": "2001:db8::a", "ehlo_hostname": "a.example.org"},
+                       {"ip": "192.0.2.1", "ehlo_hostname": None}],
+        "connect_timeout": 300000, "data_timeout": 600000, "rcpt_to_timeout": 5400000}
+    assert result["units"] == {"connect_timeout": "s"}
+
+
+def test_options_left_out_are_not_in_values():
+    assert _model.normalise_item(item(description=None, source_ips=None))["values"] == {}
+    assert _model.normalise_item(item(source_ips=[]))["values"] == {"source_ips": []}
+
+
+BAD_ITEMS = [
+    # (params, words the message must hold)
+    ({"name": "bad-ip", "source_ips": [{"ip": "192.0.2.300"}]}, ["bad-ip", "source_ips[0].ip", "192.0.2.300", "IPv4"]),
+    ({"name": "zero-ip", "source_ips": [{"ip": "0.0.0.0"}]}, ["zero-ip", "0.0.0.0"]),
+    ({"name": "no-ip", "source_ips": [{"ehlo_hostname": "mx.example.com"}]}, ["no-ip", "ip", "required"]),
+    ({"name": "d", "connect_timeout": 0}, ["'d'", "connect_timeout", "ms"]),
+    ({"name": "d", "data_timeout": "5x"}, ["data_timeout", "5x", "ms"]),
+    ({"name": "d", "mail_from_timeout": True}, ["mail_from_timeout", "boolean"]),
+    ({"name": "h", "ehlo_hostname": "mx..example.com"}, ["'h'", "ehlo_hostname", "host name"]),
+    ({"name": "h", "source_ips": [{"ip": "192.0.2.1", "ehlo_hostname": "mx..bad"}]},
+     ["source_ips[0].ehlo_hostname", "host name"]),
+    ({"name": ""}, ["name", "empty"]),
+    ({"name": "s", "state": "gone"}, ["state", "present", "absent"]),
+    ({"name": "l", "source_ips": {"ip": "192.0.2.1"}}, ["source_ips", "list"]),
+    ({"name": "l", "source_ips": [["192.0.2.1"]]}, ["source_ips[0]", "dict"]),
+    ({"name": "l", "source_ips": [{"ip": "192.0.2.1", "hostname": "x"}]}, ["hostname", "supported"]),
+]
+
+
+@pytest.mark.parametrize("params,words", BAD_ITEMS)
+def test_bad_single_input(params, words):
+    with pytest.raises(InputError) as caught:
+        _model.desired_from_params(params)
+    for word in words:
+        assert word in caught.value.msg, (word, caught.value.msg)
+
+
+BAD_BATCHES = [
+    ({"strategies": [{"name": "fine"}, {"name": ""}]}, ["strategies[1]", "name"]),
+    ({"strategies": [{"connect_timeout": "5m"}]}, ["strategies[0]", "name"]),
+    ({"strategies": [{"name": "dup"}, {"name": "other"}, {"name": "dup"}]}, ["dup", "once", "strategies[2]"]),
+    ({"strategies": [{"name": "b-unknown", "colour": "red"}]}, ["b-unknown", "colour", "supported"]),
+    ({"strategies": [{"name": "b-state", "state": "deleted"}]}, ["b-state", "state", "present"]),
+    ({"strategies": [{"name": "ok"}, {"name": "b-dur", "data_timeout": "10 minutes"}]},
+     ["b-dur", "strategies[1].data_timeout", "ms"]),
+    ({"strategies": [{"name": "b-ip", "source_ips": [{"source_ip": "0.0.0.0"}]}]},
+     ["b-ip", "strategies[0].source_ips[0].ip", "0.0.0.0"]),
+    ({"strategies": [{"name": "b-ip"}, {"name": "b-ip4", "source_ips": [{}, {"ip": "x"}]}]},
+     ["b-ip4", "strategies[1].source_ips[0].ip"]),
+    ({"strategies": [{"name": "b-host", "ehlo_hostname": ".example.com"}]}, ["b-host", "ehlo_hostname"]),
+    ({"purge": True}, ["purge", "strategies"]),
+    ({"name": "b3", "purge": True}, ["purge", "strategies"]),
+    ({"name": "x", "strategies": [{"name": "y"}]}, ["name", "strategies", "exclusive"]),
+    ({"strategies": {"name": "b4"}}, ["strategies", "list"]),
+]
+
+
+@pytest.mark.parametrize("params,words", BAD_BATCHES)
+def test_bad_batch_input(params, words):
+    with pytest.raises(InputError) as caught:
+        _model.desired_from_params(params)
+    for word in words:
+        assert word in caught.value.msg, (word, caught.value.msg)
+    assert caught.value.fail_kwargs()["msg"] == caught.value.msg
+
+
+def test_batch_of_info_output_is_accepted():
+    desired = _model.desired_from_params({"strategies": [
+        _model.to_info(_model.from_wire({"name": "a", "connectTimeout": 180000, "id": "xyz",
+                                         "sourceIps": {"0": {"sourceIp": "192.0.2.1", "ehloHostname": None}}})),
+    ]})
+    assert desired[0]["values"]["connect_timeout"] == 180000
+    assert desired[0]["values"]["source_ips"] == [{"ip": "192.0.2.1", "ehlo_hostname": None}]
+    assert "description" not in desired[0]["values"]
+
+
+VALUES = {"description": None, "ehlo_hostname": "mx.example.org", "connect_timeout": 90000, "data_timeout": 1500,
+          "source_ips": [{"ip": "2001:db8::a", "ehlo_hostname": None},
+                         {"ip": "192.0.2.1", "ehlo_hostname": "a.example.org"}]}
+
+
+@pytest.mark.parametrize("strings,durations", [(False, (90000, 1500)), (True, ("90s", "1500ms"))])
+def test_to_wire(strings, durations):
+    assert _model.to_wire(VALUES, strings) == {
+        "description": None, "ehloHostname": "mx.example.org",
+        "connectTimeout": durations[0], "dataTimeout": durations[1],
+        "sourceIps": {"0": {"sourceIp": "2001:db8::a"},
+                      "1": {"sourceIp": "192.0.2.1", "ehloHostname": "a.example.org"}}}
+
+
+def test_to_wire_clears_source_ips_with_an_empty_object():
+    assert _model.to_wire({"source_ips": []}) == {"sourceIps": {}}
+
+
+WIRE = {"name": "bulk", "description": "Bulk", "ehloHostname": "mx.example.org",
+        "sourceIps": {"1": {"ehloHostname": None, "sourceIp": "2001:db8::a"},
+                      "0": {"ehloHostname": "mx-a.example.org", "sourceIp": "192.0.2.10"}},
+        "connectTimeout": 180000, "dataTimeout": 600000, "ehloTimeout": 300000, "greetingTimeout": 300000,
+        "mailFromTimeout": 300000, "rcptToTimeout": 300000, "id": "jaga3maaaeaa"}
+EXPECTED_INFO = {"name": "bulk", "description": "Bulk", "ehlo_hostname": "mx.example.org",
+                 "source_ips": [{"ip": "192.0.2.10", "ehlo_hostname": "mx-a.example.org"},
+                                {"ip": "2001:db8::a", "ehlo_hostname": None}],
+                 "connect_timeout": "3m", "data_timeout": "10m", "ehlo_timeout": "5m", "greeting_timeout": "5m",
+                 "mail_from_timeout": "5m", "rcpt_to_timeout": "5m", "id": "jaga3maaaeaa"}
+
+
+def test_from_wire_and_info_form_in_both_dialects():
+    docs = dict(WIRE, connectTimeout="3m", dataTimeout="10m", ehloTimeout="5m", greetingTimeout="300s",
+                mailFromTimeout="5m", rcptToTimeout="300000ms")
+    for wire in (WIRE, docs):
+        obj = _model.from_wire(wire)
+        assert obj["connect_timeout"] == 180000 and obj["greeting_timeout"] == 300000
+        info = _model.to_info(obj)
+        assert info == EXPECTED_INFO
+        assert list(info) == list(EXPECTED_INFO)
+
+
+def test_from_wire_defaults_missing_properties_and_accepts_arrays():
+    obj = _model.from_wire({"name": "x", "id": "a", "sourceIps": [{"sourceIp": "::FFFF:1.2.3.4"}]})
+    assert obj["connect_timeout"] == 300000 and obj["data_timeout"] == 600000
+    assert obj["source_ips"] == [{"ip": "::ffff:1.2.3.4", "ehlo_hostname": None}]
+    assert obj["description"] is None and obj["ehlo_hostname"] is None
+
+
+def test_info_form_renders_in_the_given_units():
+    info = _model.to_info(_model.from_wire(WIRE), units={"connect_timeout": "s", "data_timeout": "h"})
+    assert info["connect_timeout"] == "180s" and info["data_timeout"] == "10m"
+
+
+@pytest.mark.parametrize("objects,expected", [
+    ([WIRE], False), ([dict(WIRE, connectTimeout="3m")], True), ([], None), ([{"name": "x"}], None)])
+def test_wire_uses_strings(objects, expected):
+    assert _model.wire_uses_strings(objects) is expected
+
+
+def test_defaults_of_a_create():
+    assert _model.to_info(_model.defaults("fresh")) == {
+        "name": "fresh", "description": None, "ehlo_hostname": None, "source_ips": [], "connect_timeout": "5m",
+        "data_timeout": "10m", "ehlo_timeout": "5m", "greeting_timeout": "5m", "mail_from_timeout": "5m",
+        "rcpt_to_timeout": "5m", "id": None}
+
+
+@pytest.mark.parametrize("path,option", [
+    ("connectTimeout", "connect_timeout"), ("ehloHostname", "ehlo_hostname"), ("sourceIps", "source_ips"),
+    ("sourceIps/sourceIp", "source_ips[].ip"), ("sourceIps/ehloHostname", "source_ips[].ehlo_hostname"),
+    ("sourceIps/2/sourceIp", "source_ips[2].ip"), ("sourceIp", "source_ips[].ip"), ("name", "name"),
+    ("", ""), ("description", "description"), ("rcptToTimeout", "rcpt_to_timeout"),
+])
+def test_option_for_wire_path(path, option):
+    assert _model.option_for_wire_path(path) == option
+
+
+def test_argument_specs_come_from_the_table():
+    spec = _model.item_argument_spec()
+    assert list(spec) == ["name", "state", "id"] + [field.name for field in _model.FIELDS]
+    assert spec["name"]["required"] is True
+    assert spec["source_ips"]["options"]["ip"] == {"type": "str", "required": True, "aliases": ["source_ip"]}
+    assert all(spec[name] == {"type": "raw"} for name in _model.DURATION_OPTIONS)
+    assert "required" not in _model.single_argument_spec()["name"]

@@ -1,0 +1,181 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, stalwart.mail developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Unit tests of the planner: every case of DESIGN.md §3/§4, table-driven."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.stalwart.mail.plugins.module_utils import _model, _planner
+
+
+def server(*objects):
+    """Current state from wire objects (ids made up from the names)."""
+    current = {}
+    for wire in objects:
+        wire = dict({"id": "id-" + wire["name"]}, **wire)
+        current[wire["name"]] = _model.from_wire(wire)
+    return current
+
+
+def desired(*items):
+    return _model.desired_from_params({"strategies": list(items)})
+
+
+CURRENT = server(
+    {"name": "default", "description": "Default connection strategy"},
+    {"name": "bulk", "description": "Bulk", "ehloHostname": "mx.example.org", "connectTimeout": 120000,
+     "sourceIps": {"0": {"sourceIp": "192.0.2.1", "ehloHostname": "a.example.org"},
+                   "1": {"sourceIp": "2001:db8::a", "ehloHostname": None}}},
+    {"name": "gmail"},
+    {"name": "stale"},
+)
+
+CASES = [
+    # id, desired items, expected summary
+    ("create", [{"name": "fresh", "connect_timeout": "3m"}], {"create": ["fresh"], "update": {}, "delete": []}),
+    ("no-op same spelling", [{"name": "bulk", "connect_timeout": "2m", "description": "Bulk"}],
+     {"create": [], "update": {}, "delete": []}),
+    ("no-op other spellings", [{"name": "bulk", "connect_timeout": 120000, "ehlo_hostname": "MX.Example.ORG",
+                                "data_timeout": "600s"}], {"create": [], "update": {}, "delete": []}),
+    ("change one option", [{"name": "bulk", "connect_timeout": "2m30s", "description": "Bulk"}],
+     {"create": [], "update": {"bulk": ["connect_timeout"]}, "delete": []}),
+    ("clear description and ehlo", [{"name": "bulk", "description": "", "ehlo_hostname": ""}],
+     {"create": [], "update": {"bulk": ["description", "ehlo_hostname"]}, "delete": []}),
+    ("clear already clear", [{"name": "gmail", "description": "", "ehlo_hostname": ""}],
+     {"create": [], "update": {}, "delete": []}),
+    ("reorder source_ips", [{"name": "bulk", "source_ips": [{"ip": "2001:DB8::A"},
+                                                           {"ip": "192.0.2.1", "ehlo_hostname": "A.example.org"}]}],
+     {"create": [], "update": {}, "delete": []}),
+    ("change source_ips", [{"name": "bulk", "source_ips": [{"ip": "2001:DB8::A"}]}],
+     {"create": [], "update": {"bulk": ["source_ips"]}, "delete": []}),
+    ("clear source_ips", [{"name": "bulk", "source_ips": []}],
+     {"create": [], "update": {"bulk": ["source_ips"]}, "delete": []}),
+    ("delete", [{"name": "stale", "state": "absent"}], {"create": [], "update": {}, "delete": ["stale"]}),
+    ("delete absent", [{"name": "never", "state": "absent"}], {"create": [], "update": {}, "delete": []}),
+    ("batch mixed", [{"name": "new-b"}, {"name": "new-a"}, {"name": "stale", "state": "absent"},
+                     {"name": "bulk", "greeting_timeout": "45s", "data_timeout": "1m"}],
+     {"create": ["new-b", "new-a"], "update": {"bulk": ["data_timeout", "greeting_timeout"]}, "delete": ["stale"]}),
+]
+
+
+@pytest.mark.parametrize("items,expected", [case[1:] for case in CASES], ids=[case[0] for case in CASES])
+def test_plan(items, expected):
+    result = _planner.plan(CURRENT, desired(*items))
+    assert result.summary() == expected
+    assert result.changed is bool(expected["create"] or expected["update"] or expected["delete"])
+    assert result.warnings == []
+
+
+def test_update_patch_holds_only_changed_properties_never_name():
+    result = _planner.plan(CURRENT, desired({"name": "bulk", "connect_timeout": "2m30s", "description": "Bulk",
+                                             "source_ips": [{"ip": "192.0.2.9"}, {"ip": "192.0.2.1"}]}))
+    assert result.update_patch("bulk") == {"connectTimeout": 150000,
+                                           "sourceIps": {"0": {"sourceIp": "192.0.2.9"}, "1": {"sourceIp": "192.0.2.1"}}}
+    assert result.update_patch("bulk", durations_as_strings=True)["connectTimeout"] == "150s"
+    assert result.ids == {"bulk": "id-bulk"}
+
+
+def test_clears_are_sent_as_null():
+    result = _planner.plan(CURRENT, desired({"name": "bulk", "description": "", "ehlo_hostname": ""}))
+    assert result.update_patch("bulk") == {"description": None, "ehloHostname": None}
+
+
+def test_create_body_and_prediction_with_server_defaults():
+    result = _planner.plan(CURRENT, desired({"name": "fresh", "connect_timeout": "3m",
+                                             "source_ips": [{"ip": "198.51.100.7"}]}))
+    assert result.create_body("fresh") == {"name": "fresh", "connectTimeout": 180000,
+                                           "sourceIps": {"0": {"sourceIp": "198.51.100.7"}}}
+    assert result.create_body("fresh", True)["connectTimeout"] == "3m"
+    assert _model.to_info(result.predicted["fresh"]) == {
+        "name": "fresh", "description": None, "ehlo_hostname": None,
+        "source_ips": [{"ip": "198.51.100.7", "ehlo_hostname": None}], "connect_timeout": "3m",
+        "data_timeout": "10m", "ehlo_timeout": "5m", "greeting_timeout": "5m", "mail_from_timeout": "5m",
+        "rcpt_to_timeout": "5m", "id": None}
+
+
+def test_prediction_of_an_update_keeps_id_and_server_order_when_only_reordered():
+    result = _planner.plan(CURRENT, desired({"name": "bulk", "data_timeout": "20m", "source_ips": [
+        {"ip": "2001:db8::a"}, {"ip": "192.0.2.1", "ehlo_hostname": "a.example.org"}]}))
+    predicted = result.predicted["bulk"]
+    assert predicted["id"] == "id-bulk" and predicted["data_timeout"] == 1200000
+    assert predicted["source_ips"] == CURRENT["bulk"]["source_ips"]
+    assert result.before["bulk"] is CURRENT["bulk"]
+
+
+def test_prediction_of_a_changed_source_ips_is_in_the_users_order():
+    wanted = [{"ip": "192.0.2.9"}, {"ip": "192.0.2.1", "ehlo_hostname": "a.example.org"}]
+    result = _planner.plan(CURRENT, desired({"name": "bulk", "source_ips": wanted}))
+    assert [entry["ip"] for entry in result.predicted["bulk"]["source_ips"]] == ["192.0.2.9", "192.0.2.1"]
+
+
+OUTBOUND = {"match": {"0": {"if": "rcpt_domain == 'gmail.com'", "then": "'gmail'"}}, "else": "'default'"}
+
+
+@pytest.mark.parametrize("connection,names", [
+    (OUTBOUND, {"gmail", "default"}),
+    ({"match": [{"if": "x == 'a'", "then": "'a-strat'"}], "else": "'b'"}, {"a-strat", "b"}),
+    ("'default'", {"default"}),
+    ({"match": {}, "else": "'default'"}, {"default"}),
+    ({"else": "if_then('x', 'y')"}, {"x", "y"}),
+    (None, set()),
+])
+def test_protected_names(connection, names):
+    assert _planner.protected_names(connection) == names
+
+
+def test_purge_deletes_unlisted_but_keeps_protected_with_a_warning():
+    protected = _planner.protected_names(OUTBOUND)
+    result = _planner.plan(CURRENT, desired({"name": "bulk"}, {"name": "fresh"}), purge=True, protected=protected)
+    assert result.summary() == {"create": ["fresh"], "update": {}, "delete": ["stale"]}
+    assert len(result.warnings) == 1 and "'default'" in result.warnings[0] and "'gmail'" in result.warnings[0]
+
+
+def test_purge_with_force_deletes_protected_too():
+    protected = _planner.protected_names(OUTBOUND)
+    result = _planner.plan(CURRENT, desired({"name": "bulk"}), purge=True, protected=protected, force=True)
+    assert result.delete == ["default", "gmail", "stale"]
+    assert result.ids["gmail"] == "id-gmail"
+    assert result.warnings and "force" in result.warnings[0]
+
+
+def test_purge_refused_when_the_outbound_strategy_is_unreadable():
+    result = _planner.plan(CURRENT, desired({"name": "bulk"}), purge=True, protected=None,
+                           unreadable_reason="needs sysMtaOutboundStrategyGet")
+    assert result.delete == []
+    assert "sysMtaOutboundStrategyGet" in result.warnings[0] and "stale" in result.warnings[0]
+
+
+def test_purge_unreadable_with_force_deletes_everything_unlisted():
+    result = _planner.plan(CURRENT, desired({"name": "bulk"}), purge=True, protected=None, force=True)
+    assert result.delete == ["default", "gmail", "stale"]
+
+
+def test_purge_with_everything_listed_is_no_change_and_no_warning():
+    items = [{"name": name} for name in CURRENT]
+    result = _planner.plan(CURRENT, desired(*items), purge=True, protected=None)
+    assert not result.changed and result.warnings == []
+
+
+def test_batch_state_absent_with_purge_is_deleted_once():
+    result = _planner.plan(CURRENT, desired({"name": "stale", "state": "absent"}, {"name": "bulk"}),
+                           purge=True, protected={"default", "gmail"})
+    assert result.delete == ["stale"]
+
+
+def test_explicit_absent_of_a_protected_name_is_deleted():
+    result = _planner.plan(CURRENT, desired({"name": "gmail", "state": "absent"}, {"name": "bulk"},
+                                            {"name": "stale"}, {"name": "default"}), purge=True, protected={"gmail"})
+    assert result.delete == ["gmail"] and result.warnings == []
+
+
+def test_no_purge_leaves_unlisted_alone():
+    result = _planner.plan(CURRENT, desired({"name": "bulk"}))
+    assert not result.changed
+
+
+def test_units_are_kept_for_the_diff():
+    result = _planner.plan(CURRENT, desired({"name": "bulk", "connect_timeout": "150s"}))
+    assert result.units["bulk"] == {"connect_timeout": "s"}
