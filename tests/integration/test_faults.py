@@ -185,7 +185,6 @@ def test_lost_batch_of_creates_is_not_repeated(sim, tmp_path):
 
 def test_lost_mixed_batch_of_creates_updates_and_deletes_converges(sim, tmp_path):
     sim.reset(objects=[
-        wire_strategy(sim, "default", description="Default connection strategy"),
         wire_strategy(sim, "upd-1"), wire_strategy(sim, "upd-2", ehloHostname="old.example.org"),
         wire_strategy(sim, "del-1"), wire_strategy(sim, "del-2"), wire_strategy(sim, "keep"),
     ])
@@ -212,7 +211,6 @@ def test_lost_mixed_batch_of_creates_updates_and_deletes_converges(sim, tmp_path
 
 def test_lost_purge_is_not_repeated(sim, tmp_path):
     sim.reset(objects=[
-        wire_strategy(sim, "default", description="Default connection strategy"),
         wire_strategy(sim, "keep"), wire_strategy(sim, "extra-1"), wire_strategy(sim, "extra-2"),
         wire_strategy(sim, "extra-3"),
     ])
@@ -254,8 +252,7 @@ def failed_names(failed_strategies):
 
 
 def test_partly_refused_batch_reports_each_failure_keeps_the_rest_and_a_rerun_converges(sim, tmp_path):
-    sim.reset(objects=[wire_strategy(sim, "default", description="Default connection strategy"),
-                       wire_strategy(sim, "upd")])
+    sim.reset(objects=[wire_strategy(sim, "upd")])  # plus the seeded "default"
     batch = [
         {"name": "good-1", "connect_timeout": "1m"},
         {"name": "bad-host", "ehlo_hostname": UNKNOWN_TLD_HOST},
