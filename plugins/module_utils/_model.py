@@ -450,6 +450,11 @@ def desired_from_params(params):
     if params.get("purge") and strategies is None:
         raise InputError("purge: requires strategies (purge deletes what the strategies list does not name)",
                          option="purge")
+    if strategies is not None:
+        stray = [option for option in ("id",) + OPTION_NAMES if params.get(option) is not None]
+        if stray:
+            raise InputError(f"{', '.join(stray)}: the value options of one strategy go with name; with strategies, "
+                             "give them in each item of the list", option=stray[0])
     if strategies is None:
         if params.get("name") is None:
             raise InputError("one of name or strategies is required", option="name")
@@ -630,3 +635,37 @@ def option_for_wire_path(path):
             option += "." + SOURCE_IP_WIRE.get(rest[0], rest[0])
         return option
     return field.name
+
+
+# --- documentation --------------------------------------------------------------------------------
+
+
+def _option_doc(spec, description):
+    doc = {"description": list(description)}
+    for key in ("type", "elements", "required", "default", "choices", "aliases"):
+        if key in spec:
+            doc[key] = spec[key]
+    return doc
+
+
+def value_option_docs():
+    """The documentation of the value options (the doc fragment ``stalwart.mail.strategy_options``
+    must equal this; a unit test holds them together)."""
+    docs = {}
+    for option, spec in value_argument_spec().items():
+        doc = _option_doc(spec, FIELD_BY_NAME[option].doc)
+        if "options" in spec:
+            doc["suboptions"] = {name: _option_doc(sub, SOURCE_IP_FIELDS[name][1])
+                                 for name, sub in spec["options"].items()}
+        docs[option] = doc
+    return docs
+
+
+def item_option_docs():
+    """The documentation of the suboptions of ``strategies`` (one strategy)."""
+    docs = {}
+    for option, spec in item_argument_spec().items():
+        if option in ITEM_KEYS_DOC:
+            docs[option] = _option_doc(spec, ITEM_KEYS_DOC[option])
+    docs.update(value_option_docs())
+    return docs

@@ -1,0 +1,388 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, stalwart.mail developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: mta_connection_strategy
+short_description: Manage the outbound SMTP connection strategies of a Stalwart mail server
+version_added: 0.1.0
+description:
+  - Creates, updates and deletes Stalwart C(MtaConnectionStrategy) objects (timeouts, source IPs and
+    EHLO host names of outbound SMTP connections) through Stalwart's JMAP management API.
+  - Manages one strategy (O(name) and its options) or a batch (O(strategies)); a batch converges in a
+    constant number of HTTP requests, whatever its length.
+  - Values are compared in the server's normal form, so equivalent spellings (V(5m) and V(300000),
+    V(MX.Example.ORG) and V(mx.example.org), a reordered O(source_ips)) are no change.
+  - An option left out is left as it is on the server (and takes the server default on create).
+  - The name of a strategy cannot change on the server; renaming is a delete of the old name plus a
+    create of the new one (list the old name with O(strategies[].state=absent)).
+  - Works with both the current Stalwart server (C(/jmap/), durations in milliseconds) and servers
+    that follow the reference documentation (C(/api), durations as V(5m)); nothing to configure.
+author:
+  - stalwart.mail developers (@stalwart-mail-ansible)
+extends_documentation_fragment:
+  - stalwart.mail.connection
+  - stalwart.mail.strategy_options
+  - stalwart.mail.attributes
+  - stalwart.mail.attributes.ACTIONGROUP_JMAP
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Sends no write; the predicted strategy includes the server defaults that a create would get.
+  diff_mode:
+    support: full
+    details:
+      - Shows whole objects for creates and deletes, and durations in the units they were given in.
+options:
+  name:
+    description:
+      - Name of the one strategy to manage.
+      - Required unless O(strategies) is given; mutually exclusive with O(strategies).
+      - The value options (O(description), O(ehlo_hostname), O(source_ips) and the timeouts) apply to
+        this strategy.
+    type: str
+  state:
+    description:
+      - With O(name), V(present) makes the strategy exist with the given values, V(absent) deletes it
+        (no change when it does not exist).
+      - Ignored with O(strategies); each item has its own O(strategies[].state).
+    type: str
+    choices: [present, absent]
+    default: present
+  id:
+    description:
+      - Accepted and ignored, like the O(strategies[].id) of an item; the name is the key.
+    type: str
+  strategies:
+    description:
+      - A batch of strategies, each with the same keys as one strategy; mutually exclusive with O(name).
+      - The output of M(stalwart.mail.mta_connection_strategy_info) can be given as is.
+      - Each name must appear once. The items are validated by the module before any request, and an
+        error names the item (V(strategies[3]) and its name).
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description:
+          - 'Name of the strategy: the key that identifies it (the outbound strategy refers to it by name).'
+          - 'The name cannot change on the server: renaming is a delete of the old name plus a create of the new one.'
+        type: str
+        required: true
+      state:
+        description:
+          - 'V(present): the strategy exists with the given values; V(absent): it does not exist.'
+        type: str
+        default: present
+        choices:
+          - present
+          - absent
+      id:
+        description:
+          - Accepted and ignored, so that the output of M(stalwart.mail.mta_connection_strategy_info) can be pasted
+            as is; the name is the key.
+        type: str
+      description:
+        description:
+          - Free-text description of the strategy.
+          - V("") clears it.
+        type: str
+      ehlo_hostname:
+        description:
+          - Host name (or IP literal) to announce in EHLO for connections made with this strategy.
+          - Compared lower-cased and IDNA-encoded, as the server stores it.
+          - V("") clears it.
+        type: str
+      source_ips:
+        description:
+          - Local IP addresses to send from, each with an optional EHLO host name.
+          - 'The server picks one address at random per delivery, so the order carries no meaning: a reordered list
+            is not a change. When a change is needed the list is written whole, in the order given.'
+          - V([]) clears the list.
+        type: list
+        elements: dict
+        suboptions:
+          ip:
+            description:
+              - The local IPv4 or IPv6 address. V(0.0.0.0) is refused.
+            type: str
+            required: true
+            aliases:
+              - source_ip
+          ehlo_hostname:
+            description:
+              - Host name to announce in EHLO when sending from this address.
+              - 'Compared lower-cased and IDNA-encoded; V("") or no value: none.'
+            type: str
+      connect_timeout:
+        description:
+          - Time to wait for the TCP connection to be established.
+          - An integer is milliseconds; a string is C(<n><unit>) with unit V(ms), V(s), V(m), V(h) or V(d), compounds
+            allowed (V(1h30m)), case and spaces ignored. Must be greater than 0.
+          - V(5m), V(300s), V(300000ms) and V(300000) are the same value and never cause a change.
+        type: raw
+      data_timeout:
+        description:
+          - Time to wait for the answer to the DATA command and the message transfer.
+          - An integer is milliseconds; a string is C(<n><unit>) with unit V(ms), V(s), V(m), V(h) or V(d), compounds
+            allowed (V(1h30m)), case and spaces ignored. Must be greater than 0.
+          - V(5m), V(300s), V(300000ms) and V(300000) are the same value and never cause a change.
+        type: raw
+      ehlo_timeout:
+        description:
+          - Time to wait for the answer to the EHLO command.
+          - An integer is milliseconds; a string is C(<n><unit>) with unit V(ms), V(s), V(m), V(h) or V(d), compounds
+            allowed (V(1h30m)), case and spaces ignored. Must be greater than 0.
+          - V(5m), V(300s), V(300000ms) and V(300000) are the same value and never cause a change.
+        type: raw
+      greeting_timeout:
+        description:
+          - Time to wait for the server's SMTP greeting.
+          - An integer is milliseconds; a string is C(<n><unit>) with unit V(ms), V(s), V(m), V(h) or V(d), compounds
+            allowed (V(1h30m)), case and spaces ignored. Must be greater than 0.
+          - V(5m), V(300s), V(300000ms) and V(300000) are the same value and never cause a change.
+        type: raw
+      mail_from_timeout:
+        description:
+          - Time to wait for the answer to the MAIL FROM command.
+          - An integer is milliseconds; a string is C(<n><unit>) with unit V(ms), V(s), V(m), V(h) or V(d), compounds
+            allowed (V(1h30m)), case and spaces ignored. Must be greater than 0.
+          - V(5m), V(300s), V(300000ms) and V(300000) are the same value and never cause a change.
+        type: raw
+      rcpt_to_timeout:
+        description:
+          - Time to wait for the answer to each RCPT TO command.
+          - An integer is milliseconds; a string is C(<n><unit>) with unit V(ms), V(s), V(m), V(h) or V(d), compounds
+            allowed (V(1h30m)), case and spaces ignored. Must be greater than 0.
+          - V(5m), V(300s), V(300000ms) and V(300000) are the same value and never cause a change.
+        type: raw
+  purge:
+    description:
+      - With O(strategies), also delete every strategy on the server that the list does not name.
+      - Strategies that the outbound strategy's C(connection) expression names are kept, with a
+        warning, unless O(force=true).
+      - Where the outbound strategy cannot be read (credentials without the permission
+        C(sysMtaOutboundStrategyGet)), purge deletes nothing unless O(force=true), and warns why.
+    type: bool
+    default: false
+  force:
+    description:
+      - With O(purge=true), delete also the strategies that the outbound strategy names, or all unlisted
+        strategies when the outbound strategy cannot be read.
+    type: bool
+    default: false
+  reload:
+    description:
+      - After a change, ask the server to apply the new configuration (an C(x:Action) C(ReloadSettings)),
+        once per run, in the same request as the last write. Stalwart does not reload a changed strategy
+        by itself.
+      - Needs the permissions C(sysActionCreate) and C(actionReloadSettings).
+    type: bool
+    default: false
+notes:
+  - "Cost: one session read, one read request (plus one per further few thousand strategies) and as few
+    write requests as the server's C(maxObjectsInSet) and C(maxCallsInRequest) allow; no re-read after a
+    write."
+  - A write whose answer was lost is never sent again blindly; the module reads again and writes only what
+    is still missing.
+  - A create that fails because another run created the same name at the same time is turned into an
+    update of that strategy.
+  - When the server refuses some strategies of a batch, the others are applied; the module fails listing
+    every refused strategy with the server's reason, and returns RV(failed_strategies).
+seealso:
+  - module: stalwart.mail.mta_connection_strategy_info
+  - name: MtaConnectionStrategy reference
+    description: The object in Stalwart's documentation.
+    link: https://stalw.art/docs/ref/object/mta-connection-strategy
+"""
+
+EXAMPLES = r"""
+# Every task below takes its connection from module_defaults, as in this play:
+#
+# - hosts: localhost
+#   gather_facts: false
+#   module_defaults:
+#     group/stalwart.mail.jmap:
+#       url: https://mail.example.com
+#       token: "{{ lookup('ansible.builtin.env', 'STALWART_TOKEN') }}"
+#   tasks:
+#     - name: Strategy for bulk mail
+#       stalwart.mail.mta_connection_strategy:
+#         name: bulk
+#         ...
+
+- name: Strategy for bulk mail, sent from two dedicated addresses
+  stalwart.mail.mta_connection_strategy:
+    name: bulk
+    description: Bulk mail via dedicated IPs
+    ehlo_hostname: mx.example.org
+    source_ips:
+      - ip: 192.0.2.10
+        ehlo_hostname: mx-192-0-2-10.example.org
+      - ip: 2001:db8::a
+    connect_timeout: 3m
+    data_timeout: 15m
+    reload: true
+
+- name: Shorter RCPT TO timeout; every other option stays as it is on the server
+  stalwart.mail.mta_connection_strategy:
+    name: bulk
+    rcpt_to_timeout: 90s
+
+- name: Clear the description and the EHLO host name
+  stalwart.mail.mta_connection_strategy:
+    name: bulk
+    description: ""
+    ehlo_hostname: ""
+
+- name: A batch, in one run; renaming "old-pool" to "warmup" is a delete plus a create
+  stalwart.mail.mta_connection_strategy:
+    strategies:
+      - name: warmup
+        connect_timeout: 1m
+        source_ips:
+          - ip: 198.51.100.7
+            ehlo_hostname: out7.example.net
+      - name: old-pool
+        state: absent
+      - name: default
+        data_timeout: 10m
+    reload: true
+  register: batch
+
+- name: Show what the batch did
+  ansible.builtin.debug:
+    var: batch.plan
+
+- name: Exactly these strategies; unlisted ones are deleted, except those the outbound strategy uses
+  stalwart.mail.mta_connection_strategy:
+    strategies:
+      - name: default
+      - name: bulk
+      - name: warmup
+        connect_timeout: 1m
+        source_ips:
+          - ip: 198.51.100.7
+            ehlo_hostname: out7.example.net
+    purge: true
+
+- name: Delete a strategy
+  stalwart.mail.mta_connection_strategy:
+    name: bulk
+    state: absent
+"""
+
+RETURN = r"""
+strategy:
+  description:
+    - With O(name), the strategy as it is after the run (as it would be, in check mode), in the form of
+      M(stalwart.mail.mta_connection_strategy_info); V({}) when it is absent.
+    - Durations are in the largest exact unit (V(5m), V(90s), V(1500ms)).
+  returned: when O(name) is given
+  type: dict
+  sample:
+    name: bulk
+    description: Bulk mail via dedicated IPs
+    ehlo_hostname: mx.example.org
+    source_ips:
+      - ip: 192.0.2.10
+        ehlo_hostname: mx-192-0-2-10.example.org
+      - ip: 2001:db8::a
+        ehlo_hostname:
+    connect_timeout: 3m
+    data_timeout: 15m
+    ehlo_timeout: 5m
+    greeting_timeout: 5m
+    mail_from_timeout: 5m
+    rcpt_to_timeout: 5m
+    id: jaga3maaaeaa
+  contains:
+    id:
+      description: The server's id of the strategy; V(null) for a strategy that check mode predicts.
+      type: str
+    name:
+      description: Name of the strategy.
+      type: str
+strategies:
+  description:
+    - With O(strategies), the strategies of the list that are present after the run (deleted ones are
+      left out), in the order of the list and in the form of M(stalwart.mail.mta_connection_strategy_info).
+    - Strategies deleted by O(purge) are not included.
+  returned: when O(strategies) is given
+  type: list
+  elements: dict
+  sample:
+    - name: warmup
+      description:
+      ehlo_hostname:
+      source_ips:
+        - ip: 198.51.100.7
+          ehlo_hostname: out7.example.net
+      connect_timeout: 1m
+      data_timeout: 10m
+      ehlo_timeout: 5m
+      greeting_timeout: 5m
+      mail_from_timeout: 5m
+      rcpt_to_timeout: 5m
+      id: jaga3maaaeab
+plan:
+  description:
+    - What the run does (or, in check mode, would do); the same in check mode as in the real run.
+    - C(create) and C(delete) list names; C(update) maps each updated name to its changed options.
+  returned: always
+  type: dict
+  sample:
+    create: [warmup]
+    update:
+      default: [data_timeout]
+    delete: [old-pool]
+  contains:
+    create:
+      description: Names of the strategies created.
+      type: list
+      elements: str
+    update:
+      description: Names of the strategies updated, each with the options that change.
+      type: dict
+    delete:
+      description: Names of the strategies deleted.
+      type: list
+      elements: str
+reloaded:
+  description: Whether the server was asked to reload its settings (O(reload=true) and something changed).
+  returned: always
+  type: bool
+  sample: true
+failed_strategies:
+  description:
+    - When the server refused some strategies, one entry per refused strategy; the others were applied.
+    - O(source_ips) errors name the option as V(source_ips[].ip) or V(source_ips[].ehlo_hostname) (the
+      server does not say which entry).
+  returned: on failure, when the server refused strategies
+  type: list
+  elements: dict
+  sample:
+    - strategy: bulk
+      operation: create
+      error_type: invalidPatch
+      description: Invalid hostname or IP address
+      properties: [ehlo_hostname]
+      validation_errors: []
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.stalwart.mail.plugins.module_utils._runner import run_strategy_module, strategy_module_kwargs
+
+
+def main():
+    module = AnsibleModule(**strategy_module_kwargs())
+    run_strategy_module(module)
+
+
+if __name__ == "__main__":
+    main()
