@@ -117,7 +117,10 @@ def value_argument_spec():
             # raw: an integer (ms) or a string ("5m"); validated by normalise_duration
             spec[field.name] = {"type": "raw"}
         elif field.kind == "source_ips":
-            spec[field.name] = {"type": "list", "elements": "dict", "options": source_ips_suboptions()}
+            # entries are validated by _normalise_source_ips, not by Ansible: its messages for bad
+            # list items name neither the strategy nor the position (the docs still document the
+            # suboptions, from source_ips_suboptions())
+            spec[field.name] = {"type": "list", "elements": "dict"}
         else:
             spec[field.name] = {"type": "str"}
     return spec
@@ -654,9 +657,9 @@ def value_option_docs():
     docs = {}
     for option, spec in value_argument_spec().items():
         doc = _option_doc(spec, FIELD_BY_NAME[option].doc)
-        if "options" in spec:
+        if FIELD_BY_NAME[option].kind == "source_ips":
             doc["suboptions"] = {name: _option_doc(sub, SOURCE_IP_FIELDS[name][1])
-                                 for name, sub in spec["options"].items()}
+                                 for name, sub in source_ips_suboptions().items()}
         docs[option] = doc
     return docs
 

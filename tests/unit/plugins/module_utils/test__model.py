@@ -264,6 +264,7 @@ def test_argument_specs_come_from_the_table():
     spec = _model.item_argument_spec()
     assert list(spec) == ["name", "state", "id"] + [field.name for field in _model.FIELDS]
     assert spec["name"]["required"] is True
-    assert spec["source_ips"]["options"]["ip"] == {"type": "str", "required": True, "aliases": ["source_ip"]}
+    assert spec["source_ips"] == {"type": "list", "elements": "dict"}
+    assert _model.source_ips_suboptions()["ip"] == {"type": "str", "required": True, "aliases": ["source_ip"]}
     assert all(spec[name] == {"type": "raw"} for name in _model.DURATION_OPTIONS)
     assert "required" not in _model.single_argument_spec()["name"]

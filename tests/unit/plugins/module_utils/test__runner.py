@@ -1,0 +1,380 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, stalwart.mail developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Unit tests of the runner against a fake client: constant number of POSTs per batch size,
+check mode without writes, lost-write recovery, concurrent creates, partial failures mapped back
+to options, diff in the user's units, and the docs held equal to the field table."""
+
+from __future__ import annotations
+
+import ast
+import itertools
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ansible_collections.stalwart.mail.plugins.module_utils import _model, _runner
+from ansible_collections.stalwart.mail.plugins.module_utils._errors import PermissionDenied, WriteOutcomeUnknown
+
+ROOT = Path(__file__).resolve().parents[4]
+
+
+class FakeClient:
+    """An in-memory server speaking just enough JMAP; counts POSTs and can lose a write's answer."""
+
+    def __init__(self, objects=(), strings=False, session_found=True, limits=None, outbound=None,
+                 outbound_forbidden=False, refuse_hosts=()):
+        self.limits = dict({"max_objects_in_get": 500, "max_objects_in_set": 500, "max_calls_in_request": 16},
+                           **(limits or {}))
+        self.session_found = session_found
+        self.retries = 3
+        self.strings = strings
+        self.objects = {}
+        self.ids = itertools.count(1)
+        for obj in objects:
+            self._store(dict(obj))
+        self.outbound = outbound or {"match": {}, "else": "'default'"}
+        self.outbound_forbidden = outbound_forbidden
+        self.refuse_hosts = set(refuse_hosts)
+        self.posts = []
+        self.lose_writes = 0
+        self.drop_unapplied = False
+        self.reloads = 0
+        self.race = {}  # name -> object another run creates just before our write
+
+    def _store(self, obj):
+        obj.setdefault("id", f"id{next(self.ids):04}")
+        full = {"description": None, "ehloHostname": None, "sourceIps": {}}
+        for field in _model.FIELDS:
+            if field.kind == "duration":
+                full[field.wire] = _model.render_duration(field.default) if self.strings else field.default
+        full.update(obj)
+        self.objects[full["id"]] = full
+        return full["id"]
+
+    def connect(self):
+        pass
+
+    def post_many(self, groups, write=False):
+        limit = self.limits["max_calls_in_request"]
+        batches, current = [], []
+        for group in groups:
+            if len(current) + len(group) > limit:
+                batches.append(current)
+                current = []
+            current.extend(group)
+        if current:
+            batches.append(current)
+        responses = []
+        for batch in batches:
+            responses.extend(self.post(batch, write=write))
+        return responses
+
+    def post(self, calls, write=False):
+        self.posts.append((write, [call[0] for call in calls]))
+        if write:
+            for name, obj in self.race.items():
+                self._store(dict(obj, name=name))
+            self.race = {}
+        if write and self.lose_writes and self.drop_unapplied:
+            self.lose_writes -= 1
+            raise WriteOutcomeUnknown("lost before it was applied")
+        responses, created = [], {}
+        for name, args, call_id in calls:
+            responses.append(self._call(name, args, call_id, responses, created))
+        if write and self.lose_writes:
+            self.lose_writes -= 1
+            raise WriteOutcomeUnknown("lost")
+        return responses
+
+    def _call(self, name, args, call_id, responses, created):
+        if "#ids" in args:
+            reference = args["#ids"]["resultOf"]
+            args = dict(args, ids=next(r[1]["ids"] for r in responses if r[2] == reference))
+        if name == _runner.QUERY:
+            listing = sorted(self.objects.values(), key=lambda obj: obj["name"])
+            wanted = (args.get("filter") or {}).get("name")
+            if wanted is not None:
+                listing = [obj for obj in listing if obj["name"] == wanted]
+            start = args.get("position", 0)
+            page = listing[start:start + args.get("limit", 5000)]
+            return [name, {"ids": [obj["id"] for obj in page], "total": len(listing), "position": start}, call_id]
+        if name == _runner.GET:
+            ids = args.get("ids")
+            if any(item.startswith("#") and item[1:] not in created for item in ids):
+                return ["error", {"type": "invalidResultReference"}, call_id]
+            ids = [created.get(item[1:], item) if item.startswith("#") else item for item in ids]
+            return [name, {"list": [dict(self.objects[i]) for i in ids if i in self.objects], "notFound": []}, call_id]
+        if name == _runner.OUTBOUND_GET:
+            if self.outbound_forbidden:
+                return ["error", {"type": "forbidden", "description": "You are not authorized to perform this action"},
+                        call_id]
+            return [name, {"list": [{"id": "singleton", "connection": self.outbound}]}, call_id]
+        if name == _runner.ACTION_SET:
+            self.reloads += 1
+            return [name, {"created": {"reload": {"id": "r"}}}, call_id]
+        if name == _runner.SET:
+            return [name, self._set(args, created), call_id]
+        raise AssertionError(name)
+
+    def _set(self, args, created):
+        answer = {}
+        for creation_id, body in (args.get("create") or {}).items():
+            if any(obj["name"] == body["name"] for obj in self.objects.values()):
+                answer.setdefault("notCreated", {})[creation_id] = {"type": "primaryKeyViolation",
+                                                                    "properties": ["name"]}
+            elif body.get("ehloHostname") in self.refuse_hosts:
+                answer.setdefault("notCreated", {})[creation_id] = {
+                    "type": "invalidPatch", "description": "Invalid hostname or IP address",
+                    "properties": ["ehloHostname"]}
+            else:
+                created[creation_id] = self._store(dict(body))
+                answer.setdefault("created", {})[creation_id] = {"id": created[creation_id]}
+        for strategy_id, patch in (args.get("update") or {}).items():
+            hosts = [item.get("ehloHostname") for item in (patch.get("sourceIps") or {}).values()]
+            if any(host in self.refuse_hosts for host in hosts):
+                answer.setdefault("notUpdated", {})[strategy_id] = {
+                    "type": "invalidPatch", "description": "Invalid hostname or IP address",
+                    "properties": ["sourceIps/ehloHostname"]}
+                continue
+            self.objects[strategy_id].update(patch)
+            answer.setdefault("updated", {})[strategy_id] = None
+        for strategy_id in args.get("destroy") or ():
+            self.objects.pop(strategy_id)
+            answer.setdefault("destroyed", []).append(strategy_id)
+        return answer
+
+    def by_name(self):
+        return {obj["name"]: obj for obj in self.objects.values()}
+
+
+def converge(client, items, **kwargs):
+    desired = _model.desired_from_params({"strategies": items})
+    return _runner.converge(client, desired, **kwargs)
+
+
+@pytest.mark.parametrize("count", [1, 10, 200, 1200])
+def test_a_batch_costs_a_constant_number_of_posts(count):
+    client = FakeClient([{"name": f"old-{index:04}"} for index in range(count)])
+    items = ([{"name": f"old-{index:04}", "connect_timeout": "1m"} for index in range(count)]
+             + [{"name": f"new-{index:04}"} for index in range(count)])
+    outcome = converge(client, items, reload=True)
+    assert outcome.changed and not outcome.failures
+    assert client.reloads == 1
+    reads = [post for post in client.posts if not post[0]]
+    writes = [post for post in client.posts if post[0]]
+    assert len(reads) <= 2 and len(writes) <= 1 + (2 * count) // (500 * 8)
+    assert client.posts[-1][1][-1] == _runner.ACTION_SET  # the reload rides in the last write
+    assert all(obj["connectTimeout"] == 60000 for obj in client.by_name().values() if obj["name"].startswith("old"))
+    assert len(outcome.objects) == 2 * count
+    assert outcome.objects[f"new-{count - 1:04}"]["id"] is not None
+
+
+def test_no_change_sends_no_write_and_no_reload():
+    client = FakeClient([{"name": "bulk", "connectTimeout": 180000}])
+    outcome = converge(client, [{"name": "bulk", "connect_timeout": "180s"}], reload=True)
+    assert not outcome.changed and not outcome.reloaded
+    assert [post[0] for post in client.posts] == [False]
+
+
+def test_check_mode_writes_nothing_and_predicts_defaults():
+    client = FakeClient([{"name": "bulk"}])
+    outcome = converge(client, [{"name": "fresh", "connect_timeout": "3m"}, {"name": "bulk", "state": "absent"}],
+                       check_mode=True, reload=True)
+    assert outcome.changed
+    assert all(not post[0] for post in client.posts) and len(client.posts) == 1
+    assert _model.to_info(outcome.objects["fresh"])["data_timeout"] == "10m"
+    assert sorted(client.by_name()) == ["bulk"]
+
+
+@pytest.mark.parametrize("strings", [False, True])
+def test_duration_wire_form_follows_the_server(strings):
+    client = FakeClient([{"name": "bulk"}], strings=strings)
+    converge(client, [{"name": "bulk", "connect_timeout": "90s"}, {"name": "fresh", "data_timeout": 1500}])
+    stored = client.by_name()
+    assert stored["bulk"]["connectTimeout"] == ("90s" if strings else 90000)
+    assert stored["fresh"]["dataTimeout"] == ("1500ms" if strings else 1500)
+
+
+@pytest.mark.parametrize("session_found,expected", [(True, 60000), (False, "1m")])
+def test_without_objects_to_look_at_the_session_decides(session_found, expected):
+    client = FakeClient(session_found=session_found)
+    converge(client, [{"name": "fresh", "connect_timeout": "1m"}])
+    assert client.by_name()["fresh"]["connectTimeout"] == expected
+
+
+def test_lost_write_is_recovered_by_reading_again_not_by_resending():
+    client = FakeClient([{"name": "upd"}, {"name": "gone"}])
+    client.lose_writes = 1
+    outcome = converge(client, [{"name": "new", "connect_timeout": "1m"}, {"name": "upd", "data_timeout": "20m"},
+                                {"name": "gone", "state": "absent"}])
+    assert outcome.changed and not outcome.failures
+    assert sum(1 for post in client.posts if post[0]) == 1
+    assert sorted(client.by_name()) == ["new", "upd"]
+    assert outcome.plan.summary() == {"create": ["new"], "update": {"upd": ["data_timeout"]}, "delete": ["gone"]}
+    assert outcome.objects["new"]["connect_timeout"] == 60000
+
+
+def test_lost_chunk_then_only_the_rest_is_written():
+    client = FakeClient(limits={"max_objects_in_set": 2, "max_calls_in_request": 2})
+    client.lose_writes = 1
+    outcome = converge(client, [{"name": f"chunk-{index}"} for index in range(6)])
+    assert sorted(client.by_name()) == [f"chunk-{index}" for index in range(6)]
+    assert outcome.changed and len(client.objects) == 6
+
+
+def test_lost_writes_past_retries_fail():
+    client = FakeClient()
+    client.lose_writes = 10
+    client.drop_unapplied = True
+    client.retries = 1
+    with pytest.raises(WriteOutcomeUnknown):
+        converge(client, [{"name": f"n-{index}", "connect_timeout": index + 1} for index in range(3)])
+    assert sum(1 for post in client.posts if post[0]) == 2  # the first write and one round after a re-read
+    assert client.objects == {}
+
+
+def test_create_taken_by_a_concurrent_run_becomes_an_update():
+    client = FakeClient()
+    client.race = {"shared": {"name": "shared", "dataTimeout": 600000}}
+    outcome = converge(client, [{"name": "shared", "data_timeout": "15m"}, {"name": "mine"}])
+    assert not outcome.failures
+    assert len([obj for obj in client.objects.values() if obj["name"] == "shared"]) == 1
+    assert client.by_name()["shared"]["dataTimeout"] == 900000
+    assert outcome.objects["shared"]["data_timeout"] == 900000
+
+
+def test_partial_failure_keeps_the_rest_and_maps_properties_to_options():
+    client = FakeClient([{"name": "upd"}], refuse_hosts={"mx.example.notatld", "mx20.example.notatld"})
+    desired = _model.desired_from_params({"strategies": [
+        {"name": "good-1", "connect_timeout": "1m"},
+        {"name": "bad-host", "ehlo_hostname": "mx.example.notatld"},
+        {"name": "upd", "source_ips": [{"ip": "192.0.2.20", "ehlo_hostname": "mx20.example.notatld"}]},
+    ]})
+    outcome = _runner.converge(client, desired)
+    assert sorted(outcome.failures) == ["bad-host", "upd"]
+    assert outcome.failures["bad-host"]["properties"] == ["ehlo_hostname"]
+    assert outcome.failures["upd"]["properties"] == ["source_ips[].ehlo_hostname"]
+    assert sorted(client.by_name()) == ["good-1", "upd"]
+    error = _runner._failed(outcome, desired, single=False)
+    kwargs = error.fail_kwargs()
+    assert "bad-host" in kwargs["msg"] and "upd" in kwargs["msg"] and "good-1" not in kwargs["msg"]
+    assert "Invalid hostname or IP address" in kwargs["msg"] and "source_ips[].ehlo_hostname" in kwargs["msg"]
+    assert [item["strategy"] for item in kwargs["failed_strategies"]] == ["bad-host", "upd"]
+    assert kwargs["changed"] is True
+    assert [item["name"] for item in kwargs["strategies"]] == ["good-1", "upd"]
+
+
+def test_purge_reads_the_outbound_strategy_in_the_same_post_and_keeps_protected():
+    client = FakeClient([{"name": name} for name in ("default", "gmail", "stale", "bulk")],
+                        outbound={"match": {"0": {"if": "rcpt_domain == 'gmail.com'", "then": "'gmail'"}},
+                                  "else": "'default'"})
+    warnings = []
+    outcome = converge(client, [{"name": "bulk"}], purge=True, warn=warnings.append)
+    assert outcome.plan.delete == ["stale"]
+    assert _runner.OUTBOUND_GET in client.posts[0][1]
+    assert "'gmail'" in warnings[0] and "'default'" in warnings[0]
+
+
+def test_purge_without_the_outbound_permission_deletes_nothing_and_says_why():
+    client = FakeClient([{"name": "stale"}, {"name": "bulk"}], outbound_forbidden=True)
+    warnings = []
+    outcome = converge(client, [{"name": "bulk"}], purge=True, warn=warnings.append)
+    assert outcome.plan.delete == [] and not outcome.changed
+    assert "sysMtaOutboundStrategyGet" in warnings[0]
+    forced = converge(client, [{"name": "bulk"}], purge=True, force=True)
+    assert forced.plan.delete == ["stale"] and sorted(client.by_name()) == ["bulk"]
+
+
+def test_forbidden_write_raises_permission_denied():
+    class ReadOnly(FakeClient):
+        def _set(self, args, created):
+            raise AssertionError("not reached")
+
+        def _call(self, name, args, call_id, responses, created):
+            if name == _runner.SET:
+                return ["error", {"type": "forbidden", "description": "You are not authorized to create objects "
+                                  "of this type"}, call_id]
+            return super()._call(name, args, call_id, responses, created)
+
+    with pytest.raises(PermissionDenied) as caught:
+        converge(ReadOnly(), [{"name": "new"}])
+    assert "sysMtaConnectionStrategyCreate" in caught.value.msg
+
+
+def test_diff_in_the_users_units_and_whole_objects():
+    client = FakeClient([{"name": "seeded", "description": "old"}, {"name": "victim"}])
+    items = [{"name": "fresh", "connect_timeout": "180s"}, {"name": "seeded", "data_timeout": "1200s"},
+             {"name": "victim", "state": "absent"}]
+    desired = _model.desired_from_params({"strategies": items})
+    outcome = _runner.converge(client, desired)
+    results = _runner.strategy_results(outcome, desired, single=False, diff=True)
+    diff = results["diff"]
+    assert sorted(diff["before"]) == ["seeded", "victim"] and sorted(diff["after"]) == ["fresh", "seeded"]
+    assert diff["after"]["fresh"]["connect_timeout"] == "180s" and diff["after"]["fresh"]["data_timeout"] == "10m"
+    assert (diff["before"]["seeded"]["data_timeout"], diff["after"]["seeded"]["data_timeout"]) == ("600s", "1200s")
+    assert diff["before"]["victim"]["name"] == "victim"
+    assert [item["name"] for item in results["strategies"]] == ["fresh", "seeded"]
+    assert results["strategies"][0]["connect_timeout"] == "3m"
+
+
+def test_single_strategy_results_and_diff():
+    client = FakeClient([{"name": "victim"}])
+    desired = _model.desired_from_params({"name": "victim", "state": "absent"})
+    outcome = _runner.converge(client, desired)
+    results = _runner.strategy_results(outcome, desired, single=True, diff=True)
+    assert results["strategy"] == {} and results["diff"]["after"] == {}
+    assert results["diff"]["before"]["name"] == "victim"
+    assert results["plan"] == {"create": [], "update": {}, "delete": ["victim"]}
+
+
+def test_read_pages_past_max_objects_in_get_in_one_more_post():
+    client = FakeClient([{"name": f"s-{index:04}"} for index in range(1200)], limits={"max_objects_in_get": 100})
+    snapshot = _runner.read(client)
+    # 11 more pages of query+get = 22 calls: two more POSTs of at most 16 calls
+    assert len(snapshot.current) == 1200 and len(client.posts) == 3
+
+
+def test_read_by_names_filters_on_the_server():
+    client = FakeClient([{"name": name} for name in ("a", "b", "c")])
+    snapshot = _runner.read(client, names=["c", "a", "zz"])
+    assert sorted(snapshot.current) == ["a", "c"] and len(client.posts) == 1
+
+
+# --- docs ↔ field table --------------------------------------------------------------------------
+
+
+def _documentation(relative, attribute="DOCUMENTATION", in_class=False):
+    tree = ast.parse((ROOT / relative).read_text())
+    nodes = tree.body
+    if in_class:
+        nodes = next(node for node in tree.body if isinstance(node, ast.ClassDef)).body
+    for node in nodes:
+        if isinstance(node, ast.Assign) and any(getattr(target, "id", None) == attribute for target in node.targets):
+            return yaml.safe_load(ast.literal_eval(node.value))
+    raise AssertionError(relative)
+
+
+def test_doc_fragment_equals_the_field_table():
+    fragment = _documentation("plugins/doc_fragments/strategy_options.py", in_class=True)
+    assert fragment["options"] == _model.value_option_docs()
+
+
+def test_strategies_suboptions_equal_the_field_table():
+    doc = _documentation("plugins/modules/mta_connection_strategy.py")
+    assert doc["options"]["strategies"]["suboptions"] == _model.item_option_docs()
+
+
+def test_module_options_match_the_argument_spec():
+    doc = _documentation("plugins/modules/mta_connection_strategy.py")
+    spec = _runner.strategy_module_kwargs()["argument_spec"]
+    fragment = _documentation("plugins/doc_fragments/strategy_options.py", in_class=True)["options"]
+    documented = set(doc["options"]) | set(fragment)
+    own = {name for name in spec if name not in _runner.connection_argument_spec()}
+    assert own == documented
+    for name in ("state", "purge", "force", "reload"):
+        assert doc["options"][name].get("default") == spec[name].get("default")
+    info = _documentation("plugins/modules/mta_connection_strategy_info.py")
+    assert info["options"]["names"] == dict(info["options"]["names"], type="list", elements="str", aliases=["name"])
