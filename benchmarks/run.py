@@ -1,0 +1,440 @@
+"""The performance benchmark: the role (one module run per host) against a loop of one module
+task per strategy, against the floor (a playbook with one no-op task), all in one run on this
+machine, with the HTTP cost counted by the Stalwart API simulator.
+
+    python benchmarks/run.py                  # N = 1, 10, 100, 1000; the loop up to N = 100
+    python benchmarks/run.py --full           # the loop up to N = 1000 too
+    python benchmarks/run.py --quick          # smoke run: tiny N, one repetition, temp output
+    python benchmarks/run.py --output DIR     # where performance.md / performance.png go
+
+``scripts/benchmark`` runs it in its own virtualenv (ansible-core, requests, matplotlib) and
+writes ``docs/performance.md`` and ``docs/performance.png``. Without matplotlib the table is
+written and the plot is skipped.
+
+Every case is one ``ansible-playbook`` process, timed from start to exit (wall time), against
+simulators on 127.0.0.1. The repetitions are interleaved (round 1 of every case, then round 2,
+...), so that a slow minute on a shared machine spreads over all cases instead of one; each
+figure is the median of its rounds, and every ratio compares medians of the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests.support.sim import ADMIN_TOKEN, Simulator  # noqa: E402  (needs ROOT on sys.path)
+
+ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
+ROLE = "stalwart.mail.mta_connection_strategies"
+MODULE = "stalwart.mail.mta_connection_strategy"
+COUNTERS = ("requests", "session_requests", "posts", "bytes_in", "bytes_out")
+RECAP = re.compile(r"^(?P<host>\S+)\s*:\s*ok=\d+\s+changed=(?P<changed>\d+)\s", re.M)
+
+FORMULA = """\
+With G = `maxObjectsInGet`, S = `maxObjectsInSet`, C = `maxCallsInRequest` (read from the
+server's session resource; 500, 500 and 16 by default) and M = strategies on the server before the
+run, one run of the module (one host of the role) sends:
+
+- **1** `GET /jmap/session` (a 404 in the documented dialect, which then uses the defaults);
+- **reads**: 1 POST (`/query` sorted by name, limit G, with the total, plus `/get` of its ids, plus
+  the outbound strategy's `/get` when purging), and, when M > G, the P = ⌈M/G⌉ − 1 further pages
+  as `/query`+`/get` pairs, ⌊C/2⌋ pairs per POST: **1 + ⌈P / ⌊C/2⌋⌉** POSTs. A list of n ≤ C/2
+  strategies without purge is read by name instead: 1 POST of n `/query`+`/get` pairs;
+- **writes**, only when something changes: the creates, updates and deletes in chunks of S (at
+  most G·(C−1)), each chunk one `/set` followed by ⌈c/G⌉ `/get` of the c strategies it created or
+  updated, then the `ReloadSettings` call; whole chunks packed in order into POSTs of at most C
+  calls. With S ≤ G and C even that is **⌈(2·⌈W/S⌉ + 1) / C⌉** POSTs for W creates and updates
+  (**⌈(⌈D/S⌉ + 1) / C⌉** for D deletes), the reload in the last POST when there is room;
+- no read after the writes (only when a write's answer is lost: then the read again, and the
+  writes still missing).
+
+So a run that changes nothing costs 1 + ⌈M/500⌉ requests or fewer at the default limits (2 up to
+500 strategies, 3 up to 4500), and a converge adds ⌈(2·⌈W/500⌉ + 1)/16⌉ POSTs (1 up to 3500
+changes). `tests/integration/test_request_counts.py` asserts these counts exactly for N = 1, 10,
+600 and 1200, at the default limits and at G = 100, S = 50, C = 4."""
+
+
+# --- inputs ------------------------------------------------------------------------------------------
+
+
+def strategies(count):
+    """``count`` distinct strategies, each with a description, an EHLO name, a source IP and two
+    timeouts: what an IP warm-up pool looks like in inventory."""
+    return [{"name": f"pool{index:04d}", "description": f"warm-up pool {index}",
+             "ehlo_hostname": f"mx{index}.example.org", "connect_timeout": "2m", "data_timeout": "15m",
+             "source_ips": [{"ip": f"10.{index // 250}.{index % 250}.1", "ehlo_hostname": f"out{index}.example.org"}]}
+            for index in range(count)]
+
+
+def loop_task():
+    """One module task per strategy: how a user writes it without the batch."""
+    args = {"url": "{{ stalwart_url }}", "token": "{{ stalwart_token }}", "name": "{{ item.name }}"}
+    for option in ("description", "ehlo_hostname", "source_ips", "connect_timeout", "data_timeout"):
+        args[option] = "{{ item.%s }}" % option
+    args["reload"] = True
+    return {"name": "Apply one strategy", MODULE: args,
+            "loop": "{{ stalwart_mta_connection_strategies }}",
+            "loop_control": {"label": "{{ item.name }}"}, "delegate_to": "localhost"}
+
+
+PLAYS = {
+    "role": lambda: {"hosts": "mailservers", "gather_facts": False, "vars_files": ["strategies.yml"],
+                     "roles": [{"role": ROLE}]},
+    "loop": lambda: {"hosts": "mailservers", "gather_facts": False, "vars_files": ["strategies.yml"],
+                     "tasks": [loop_task()]},
+    "floor": lambda: {"hosts": "mailservers", "gather_facts": False,
+                      "tasks": [{"name": "Do nothing", "ansible.builtin.ping": {}, "delegate_to": "localhost"}]},
+}
+
+
+class Scenario:
+    """A directory with a playbook, an inventory of ``len(sims)`` hosts and ``size`` strategies."""
+
+    def __init__(self, work, label, kind, size, sims, forks=5):
+        self.label, self.kind, self.size, self.sims, self.forks = label, kind, size, sims, forks
+        self.dir = work / label
+        self.dir.mkdir(parents=True)
+        hosts = {f"mx{index + 1:02d}": {"stalwart_url": sim.url} for index, sim in enumerate(sims)}
+        inventory = {"all": {
+            "hosts": {"localhost": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}},
+            "children": {"mailservers": {"hosts": hosts, "vars": {
+                "ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+                "stalwart_token": ADMIN_TOKEN}}}}}
+        (self.dir / "inventory.yml").write_text(yaml.safe_dump(inventory, sort_keys=False))
+        (self.dir / "strategies.yml").write_text(
+            yaml.safe_dump({"stalwart_mta_connection_strategies": strategies(size)}, sort_keys=False))
+        (self.dir / "playbook.yml").write_text(yaml.safe_dump([{"name": label, **PLAYS[kind]()}], sort_keys=False))
+        (self.dir / "ansible.cfg").write_text("[defaults]\n")
+
+    def environment(self, collections):
+        env = {key: value for key, value in os.environ.items() if not key.startswith(("ANSIBLE_", "STALWART_"))}
+        env.pop("PYTHONPATH", None)
+        env.update(ANSIBLE_CONFIG=str(self.dir / "ansible.cfg"), ANSIBLE_HOME=str(self.dir / "home"),
+                   ANSIBLE_LOCAL_TEMP=str(self.dir / "tmp"), ANSIBLE_COLLECTIONS_PATH=str(collections),
+                   ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="false", ANSIBLE_NOCOLOR="1",
+                   ANSIBLE_RETRY_FILES_ENABLED="0", ANSIBLE_LOCALHOST_WARNING="0")
+        return env
+
+    def run(self, collections):
+        """One ``ansible-playbook``: (wall seconds, {host: changed}, simulator counters spent)."""
+        before = [sim.stats() for sim in self.sims]
+        command = [sys.executable, str(ANSIBLE_PLAYBOOK), "-i", "inventory.yml", "-f", str(self.forks),
+                   "playbook.yml"]
+        start = time.perf_counter()
+        done = subprocess.run(command, cwd=self.dir, env=self.environment(collections), capture_output=True,
+                              text=True, stdin=subprocess.DEVNULL, check=False)
+        wall = time.perf_counter() - start
+        if done.returncode != 0:
+            raise SystemExit(f"{self.label}: ansible-playbook failed (rc {done.returncode})\n"
+                             f"{done.stdout[-4000:]}\n{done.stderr[-4000:]}")
+        recap = {match["host"]: int(match["changed"]) for match in RECAP.finditer(done.stdout)}
+        spent = dict.fromkeys(COUNTERS, 0)
+        for old, sim in zip(before, self.sims):
+            new = sim.stats()
+            for key in COUNTERS:
+                spent[key] += new[key] - old[key]
+        return wall, recap, spent
+
+
+# --- measuring ---------------------------------------------------------------------------------------
+
+
+class Case:
+    """The samples of one line of the table."""
+
+    def __init__(self, label, kind, phase, size, hosts=1):
+        self.label, self.kind, self.phase, self.size, self.hosts = label, kind, phase, size, hosts
+        self.walls = []
+        self.spent = []
+
+    @property
+    def median(self):
+        return statistics.median(self.walls)
+
+    def counters(self):
+        """The simulator's counters of the runs; they must not vary between repetitions."""
+        distinct = {tuple(spent[key] for key in ("requests", "session_requests", "posts")) for spent in self.spent}
+        if len(distinct) != 1:
+            raise SystemExit(f"{self.label}: the request counts varied between runs: {sorted(distinct)}")
+        return self.spent[-1]
+
+
+def reset(sims):
+    for sim in sims:
+        sim.reset()  # only the seeded "default", counters at zero
+
+
+def check_converged(label, sims, size, recap, expect_change):
+    """The run did what it is timed for: every host changed (or not), every server holds the list."""
+    for index, sim in enumerate(sims):
+        host = f"mx{index + 1:02d}"
+        if recap.get(host) is None or bool(recap[host]) != expect_change:
+            raise SystemExit(f"{label}: {host} reported changed={recap.get(host)}, expected "
+                             f"{'a change' if expect_change else 'no change'}")
+        if len(sim.objects()) != size + 1:
+            raise SystemExit(f"{label}: {host} holds {len(sim.objects())} strategies, expected {size + 1}")
+
+
+def measure(args, work, collections):
+    sizes = [1, 2] if args.quick else [1, 10, 100, 1000]
+    loop_max = 2 if args.quick else (1000 if args.full else 100)
+    fleet_hosts, fleet_size, fleet_forks = (2, 2, 2) if args.quick else (20, 100, 10)
+    reps = args.reps or (1 if args.quick else 5)
+
+    single = Simulator().start()
+    fleet = [Simulator().start() for _ in range(fleet_hosts)]
+    try:
+        plan = []  # (scenario, converge case, no-op case)
+        floor = Case("floor: one no-op task", "floor", "floor", None)
+        floor_scenario = Scenario(work, "floor", "floor", 0, [single])
+        cases = [floor]
+        for size in sizes:
+            for kind in ("role", "loop"):
+                if kind == "loop" and size > loop_max:
+                    continue
+                scenario = Scenario(work, f"{kind}-{size}", kind, size, [single])
+                pair = (Case(f"{kind} converge", kind, "converge", size), Case(f"{kind} no-op", kind, "no-op", size))
+                plan.append((scenario, *pair))
+                cases.extend(pair)
+        fleet_scenario = Scenario(work, "fleet", "role", fleet_size, fleet, forks=fleet_forks)
+        fleet_pair = (Case(f"fleet converge: {fleet_hosts} hosts, forks {fleet_forks}", "fleet", "converge",
+                           fleet_size, fleet_hosts),
+                      Case(f"fleet no-op: {fleet_hosts} hosts, forks {fleet_forks}", "fleet", "no-op",
+                           fleet_size, fleet_hosts))
+        plan.append((fleet_scenario, *fleet_pair))
+        cases.extend(fleet_pair)
+
+        load_before = os.getloadavg()
+        started = time.monotonic()
+        for round_number in range(1, reps + 1):
+            print(f"round {round_number}/{reps}", flush=True)
+            reset([single])
+            wall, recap, spent = floor_scenario.run(collections)
+            floor.walls.append(wall)
+            floor.spent.append(spent)
+            for scenario, converge, noop in plan:
+                reset(scenario.sims)
+                for case, expect_change in ((converge, True), (noop, False)):
+                    wall, recap, spent = scenario.run(collections)
+                    check_converged(scenario.label, scenario.sims, scenario.size, recap, expect_change)
+                    case.walls.append(wall)
+                    case.spent.append(spent)
+                    print(f"  {scenario.label:10} {case.phase:8} {wall:7.2f} s  {spent['requests']:6} requests",
+                          flush=True)
+        context = {"reps": reps, "load_before": load_before, "load_after": os.getloadavg(),
+                   "elapsed": time.monotonic() - started, "fleet_hosts": fleet_hosts, "fleet_size": fleet_size,
+                   "fleet_forks": fleet_forks, "loop_max": loop_max, "sizes": sizes, "full": args.full,
+                   "quick": args.quick}
+        return cases, context
+    finally:
+        for sim in [single, *fleet]:
+            sim.stop()
+
+
+# --- reporting ---------------------------------------------------------------------------------------
+
+
+def machine():
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import ansible  # the benchmark's own ansible-core, the one that ran the playbooks
+    return {"cpu": cpu, "cores": os.cpu_count(), "os": f"{platform.system()} {platform.release()}",
+            "python": platform.python_version(), "ansible": ansible.__version__}
+
+
+def find(cases, kind, phase, size):
+    for case in cases:
+        if case.kind == kind and case.phase == phase and case.size == size:
+            return case
+    return None
+
+
+def kib(count):
+    return f"{count / 1024:.1f}"
+
+
+def table(cases):
+    floor = find(cases, "floor", "floor", None)
+    lines = ["| case | N | runs | median s | min–max s | requests | of which POSTs | KiB sent | KiB received "
+             "| × floor | loop ÷ role |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for case in cases:
+        spent = case.counters()
+        loop = find(cases, "loop", case.phase, case.size) if case.kind == "role" else None
+        size = "" if case.size is None else (f"{case.hosts} × {case.size}" if case.hosts > 1 else str(case.size))
+        lines.append(
+            f"| {case.label} | {size} | {len(case.walls)} | {case.median:.2f} | {min(case.walls):.2f}–"
+            f"{max(case.walls):.2f} | {spent['requests']} | {spent['posts']} | {kib(spent['bytes_in'])} | "
+            f"{kib(spent['bytes_out'])} | {case.median / floor.median:.2f} | "
+            f"{f'{loop.median / case.median:.1f}' if loop else ''} |")
+    return "\n".join(lines)
+
+
+def goals(cases):
+    """The issue's two goals: (text, met) each, or a reason it could not be measured."""
+    results = []
+    role100, loop100 = find(cases, "role", "converge", 100), find(cases, "loop", "converge", 100)
+    if role100 and loop100:
+        for phase in ("converge", "no-op"):
+            role, loop = find(cases, "role", phase, 100), find(cases, "loop", phase, 100)
+            ratio = loop.median / role.median
+            results.append((f"N = 100, {phase}: the loop takes {loop.median:.2f} s, the role {role.median:.2f} s: "
+                            f"the role is {ratio:.1f} times faster (goal: at least 20)", ratio >= 20))
+    else:
+        results.append(("N = 100 not measured (a --quick run)", None))
+    role1, role1000 = find(cases, "role", "converge", 1), find(cases, "role", "converge", 1000)
+    if role1 and role1000:
+        ratio = role1000.median / role1.median
+        results.append((f"The role's converge takes {role1000.median:.2f} s at N = 1000 and {role1.median:.2f} s at "
+                        f"N = 1: {ratio:.2f} times (goal: at most 2)", ratio <= 2))
+    else:
+        results.append(("N = 1000 not measured (a --quick run)", None))
+    return results
+
+
+def plot(cases, path):
+    """Wall time against N, log-log; False when matplotlib is missing."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        import matplotlib.ticker
+    except ImportError:
+        return False
+    figure, axes = plt.subplots(figsize=(8, 5.5), dpi=110)
+    styles = {("role", "converge"): ("tab:blue", "o", "-"), ("role", "no-op"): ("tab:blue", "s", "--"),
+              ("loop", "converge"): ("tab:red", "o", "-"), ("loop", "no-op"): ("tab:red", "s", "--")}
+    for (kind, phase), (color, marker, line) in styles.items():
+        points = sorted((case.size, case.median) for case in cases if case.kind == kind and case.phase == phase)
+        if points:
+            label = {"role": "role (one module run)", "loop": "loop of single-strategy tasks"}[kind]
+            axes.plot(*zip(*points), color=color, marker=marker, linestyle=line, label=f"{label}, {phase}")
+    floor = find(cases, "floor", "floor", None)
+    axes.axhline(floor.median, color="grey", linestyle=":", label=f"floor: one no-op task ({floor.median:.2f} s)")
+    for case in cases:
+        if case.kind == "fleet":
+            axes.plot([case.size], [case.median], color="tab:green", marker="^" if case.phase == "converge" else "v",
+                      linestyle="none", label=f"role, {case.label}")
+    axes.set_xscale("log")
+    axes.set_yscale("log")
+    for axis in (axes.xaxis, axes.yaxis):
+        axis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+        axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    axes.set_xlabel("strategies per host (N)")
+    axes.set_ylabel("wall time of ansible-playbook, median (s)")
+    axes.set_title("stalwart.mail: converge and no-op wall time against N")
+    axes.grid(True, which="both", alpha=0.3)
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+    return True
+
+
+def report(cases, context, output):
+    output.mkdir(parents=True, exist_ok=True)
+    plotted = plot(cases, output / "performance.png")
+    info = machine()
+    today = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    command = "scripts/benchmark" + (" --full" if context["full"] else "") + (" --quick" if context["quick"] else "")
+    goal_lines = []
+    for text, met in goals(cases):
+        verdict = "" if met is None else (" **met**" if met else " **not met**")
+        goal_lines.append(f"- {text}:{verdict}" if met is not None else f"- {text}")
+    loop_note = (f"up to N = {context['loop_max']}" + ("" if context["full"] else " (N = 1000 with `--full`)"))
+    text = f"""# Performance
+
+Written by `{command}` (`benchmarks/run.py`) on {today}; re-run it to refresh this page and
+`performance.png`. The request counts are exact and the same on every machine; the times are this
+machine's, and only their ratios (all from the same run) carry over.
+
+## The formula
+
+{FORMULA}
+
+## How it was measured
+
+- Machine: {info['cpu']}, {info['cores']} cores, {info['os']}; Python {info['python']}, ansible-core
+  {info['ansible']}. The machine was shared: load average {context['load_before'][0]:.2f} at the start,
+  {context['load_after'][0]:.2f} at the end; the whole run took {context['elapsed'] / 60:.1f} minutes.
+- Each case is one `ansible-playbook` process against the Stalwart API simulator
+  (`simulator/stalwart_sim.py`) over HTTP on 127.0.0.1, timed from start to exit. Each case ran
+  {context['reps']} times, the rounds interleaved (every case once, then again); the table gives the median and
+  the range. Requests and bytes are the simulator's counters (`/_sim/stats`): requests received,
+  request bodies received ("KiB sent" by Ansible) and response bodies sent ("KiB received").
+- **converge**: from a server holding only its `default` strategy to N strategies (each with a
+  description, an EHLO name, one source IP and two timeouts), reload on; **no-op**: the same
+  playbook again. Every run is checked: the converge reports a change and leaves N + 1 strategies,
+  the no-op reports none.
+- **role**: `{ROLE}` with the N strategies in `stalwart_mta_connection_strategies`
+  (one module run per host, the reload in the write request).
+- **loop**: one `{MODULE}` task with `loop:` over the same list, one strategy per
+  item with `reload: true`, as the module's single-strategy form is written without the batch;
+  {loop_note}.
+- **floor**: a playbook with one no-op task (`ansible.builtin.ping`): what any playbook costs.
+- **fleet**: {context['fleet_hosts']} simulators as {context['fleet_hosts']} hosts, {context['fleet_size']} strategies each,
+  the role with forks {context['fleet_forks']}; requests summed over the hosts.
+- "× floor": median ÷ the floor's median; "loop ÷ role": the loop's median ÷ the role's, same N
+  and phase.
+
+## Results
+
+{table(cases)}
+
+{"![wall time against N, log axes](performance.png)" if plotted else "(plot skipped: matplotlib is not installed)"}
+
+## Goals
+
+{chr(10).join(goal_lines)}
+"""
+    (output / "performance.md").write_text(text)
+    return output / "performance.md"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
+    parser.add_argument("--full", action="store_true", help="run the loop of single-strategy tasks up to N = 1000")
+    parser.add_argument("--quick", action="store_true", help="smoke run: N = 1, 2; one repetition; 2 hosts")
+    parser.add_argument("--reps", type=int, help="repetitions per case (default 5; 1 with --quick)")
+    parser.add_argument("--output", type=Path, help="directory for performance.md and performance.png "
+                        "(default docs/; a temporary directory with --quick)")
+    args = parser.parse_args(argv)
+    if args.reps is not None and args.reps < 1:
+        parser.error("--reps must be at least 1")
+    output = args.output or (Path(tempfile.mkdtemp(prefix="stalwart-bench-")) if args.quick else ROOT / "docs")
+    with tempfile.TemporaryDirectory(prefix="stalwart-bench-work-") as work:
+        work = Path(work)
+        collections = work / "collections"
+        (collections / "ansible_collections" / "stalwart").mkdir(parents=True)
+        (collections / "ansible_collections" / "stalwart" / "mail").symlink_to(ROOT, target_is_directory=True)
+        cases, context = measure(args, work, collections)
+    written = report(cases, context, output)
+    print(f"wrote {written}")
+    for text, met in goals(cases):
+        print(("MET: " if met else "NOT MET: " if met is not None else "") + text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,47 @@
+"""The benchmark (``benchmarks/run.py``, run by ``scripts/benchmark``) still runs: a ``--quick``
+run (N = 1 and 2, one repetition, two simulated hosts) writes the report with its table and request
+counts. No timing is asserted (machines are shared and noisy); the request counts are, since they
+are exact (the formula of docs/performance.md, asserted in full by test_request_counts.py)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ROW = re.compile(r"^\| (?P<case>[^|]+?) \| (?P<n>[^|]*?) \| (?P<runs>\d+) \| [\d.]+ \| [\d.]+–[\d.]+ \| "
+                 r"(?P<requests>\d+) \| (?P<posts>\d+) \|", re.M)
+
+
+@pytest.mark.slow
+def test_quick_benchmark_writes_the_table_with_request_counts(tmp_path):
+    done = subprocess.run([sys.executable, str(REPO_ROOT / "benchmarks" / "run.py"), "--quick", "--output",
+                           str(tmp_path)], cwd=tmp_path, capture_output=True, text=True, timeout=600,
+                          stdin=subprocess.DEVNULL, check=False)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    report = (tmp_path / "performance.md").read_text()
+    for heading in ("## The formula", "## How it was measured", "## Results", "## Goals"):
+        assert heading in report
+    rows = {(match["case"], match["n"]): match for match in ROW.finditer(report)}
+    costs = {key: (int(row["requests"]), int(row["posts"])) for key, row in rows.items()}
+    assert all(int(row["runs"]) == 1 for row in rows.values())
+    # the role: 1 session GET + 1 read POST (+ 1 write POST when converging), whatever N
+    assert costs[("role converge", "1")] == costs[("role converge", "2")] == (3, 2)
+    assert costs[("role no-op", "1")] == costs[("role no-op", "2")] == (2, 1)
+    # the loop: the same per item
+    assert costs[("loop converge", "2")] == (6, 4) and costs[("loop no-op", "2")] == (4, 2)
+    assert costs[("floor: one no-op task", "")] == (0, 0)
+    # the fleet: the role's cost once per host
+    assert costs[("fleet converge: 2 hosts, forks 2", "2 × 2")] == (6, 4)
+    assert costs[("fleet no-op: 2 hosts, forks 2", "2 × 2")] == (4, 2)
+    # without matplotlib (the test venv) the plot is skipped and the report says so
+    try:
+        import matplotlib  # noqa: F401  pylint: disable=unused-import
+    except ImportError:
+        assert "plot skipped" in report and not (tmp_path / "performance.png").exists()
+    else:
+        assert (tmp_path / "performance.png").stat().st_size > 0
