@@ -310,7 +310,7 @@ def converge(client, desired, purge=False, force=False, reload=False, check_mode
     if check_mode or not first_plan.changed:
         return Outcome(first_plan, dict(first_plan.predicted), False, {}, first_plan.changed)
 
-    objects = {name: obj for name, obj in snapshot.current.items()}
+    objects = dict(snapshot.current)
     the_plan, rounds, reloaded, lost = first_plan, 0, False, False
     rounds_allowed = max(1, int(getattr(client, "retries", 3) or 0))
     while True:

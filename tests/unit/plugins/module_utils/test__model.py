@@ -41,8 +41,10 @@ def test_render_duration(ms, unit, expected):
     assert _model.render_duration(ms, unit) == expected
 
 
-@pytest.mark.parametrize("value,unit", [("300s", "s"), (" 5 M", "m"), ("1500ms", "ms"), ("1h30m", None),
-                                         (300000, None), ("300000", None)])
+UNIT_CASES = [("300s", "s"), (" 5 M", "m"), ("1500ms", "ms"), ("1h30m", None), (300000, None), ("300000", None)]
+
+
+@pytest.mark.parametrize("value,unit", UNIT_CASES)
 def test_duration_unit(value, unit):
     assert _model.duration_unit(value) == unit
 

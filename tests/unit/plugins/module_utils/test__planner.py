@@ -46,8 +46,8 @@ CASES = [
      {"create": [], "update": {"bulk": ["description", "ehlo_hostname"]}, "delete": []}),
     ("clear already clear", [{"name": "gmail", "description": "", "ehlo_hostname": ""}],
      {"create": [], "update": {}, "delete": []}),
-    ("reorder source_ips", [{"name": "bulk", "source_ips": [{"ip": "2001:DB8::A"},
-                                                           {"ip": "192.0.2.1", "ehlo_hostname": "A.example.org"}]}],
+    ("reorder source_ips", [{"name": "bulk", "source_ips": [
+        {"ip": "2001:DB8::A"}, {"ip": "192.0.2.1", "ehlo_hostname": "A.example.org"}]}],
      {"create": [], "update": {}, "delete": []}),
     ("change source_ips", [{"name": "bulk", "source_ips": [{"ip": "2001:DB8::A"}]}],
      {"create": [], "update": {"bulk": ["source_ips"]}, "delete": []}),
