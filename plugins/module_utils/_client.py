@@ -214,12 +214,15 @@ class JmapClient:
                 http.headers["Authorization"] = f"Bearer {self._token}"
             elif self._username is not None:
                 http.auth = (self._username, self._password or "")
-            if not self.validate_certs:
-                http.verify = False
-            elif self.ca_path:
-                http.verify = self.ca_path
             self._http = http
         return self._http
+
+    def _verify(self):
+        # per request, not on the Session: requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE override
+        # a Session's verify, which would undo validate_certs: false and ca_path
+        if not self.validate_certs:
+            return False
+        return self.ca_path or True
 
     def _backoff(self, attempt):
         delay = RETRY_POLICY["backoff_first"] * (2 ** (attempt - 1))
@@ -257,7 +260,8 @@ class JmapClient:
                     # validate_certs: false was asked for; urllib3 would warn on every request
                     warnings.filterwarnings("ignore", message="Unverified HTTPS request")
                 # stream=False (the default): the body is read here, inside the try
-                response = http.request(http_method, url, data=body, timeout=self.timeout, allow_redirects=False)
+                response = http.request(http_method, url, data=body, timeout=self.timeout, allow_redirects=False,
+                                        verify=self._verify())
         except requests.exceptions.SSLError as error:
             reason = _reason_text(error)
             if "certificate" in reason.lower() or "CERTIFICATE" in str(error):

@@ -71,6 +71,9 @@ class CallbackModule(CallbackBase):
         data = _plain(getattr(result, "_result", {}) or {})
         if status == "ok" and data.get("changed"):
             status = "changed"
+        # ansible-core 2.19 no longer keeps ``failed`` in the result the callbacks see; put it back
+        # from the callback that fired, as ``register`` would show it, so tests read one field
+        data["failed"] = status == "failed"
         self._entries.append({
             "play": self._play,
             "task": task.get_name(),
