@@ -54,7 +54,8 @@ run, one run of the module (one host of the role) sends:
 - **reads**: 1 POST (`/query` sorted by name, limit G, with the total, plus `/get` of its ids, plus
   the outbound strategy's `/get` when purging), and, when M > G, the P = ⌈M/G⌉ − 1 further pages
   as `/query`+`/get` pairs, ⌊C/2⌋ pairs per POST: **1 + ⌈P / ⌊C/2⌋⌉** POSTs. A list of n ≤ C/2
-  strategies without purge is read by name instead: 1 POST of n `/query`+`/get` pairs;
+  strategies without purge is read by name instead: 1 POST of n `/query`+`/get` pairs (none
+  when n = 0);
 - **writes**, only when something changes: the creates, updates and deletes in chunks of S (at
   most G·(C−1)), each chunk one `/set` followed by ⌈c/G⌉ `/get` of the c strategies it created or
   updated, then the `ReloadSettings` call; whole chunks packed in order into POSTs of at most C
@@ -93,12 +94,15 @@ def loop_task():
 
 
 PLAYS = {
-    "role": lambda: {"hosts": "mailservers", "gather_facts": False, "vars_files": ["strategies.yml"],
+    "role": lambda: {"hosts": "mailservers", "gather_facts": False,
                      "roles": [{"role": ROLE}]},
-    "loop": lambda: {"hosts": "mailservers", "gather_facts": False, "vars_files": ["strategies.yml"],
+    "loop": lambda: {"hosts": "mailservers", "gather_facts": False,
                      "tasks": [loop_task()]},
     "floor": lambda: {"hosts": "mailservers", "gather_facts": False,
                       "tasks": [{"name": "Do nothing", "ansible.builtin.ping": {}, "delegate_to": "localhost"}]},
+    # the floor with the N strategies in the inventory (not used): what loading the data costs
+    "data": lambda: {"hosts": "mailservers", "gather_facts": False,
+                     "tasks": [{"name": "Do nothing", "ansible.builtin.ping": {}, "delegate_to": "localhost"}]},
 }
 
 
@@ -116,7 +120,10 @@ class Scenario:
                 "ansible_connection": "local", "ansible_python_interpreter": sys.executable,
                 "stalwart_token": ADMIN_TOKEN}}}}}
         (self.dir / "inventory.yml").write_text(yaml.safe_dump(inventory, sort_keys=False))
-        (self.dir / "strategies.yml").write_text(
+        # the strategies live in the inventory's group_vars, where users keep them (a vars_files
+        # entry would be parsed again for every task: ansible-core caches only vaulted vars_files)
+        (self.dir / "group_vars").mkdir()
+        (self.dir / "group_vars/mailservers.yml").write_text(
             yaml.safe_dump({"stalwart_mta_connection_strategies": strategies(size)}, sort_keys=False))
         (self.dir / "playbook.yml").write_text(yaml.safe_dump([{"name": label, **PLAYS[kind]()}], sort_keys=False))
         (self.dir / "ansible.cfg").write_text("[defaults]\n")
@@ -131,7 +138,8 @@ class Scenario:
         return env
 
     def run(self, collections):
-        """One ``ansible-playbook``: (wall seconds, {host: changed}, simulator counters spent)."""
+        """One ``ansible-playbook``: ``{"wall": seconds, "recap": {host: changed}, "spent": counters}``
+        (the simulators' counters that the run moved, summed over the hosts)."""
         before = [sim.stats() for sim in self.sims]
         command = [sys.executable, str(ANSIBLE_PLAYBOOK), "-i", "inventory.yml", "-f", str(self.forks),
                    "playbook.yml"]
@@ -148,7 +156,7 @@ class Scenario:
             new = sim.stats()
             for key in COUNTERS:
                 spent[key] += new[key] - old[key]
-        return wall, recap, spent
+        return {"wall": wall, "recap": recap, "spent": spent}
 
 
 # --- measuring ---------------------------------------------------------------------------------------
@@ -161,6 +169,10 @@ class Case:
         self.label, self.kind, self.phase, self.size, self.hosts = label, kind, phase, size, hosts
         self.walls = []
         self.spent = []
+
+    def add(self, outcome):
+        self.walls.append(outcome["wall"])
+        self.spent.append(outcome["spent"])
 
     @property
     def median(self):
@@ -197,12 +209,16 @@ def measure(args, work, collections):
     reps = args.reps or (1 if args.quick else 5)
 
     single = Simulator().start()
-    fleet = [Simulator().start() for _ in range(fleet_hosts)]
+    fleet = [Simulator().start() for _host in range(fleet_hosts)]
     try:
         plan = []  # (scenario, converge case, no-op case)
         floor = Case("floor: one no-op task", "floor", "floor", None)
-        floor_scenario = Scenario(work, "floor", "floor", 0, [single])
+        floors = [(Scenario(work, "floor", "floor", 0, [single]), floor)]
         cases = [floor]
+        for size in sizes:
+            data = Case("floor + the N strategies in group_vars", "data", "floor", size)
+            floors.append((Scenario(work, f"data-{size}", "data", size, [single]), data))
+            cases.append(data)
         for size in sizes:
             for kind in ("role", "loop"):
                 if kind == "loop" and size > loop_max:
@@ -223,19 +239,16 @@ def measure(args, work, collections):
         started = time.monotonic()
         for round_number in range(1, reps + 1):
             print(f"round {round_number}/{reps}", flush=True)
-            reset([single])
-            wall, recap, spent = floor_scenario.run(collections)
-            floor.walls.append(wall)
-            floor.spent.append(spent)
+            for scenario, case in floors:
+                case.add(scenario.run(collections))
             for scenario, converge, noop in plan:
                 reset(scenario.sims)
                 for case, expect_change in ((converge, True), (noop, False)):
-                    wall, recap, spent = scenario.run(collections)
-                    check_converged(scenario.label, scenario.sims, scenario.size, recap, expect_change)
-                    case.walls.append(wall)
-                    case.spent.append(spent)
-                    print(f"  {scenario.label:10} {case.phase:8} {wall:7.2f} s  {spent['requests']:6} requests",
-                          flush=True)
+                    outcome = scenario.run(collections)
+                    check_converged(scenario.label, scenario.sims, scenario.size, outcome["recap"], expect_change)
+                    case.add(outcome)
+                    print(f"  {scenario.label:10} {case.phase:8} {outcome['wall']:7.2f} s  "
+                          f"{outcome['spent']['requests']:6} requests", flush=True)
         context = {"reps": reps, "load_before": load_before, "load_after": os.getloadavg(),
                    "elapsed": time.monotonic() - started, "fleet_hosts": fleet_hosts, "fleet_size": fleet_size,
                    "fleet_forks": fleet_forks, "loop_max": loop_max, "sizes": sizes, "full": args.full,
@@ -330,6 +343,9 @@ def plot(cases, path):
         if points:
             label = {"role": "role (one module run)", "loop": "loop of single-strategy tasks"}[kind]
             axes.plot(*zip(*points), color=color, marker=marker, linestyle=line, label=f"{label}, {phase}")
+    points = sorted((case.size, case.median) for case in cases if case.kind == "data")
+    if points:
+        axes.plot(*zip(*points), color="grey", marker=".", linestyle="-.", label="floor + the N strategies in group_vars")
     floor = find(cases, "floor", "floor", None)
     axes.axhline(floor.median, color="grey", linestyle=":", label=f"floor: one no-op task ({floor.median:.2f} s)")
     for case in cases:
@@ -392,7 +408,9 @@ machine's, and only their ratios (all from the same run) carry over.
 - **loop**: one `{MODULE}` task with `loop:` over the same list, one strategy per
   item with `reload: true`, as the module's single-strategy form is written without the batch;
   {loop_note}.
-- **floor**: a playbook with one no-op task (`ansible.builtin.ping`): what any playbook costs.
+- **floor**: a playbook with one no-op task (`ansible.builtin.ping`): what any playbook costs;
+  **floor + the N strategies in group_vars**: the same with the N strategies in the inventory (as
+  for the role and the loop) but not used: what loading the inventory data costs.
 - **fleet**: {context['fleet_hosts']} simulators as {context['fleet_hosts']} hosts, {context['fleet_size']} strategies each,
   the role with forks {context['fleet_forks']}; requests summed over the hosts.
 - "× floor": median ÷ the floor's median; "loop ÷ role": the loop's median ÷ the role's, same N

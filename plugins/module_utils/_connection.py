@@ -21,6 +21,7 @@ environment only fills in what the chosen method (token or Basic) still lacks.
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 from urllib.parse import urlsplit
 
@@ -172,7 +173,7 @@ def connection_settings(params, environ=None):
         _check_url("api_url", params.get("api_url"))
     timeout = params.get("timeout")
     timeout = CONNECTION_OPTIONS["timeout"]["default"] if timeout is None else timeout
-    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not timeout > 0:
+    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0 or math.isnan(timeout):
         raise InputError(f"timeout: expected a number of seconds > 0, got {timeout!r}", option="timeout")
     retries = params.get("retries")
     retries = CONNECTION_OPTIONS["retries"]["default"] if retries is None else retries

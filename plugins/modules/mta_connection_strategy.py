@@ -332,7 +332,10 @@ strategies:
 plan:
   description:
     - What the run does (or, in check mode, would do); the same in check mode as in the real run.
-    - C(create) and C(delete) list names; C(update) maps each updated name to its changed options.
+    - C(create) lists the names of the strategies created; C(delete) the names of those deleted;
+      C(update) maps the name of each updated strategy to the options that change.
+    - The key C(update) is also the name of a dictionary method, so in Jinja read it as
+      C(result.plan['update']), not with a dot.
   returned: always
   type: dict
   sample:
@@ -340,18 +343,6 @@ plan:
     update:
       default: [data_timeout]
     delete: [old-pool]
-  contains:
-    create:
-      description: Names of the strategies created.
-      type: list
-      elements: str
-    update:
-      description: Names of the strategies updated, each with the options that change.
-      type: dict
-    delete:
-      description: Names of the strategies deleted.
-      type: list
-      elements: str
 reloaded:
   description: Whether the server was asked to reload its settings (O(reload=true) and something changed).
   returned: always

@@ -216,7 +216,7 @@ def test_lost_purge_is_not_repeated(sim, tmp_path):
     ])
     sim.fault("drop_after", count=1, match="write")
     result = run(sim, tmp_path, {"strategies": [{"name": "default"}, {"name": "keep"}, {"name": "added"}],
-                                    "purge": True})
+                                 "purge": True})
     assert not result.get("failed"), result.get("msg")
     stats = sim.stats()
     assert (stats["objects_created"], stats["objects_destroyed"]) == (1, 3)

@@ -255,7 +255,7 @@ def test_check_mode_writes_nothing_and_predicts_what_the_real_run_returns(check_
     assert run["after_check"] == run["before"]
     check, real, before, after = run["check"], run["real"], run["before"], run["after"]
     assert sorted(after) == ["batch-new", "batch-old", "default", "fresh", "seeded"]
-    for label, _ in CHECK_TASKS:
+    for label, _args in CHECK_TASKS:
         predicted, done = ok(check.result(label)), ok(real.result(label))
         assert predicted["changed"] is True and done["changed"] is True, label
         assert norm_plan(predicted["plan"]) == norm_plan(done["plan"]), label
@@ -454,8 +454,8 @@ BAD_INPUT = [
     ("empty name in batch", {"strategies": [{"name": "fine"}, {"name": ""}]}, ["name"]),
     ("duplicate names", {"strategies": [{"name": "dup"}, {"name": "other"}, {"name": "dup"}]}, ["dup"]),
     ("purge without strategies", {"name": "single", "purge": True}, ["purge", "strategies"]),
-    ("bad ip in batch", {"strategies": [{"name": "fine"}, {"name": "batch-bad-ip",
-                                                            "source_ips": [{"ip": "not-an-ip"}]}]},
+    ("bad ip in batch", {"strategies": [{"name": "fine"},
+                                        {"name": "batch-bad-ip", "source_ips": [{"ip": "not-an-ip"}]}]},
      ["batch-bad-ip", "not-an-ip"]),
 ]
 
@@ -465,7 +465,7 @@ def bad_input_outcome(_sim_server, tmp_path_factory):
     sim = _sim_server
     sim.reset()
     outcome = run_tasks(tmp_path_factory.mktemp("bad-input"),
-                        [task(case_id, args, sim=sim) for case_id, args, _ in BAD_INPUT])
+                        [task(case_id, args, sim=sim) for case_id, args, _words in BAD_INPUT])
     return outcome, sim.stats(), stored(sim)
 
 
@@ -479,7 +479,7 @@ def test_bad_input_fails_naming_the_strategy_and_option(bad_input_outcome, case_
 
 
 def test_bad_input_fails_before_any_request(bad_input_outcome):
-    _, stats, server = bad_input_outcome
+    stats, server = bad_input_outcome[1:]
     assert stats["requests"] == 0, stats
     assert sorted(server) == ["default"]
 
@@ -490,9 +490,9 @@ def test_duration_spellings_are_parsed_as_documented(any_sim, ansible):
     cases = {"ms": ("1500ms", 1500), "compound": ("1h30m", 5_400_000), "days": ("2d", 172_800_000),
              "int": (45000, 45000), "spaces": (" 2 M ", 120_000), "upper": ("90S", 90_000)}
     outcome = ansible([task("batch", {"strategies": [{"name": f"d-{key}", "connect_timeout": value}
-                                                     for key, (value, _) in cases.items()]}, sim=sim)])
+                                                     for key, (value, _ms) in cases.items()]}, sim=sim)])
     result = ok(outcome.result("batch"))
     server = stored(sim)
-    assert {key: server[f"d-{key}"]["connectTimeout"] for key in cases} == {key: ms for key, (_, ms) in cases.items()}
+    assert {key: server[f"d-{key}"]["connectTimeout"] for key in cases} == {key: ms for key, (_value, ms) in cases.items()}
     returned = {item["name"]: item["connect_timeout"] for item in result["strategies"]}
-    assert returned == {f"d-{key}": human(ms) for key, (_, ms) in cases.items()}
+    assert returned == {f"d-{key}": human(ms) for key, (_value, ms) in cases.items()}

@@ -178,7 +178,7 @@ def run_playbook(
     command.append(str(workdir / "playbook.yml"))
     try:
         done = subprocess.run(command, cwd=workdir, env=_environment(workdir, env), stdin=subprocess.DEVNULL,
-                              capture_output=True, text=True, timeout=timeout)
+                              capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired as exc:
         raise PlaybookError(f"ansible-playbook did not finish in {timeout}s\n--- stdout:\n{exc.stdout}\n"
                             f"--- stderr:\n{exc.stderr}") from exc

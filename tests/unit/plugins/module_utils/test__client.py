@@ -68,7 +68,7 @@ def get_ok():
 def echo(request):
     """Answer every call with an empty response of its own name (for packing tests)."""
     calls = json.loads(request["body"])["methodCalls"]
-    return ok(*[[name, {}, call_id] for name, _, call_id in calls])
+    return ok(*[[name, {}, call_id] for name, _args, call_id in calls])
 
 
 class Script:
@@ -318,7 +318,7 @@ def test_post_error_mapping(server, label, answer, exception, words, details):
     with pytest.raises(exception) as caught:
         client.post(GET)
     error = caught.value
-    assert type(error) is exception, (label, type(error))
+    assert error.__class__ is exception, (label, error.__class__)
     for word in words:
         assert word in error.msg, (word, error.msg)
     for key, value in details.items():
@@ -389,12 +389,12 @@ def test_transient_status_is_retried_with_backoff_even_for_writes(server, code, 
 
 
 def test_retries_run_out_with_a_clear_message(server):
-    server.answer(session(), *[status(503) for _ in range(10)])
+    server.answer(session(), *[status(503) for _attempt in range(10)])
     sleeps = Sleeps()
     client = client_for(server, retries=3, sleep=sleeps)
     with pytest.raises(TransportError) as caught:
         client.post(GET)
-    assert type(caught.value) is TransportError
+    assert caught.value.__class__ is TransportError
     assert "HTTP 503" in caught.value.msg and "after 4 attempts" in caught.value.msg
     assert server.url + "/jmap/" in caught.value.msg
     assert "re-running is safe" in caught.value.msg
@@ -452,7 +452,7 @@ def test_dropped_connection_on_a_write_is_never_resent(server):
 
 
 def test_dropped_connection_past_retries_says_so(server):
-    server.answer(session(), *[{"drop": True} for _ in range(5)])
+    server.answer(session(), *[{"drop": True} for _attempt in range(5)])
     with pytest.raises(TransportError) as caught:
         client_for(server, retries=2).post(GET)
     assert "closed" in caught.value.msg and "after 3 attempts" in caught.value.msg
@@ -467,7 +467,7 @@ def test_server_unavailable_on_a_read_is_retried(server):
 
 
 def test_server_unavailable_past_retries(server):
-    server.answer(session(), *[unavailable() for _ in range(3)])
+    server.answer(session(), *[unavailable() for _attempt in range(3)])
     with pytest.raises(TransportError, match="serverUnavailable.*after 2 attempts.*re-running is safe"):
         client_for(server, retries=1).post(GET)
 
@@ -510,7 +510,7 @@ def test_connection_refused_is_retried_even_for_writes(write):
     client.endpoint = f"http://127.0.0.1:{port}/jmap/"
     with pytest.raises(TransportError) as caught:
         client.post(SET, write=write)
-    assert type(caught.value) is TransportError, "refused before sending: nothing can have been applied"
+    assert caught.value.__class__ is TransportError, "refused before sending: nothing can have been applied"
     assert "refused" in caught.value.msg.lower() and str(port) in caught.value.msg
     assert "after 3 attempts" in caught.value.msg and "re-running is safe" in caught.value.msg
     assert client.requests_sent == 3 and sleeps == [0.5, 1.0]
@@ -532,7 +532,7 @@ def calls(count, start=0):
     ([], 16, []),
 ])
 def test_post_many_packs_groups_without_splitting_them(server, sizes, limit, posts):
-    server.answer(session(maxCallsInRequest=limit), *[echo for _ in posts])
+    server.answer(session(maxCallsInRequest=limit), *[echo for _post in posts])
     groups = []
     start = 0
     for size in sizes:
@@ -584,7 +584,7 @@ def test_check_method_response_returns_args():
 def test_check_method_response_errors(response, expected, exception, details):
     with pytest.raises(exception) as caught:
         check_method_response(response, expected)
-    assert type(caught.value) is exception
+    assert caught.value.__class__ is exception
     for key, value in details.items():
         assert caught.value.details[key] == value
     if "permission" in details:
@@ -615,12 +615,13 @@ def test_no_secret_in_any_error_or_repr(server, auth, write, label, answers):
     credentials = {"token": TOKEN} if auth == "token" else {"token": None, "username": USER, "password": PASSWORD}
     server.answer(session(), *answers)
     warnings_seen = []
+    texts = []
     client = client_for(server, timeout=0.2, retries=1, warn=warnings_seen.append, **credentials)
     try:
         responses = client.post(SET if write else GET, write=write)
         check_method_response(responses[0], (SET if write else GET)[0][0])
     except StalwartError as error:
-        texts = [error.msg, str(error), repr(error), json.dumps(error.fail_kwargs(), default=str), repr(error.args)]
+        texts += [error.msg, str(error), repr(error), json.dumps(error.fail_kwargs(), default=str), repr(error.args)]
     else:
         pytest.fail(f"{label}: no error")
     texts += [repr(client), str(client), *warnings_seen]
