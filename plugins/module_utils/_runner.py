@@ -340,7 +340,10 @@ def converge(client, desired, purge=False, force=False, reload=False, check_mode
         retry_plan = _planner.plan(again.current, [item for item in desired if item["name"] in taken])
         objects.update(again.current)
         if retry_plan.changed:
-            retried = write(client, retry_plan, again.durations_as_strings)
+            # the first write's reload ran before these updates: reload again after them, or the
+            # server would keep running the concurrent run's values until the next reload
+            retried = write(client, retry_plan, again.durations_as_strings, reload=reload)
+            reloaded = reloaded or retried.reloaded
             result.applied += retried.applied
             objects.update(retried.objects)
             result.failures.update(retried.failures)

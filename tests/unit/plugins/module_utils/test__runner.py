@@ -246,6 +246,17 @@ def test_create_taken_by_a_concurrent_run_becomes_an_update():
     assert outcome.objects["shared"]["data_timeout"] == 900000
 
 
+def test_an_update_after_a_concurrent_create_is_followed_by_a_reload():
+    client = FakeClient()
+    client.race = {"shared": {"name": "shared", "dataTimeout": 600000}}
+    outcome = converge(client, [{"name": "shared", "data_timeout": "15m"}, {"name": "mine"}], reload=True)
+    assert outcome.reloaded and not outcome.failures
+    writes = [methods for is_write, methods in client.posts if is_write]
+    assert len(writes) == 2, writes
+    assert _runner.SET in writes[1] and writes[1][-1] == _runner.ACTION_SET, writes
+    assert client.reloads == 2
+
+
 def test_partial_failure_keeps_the_rest_and_maps_properties_to_options():
     client = FakeClient([{"name": "upd"}], refuse_hosts={"mx.example.notatld", "mx20.example.notatld"})
     desired = _model.desired_from_params({"strategies": [
