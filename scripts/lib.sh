@@ -1,4 +1,5 @@
-# Shared shell helpers of scripts/test and scripts/demo. Sourced, not run.
+# shellcheck shell=bash
+# Shared shell helpers of scripts/test, scripts/demo and scripts/benchmark. Sourced, not run.
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV_DIR=${STALWART_VENV_DIR:-$ROOT/.venv}
@@ -25,7 +26,7 @@ find_python() {
 # make_venv NAME PYTHON REQUIREMENTS: create or refresh $VENV_DIR/NAME; print its python path.
 # The venv is rebuilt only when the requirements file changed since it was made.
 make_venv() {
-    local name=$1 python=$2 requirements=$3 dir="$VENV_DIR/$1" stamp
+    local python=$2 requirements=$3 dir="$VENV_DIR/$1" stamp
     stamp=$(cat "$requirements" "$ROOT/requirements.txt" | sha256sum | cut -c1-16)
     if [ ! -f "$dir/.stamp" ] || [ "$(cat "$dir/.stamp")" != "$stamp" ]; then
         rm -rf "$dir"
