@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import platform
 import re
@@ -43,6 +44,7 @@ ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
 ROLE = "stalwart.mail.mta_connection_strategies"
 MODULE = "stalwart.mail.mta_connection_strategy"
 COUNTERS = ("requests", "session_requests", "posts", "bytes_in", "bytes_out")
+CALLBACKS = Path(__file__).resolve().parent / "callback_plugins"
 RECAP = re.compile(r"^(?P<host>\S+)\s*:\s*ok=\d+\s+changed=(?P<changed>\d+)\s", re.M)
 
 FORMULA = """\
@@ -134,12 +136,16 @@ class Scenario:
         env.update(ANSIBLE_CONFIG=str(self.dir / "ansible.cfg"), ANSIBLE_HOME=str(self.dir / "home"),
                    ANSIBLE_LOCAL_TEMP=str(self.dir / "tmp"), ANSIBLE_COLLECTIONS_PATH=str(collections),
                    ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="false", ANSIBLE_NOCOLOR="1",
-                   ANSIBLE_RETRY_FILES_ENABLED="0", ANSIBLE_LOCALHOST_WARNING="0")
+                   ANSIBLE_RETRY_FILES_ENABLED="0", ANSIBLE_LOCALHOST_WARNING="0",
+                   # per-task wall times (benchmarks/callback_plugins/task_times.py)
+                   ANSIBLE_CALLBACK_PLUGINS=str(CALLBACKS), ANSIBLE_CALLBACKS_ENABLED="task_times",
+                   BENCHMARK_TASK_TIMES=str(self.dir / "task-times.json"))
         return env
 
     def run(self, collections):
-        """One ``ansible-playbook``: ``{"wall": seconds, "recap": {host: changed}, "spent": counters}``
-        (the simulators' counters that the run moved, summed over the hosts)."""
+        """One ``ansible-playbook``: ``{"wall": seconds, "recap": {host: changed}, "spent": counters,
+        "tasks": {task name: seconds}}`` (the simulators' counters that the run moved, summed over
+        the hosts; each task's wall time from the task_times callback)."""
         before = [sim.stats() for sim in self.sims]
         command = [sys.executable, str(ANSIBLE_PLAYBOOK), "-i", "inventory.yml", "-f", str(self.forks),
                    "playbook.yml"]
@@ -156,7 +162,11 @@ class Scenario:
             new = sim.stats()
             for key in COUNTERS:
                 spent[key] += new[key] - old[key]
-        return {"wall": wall, "recap": recap, "spent": spent}
+        timing = json.loads((self.dir / "task-times.json").read_text())
+        tasks = {}
+        for name, seconds in timing["tasks"]:
+            tasks[name] = tasks.get(name, 0.0) + seconds
+        return {"wall": wall, "recap": recap, "spent": spent, "tasks": tasks}
 
 
 # --- measuring ---------------------------------------------------------------------------------------
@@ -169,10 +179,20 @@ class Case:
         self.label, self.kind, self.phase, self.size, self.hosts = label, kind, phase, size, hosts
         self.walls = []
         self.spent = []
+        self.tasks = []
 
     def add(self, outcome):
         self.walls.append(outcome["wall"])
         self.spent.append(outcome["spent"])
+        self.tasks.append(outcome["tasks"])
+
+    def task_median(self, prefix):
+        """Median wall time of the task whose name starts with ``prefix``."""
+        times = [sum(seconds for name, seconds in tasks.items() if name.startswith(prefix)) for tasks in self.tasks
+                 if any(name.startswith(prefix) for name in tasks)]
+        if len(times) != len(self.tasks):
+            raise SystemExit(f"{self.label}: no task named {prefix!r}... in some runs: {self.tasks}")
+        return statistics.median(times)
 
     @property
     def median(self):
@@ -304,6 +324,23 @@ def table(cases):
     return "\n".join(lines)
 
 
+VALIDATION_TASK = f"{ROLE} : Validating arguments"
+MODULE_TASK = f"{ROLE} : Apply"
+
+
+def breakdown(cases):
+    """Where the role's time goes, per N: argument validation, the module task, the rest."""
+    lines = ["| role | N | median s | argument validation s | module task s | the rest s |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for case in cases:
+        if case.kind != "role" or case.hosts != 1:
+            continue
+        validation, module = case.task_median(VALIDATION_TASK), case.task_median(MODULE_TASK)
+        lines.append(f"| {case.phase} | {case.size} | {case.median:.2f} | {validation:.2f} | {module:.2f} | "
+                     f"{case.median - validation - module:.2f} |")
+    return "\n".join(lines)
+
+
 def goals(cases):
     """The issue's two goals: (text, met) each, or a reason it could not be measured."""
     results = []
@@ -425,6 +462,17 @@ machine's, and only their ratios (all from the same run) carry over.
 ## Goals
 
 {chr(10).join(goal_lines)}
+
+## Where the role's time goes
+
+Task times from a callback (`benchmarks/callback_plugins/task_times.py`), medians of the same
+runs: **argument validation** is the task ansible-core inserts for the role's
+`meta/argument_specs.yml` (it templates and deep-copies the whole list to check every item);
+**module task** is the one run of `{MODULE}` (templating the merged list into its
+arguments, the module process with its HTTP requests, and the result); **the rest** is process
+start, reading the inventory and the playbook, and exit.
+
+{breakdown(cases)}
 """
     (output / "performance.md").write_text(text)
     return output / "performance.md"
