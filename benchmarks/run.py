@@ -441,7 +441,8 @@ machine's, and only their ratios (all from the same run) carry over.
   playbook again. Every run is checked: the converge reports a change and leaves N + 1 strategies,
   the no-op reports none.
 - **role**: `{ROLE}` with the N strategies in `stalwart_mta_connection_strategies`
-  (one module run per host, the reload in the write request).
+  (one module run per host, then the handler's reload: one more module run, 1 session request
+  and 1 POST, on a converge).
 - **loop**: one `{MODULE}` task with `loop:` over the same list, one strategy per
   item with `reload: true`, as the module's single-strategy form is written without the batch;
   {loop_note}.

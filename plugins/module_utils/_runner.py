@@ -21,6 +21,7 @@ from ansible_collections.stalwart.mail.plugins.module_utils._connection import (
     CONNECTION_MUTUALLY_EXCLUSIVE,
     client_from_module,
     connection_argument_spec,
+    validate_connection_params,
 )
 from ansible_collections.stalwart.mail.plugins.module_utils._errors import (
     MethodError,
@@ -456,6 +457,15 @@ def info_module_kwargs():
     }
 
 
+def reload_module_kwargs():
+    """The ``AnsibleModule`` keyword arguments of ``reload_settings``: the connection only."""
+    return {
+        "argument_spec": connection_argument_spec(),
+        "mutually_exclusive": [list(pair) for pair in CONNECTION_MUTUALLY_EXCLUSIVE],
+        "supports_check_mode": True,
+    }
+
+
 # --- module entry points -----------------------------------------------------------------------------------
 
 
@@ -493,6 +503,28 @@ def run_info_module(module, client_factory=None):
     if error is not None:
         _fail(module, error)
     module.exit_json(changed=False, strategies=strategies)
+
+
+def run_reload_module(module, client_factory=None):
+    """The whole of ``reload_settings``: one ``ReloadSettings`` (none in check mode)."""
+    error = None
+    try:
+        validate_connection_params(module.params)
+        if module.check_mode:
+            module.exit_json(changed=True, reloaded=False)
+        client = _client(module, client_factory)
+        # write=False: a reload is safe to repeat, so it is retried like a read, even after a lost answer
+        response = client.post([list(RELOAD_CALL)], write=False)
+        args = check_method_response(response[0], ACTION_SET)
+        refused = (args.get("notCreated") or {}).get("reload")
+        if refused:
+            raise StalwartError("the server refused to reload its settings: "
+                                f"{refused.get('type', 'error')}: {refused.get('description') or ''}".rstrip(": "))
+    except StalwartError as caught:
+        error = caught
+    if error is not None:
+        _fail(module, error)
+    module.exit_json(changed=True, reloaded=True)
 
 
 def _fail(module, error):

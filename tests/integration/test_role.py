@@ -21,6 +21,7 @@ from tests.support.sim import ADMIN_TOKEN, Simulator
 
 ROLE = "stalwart.mail.mta_connection_strategies"
 MODULE = "stalwart.mail.mta_connection_strategy"
+HANDLER = f"{ROLE} : Reload Stalwart settings"
 
 GROUP_VARS = {
     "stalwart_token": ADMIN_TOKEN,
@@ -128,6 +129,9 @@ def test_layers_merge_by_suffix_each_host_gets_its_pool_one_reload_per_host_then
         assert result["changed"] is True
         assert result["diff"], "diff mode must pass through to the module"
         assert server.stats()["reloads"] == 1, f"{host}: one reload after the changes"
+        assert first.status(HANDLER, host) == "changed", f"{host}: the reload comes from the role's handler"
+        # the module's own write request carries no reload (the handler's POST is the last one)
+        assert server.stats()["method_calls"]["x:Action/set"] == 1
 
     before = {host: server.stats() for host, server in sims.items()}
     again = apply(tmp_path, inv).assert_ok()
@@ -138,6 +142,7 @@ def test_layers_merge_by_suffix_each_host_gets_its_pool_one_reload_per_host_then
         assert after["writes"] == before[host]["writes"], f"{host}: a re-run writes nothing"
         # a constant, small number of requests per host, whatever the number of strategies
         assert after["requests"] - before[host]["requests"] <= 4
+        assert not again.entries(HANDLER, host), f"{host}: no change, the handler must not run"
     assert "changed=0" in again.stdout
 
 
@@ -151,6 +156,8 @@ def test_check_mode_writes_nothing_and_shows_the_diff(tmp_path, sims):
         assert sorted(result["plan"]["create"]) == (["bulk", "gmail"] if host == "mx1" else ["bulk", "gmail", "warmup"])
         stats = server.stats()
         assert stats["writes"] == 0 and stats["reloads"] == 0, f"{host}: check mode sent a write: {stats}"
+        # the handler runs in check mode too, and sends nothing
+        assert outcome.status(HANDLER, host) == "changed"
         assert sorted(stored(server)) == ["default"]
 
 
@@ -171,6 +178,7 @@ def test_purge_through_the_role_deletes_what_no_layer_names_and_reload_can_be_tu
         assert names == (["bulk", "default", "gmail"] if host == "mx1" else ["bulk", "default", "gmail", "warmup"])
         assert "stray" in module_result(outcome, host)["plan"]["delete"]
         assert server.stats()["reloads"] == 0, f"{host}: stalwart_mta_connection_strategies_reload: false"
+        assert outcome.status(HANDLER, host) == "skipped"
 
 
 BAD_INPUTS = [
