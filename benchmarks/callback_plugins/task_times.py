@@ -51,6 +51,9 @@ class CallbackModule(CallbackBase):
         self._close(now)
         self._current = (task.get_name(), now)
 
+    def v2_playbook_on_handler_task_start(self, task):
+        self.v2_playbook_on_task_start(task, False)
+
     def v2_playbook_on_stats(self, stats):
         now = time.perf_counter()
         self._close(now)

@@ -24,19 +24,21 @@ def test_quick_benchmark_writes_the_table_with_request_counts(tmp_path):
                           stdin=subprocess.DEVNULL, check=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     report = (tmp_path / "performance.md").read_text()
-    for heading in ("## The formula", "## How it was measured", "## Results", "## Goals"):
+    for heading in ("## The formula", "## How it was measured", "## Results", "## Goals",
+                    "## Where the role's time goes"):
         assert heading in report
     rows = {(match["case"], match["n"]): match for match in ROW.finditer(report)}
     costs = {key: (int(row["requests"]), int(row["posts"])) for key, row in rows.items()}
     assert all(int(row["runs"]) == 1 for row in rows.values())
-    # the role: 1 session GET + 1 read POST (+ 1 write POST when converging), whatever N
-    assert costs[("role converge", "1")] == costs[("role converge", "2")] == (3, 2)
+    # the role: 1 session GET + 1 read POST, whatever N; a converge adds 1 write POST and the
+    # handler's reload (1 session GET + 1 POST)
+    assert costs[("role converge", "1")] == costs[("role converge", "2")] == (5, 3)
     assert costs[("role no-op", "1")] == costs[("role no-op", "2")] == (2, 1)
     # the loop: the same per item
     assert costs[("loop converge", "2")] == (6, 4) and costs[("loop no-op", "2")] == (4, 2)
     assert costs[("floor: one no-op task", "")] == (0, 0)
     # the fleet: the role's cost once per host
-    assert costs[("fleet converge: 2 hosts, forks 2", "2 × 2")] == (6, 4)
+    assert costs[("fleet converge: 2 hosts, forks 2", "2 × 2")] == (10, 6)
     assert costs[("fleet no-op: 2 hosts, forks 2", "2 × 2")] == (4, 2)
     # without matplotlib (the test venv) the plot is skipped and the report says so
     try:
