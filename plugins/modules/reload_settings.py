@@ -39,8 +39,6 @@ notes:
     is retried after a lost answer as well.
 seealso:
   - module: stalwart.mail.mta_connection_strategy
-  - plugin: stalwart.mail.mta_connection_strategies
-    plugin_type: role
 """
 
 EXAMPLES = r"""
