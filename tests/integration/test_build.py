@@ -58,12 +58,15 @@ def test_tarball_holds_what_a_user_needs_and_nothing_else(tarball):
         "plugins/doc_fragments/connection.py",
         "roles/mta_connection_strategies/tasks/main.yml",
         "roles/mta_connection_strategies/meta/argument_specs.yml",
+        "roles/mta_connection_strategies/handlers/main.yml",
+        "plugins/modules/reload_settings.py",
         "simulator/stalwart_sim.py",
     ):
         assert needed in names, needed
     unwanted = [
         name for name in names
-        if name.split("/")[0] in {"tests", ".ci", "scripts", ".venv", ".cache", ".git", "benchmarks", "demo", "extensions"}
+        if name.split("/")[0] in {"tests", ".ci", "scripts", ".venv", ".cache", ".git", "benchmarks", "demo", "extensions",
+                                     "DEVELOPERS.md", "pytest.ini"}
         or "__pycache__" in name or name.endswith(".pyc")
     ]
     assert unwanted == []
