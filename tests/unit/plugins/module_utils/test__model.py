@@ -270,3 +270,27 @@ def test_argument_specs_come_from_the_table():
     assert _model.source_ips_suboptions()["ip"] == {"type": "str", "required": True, "aliases": ["source_ip"]}
     assert all(spec[name] == {"type": "raw"} for name in _model.DURATION_OPTIONS)
     assert "required" not in _model.single_argument_spec()["name"]
+
+
+def test_the_roles_argument_specs_follow_the_table():
+    """The role's meta/argument_specs.yml is written by hand (ansible-core reads it as YAML): it
+    must declare every key of a strategy item, with the module's types, and nothing else."""
+    import pathlib  # pylint: disable=import-outside-toplevel
+
+    import yaml  # pylint: disable=import-outside-toplevel
+
+    path = pathlib.Path(__file__).resolve().parents[4] / "roles/mta_connection_strategies/meta/argument_specs.yml"
+    role = yaml.safe_load(path.read_text(encoding="utf-8"))["argument_specs"]["main"]["options"]
+    items = role["stalwart_mta_connection_strategies"]["options"]
+    spec = _model.item_argument_spec()
+    assert set(items) == set(spec)
+    for name, option in spec.items():
+        if name == "id":  # the module's str; the role lets any value through, the module ignores it
+            continue
+        assert items[name]["type"] == option["type"], name
+        for key in ("elements", "choices", "default", "required"):
+            assert items[name].get(key) == option.get(key), (name, key)
+    sub = _model.source_ips_suboptions()
+    names = set(sub) | {alias for option in sub.values() for alias in option.get("aliases", [])}
+    assert set(items["source_ips"]["options"]) == names
+    assert all(items["source_ips"]["options"][name]["type"] == sub[name]["type"] for name in sub)
