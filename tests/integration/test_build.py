@@ -63,11 +63,11 @@ def test_tarball_holds_what_a_user_needs_and_nothing_else(tarball):
         "simulator/stalwart_sim.py",
     ):
         assert needed in names, needed
+    not_for_users = {"tests", ".ci", "scripts", ".venv", ".cache", ".git", "benchmarks", "demo", "extensions",
+                     "DEVELOPERS.md", "pytest.ini"}
     unwanted = [
         name for name in names
-        if name.split("/")[0] in {"tests", ".ci", "scripts", ".venv", ".cache", ".git", "benchmarks", "demo", "extensions",
-                                     "DEVELOPERS.md", "pytest.ini"}
-        or "__pycache__" in name or name.endswith(".pyc")
+        if name.split("/")[0] in not_for_users or "__pycache__" in name or name.endswith(".pyc")
     ]
     assert unwanted == []
 
