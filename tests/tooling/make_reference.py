@@ -45,7 +45,7 @@ class Links(LinkProvider):
     """Links to this collection's plugins point into this page; everything else is plain text."""
 
     def plugin_link(self, plugin):
-        namespace, _, name = plugin.fqcn.rpartition(".")
+        namespace, name = plugin.fqcn.rsplit(".", 1)
         if namespace != NAMESPACE:
             return None
         if plugin.type == "module" and name in MODULES:
