@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 import sys
 import textwrap
@@ -53,3 +54,9 @@ def test_demo_converges_reruns_clean_previews_and_stops(tmp_path):
     assert held["gmail"]["greeting_timeout"] == "2m"
     assert {"ip": "192.0.2.10", "ehlo_hostname": "mx1-a.example.org"} in held["bulk"]["source_ips"]
     assert "The simulators are stopped" in steps[6]
+    # and they are: nothing listens any more at the URLs the demo printed
+    urls = re.findall(r"^mx[12]: http://127\.0\.0\.1:(\d+)$", steps[1], flags=re.M)
+    assert len(urls) == 2, steps[1]
+    for port in urls:
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", int(port)), timeout=5).close()
