@@ -691,7 +691,7 @@ def empty_stats() -> dict:
     """Counters of the control surface (``GET /_sim/stats``)."""
     return {"requests": 0, "session_requests": 0, "posts": 0, "method_calls": {}, "set_calls": 0,
             "writes": 0, "objects_created": 0, "objects_updated": 0, "objects_destroyed": 0,
-            "reloads": 0, "bytes_in": 0, "bytes_out": 0, "max_calls_in_one_post": 0}
+            "reloads": 0, "bytes_in": 0, "bytes_out": 0, "max_calls_in_one_post": 0, "set_errors": {}}
 
 
 class Simulator:
@@ -722,7 +722,9 @@ class Simulator:
         self.users = {"admin@example.com": ("admin-password", self.tokens["admin-token"])}
         if state_file and os.path.exists(state_file):
             self.load()
-        elif seed:
+        if seed and not self.strategies:
+            # §2: created at start-up when no strategy exists, so also on a restart after every
+            # strategy was deleted
             self.seed_default()
             self.save()
 
@@ -1124,12 +1126,21 @@ class Simulator:
                 committed = True
             else:
                 not_destroyed[text] = SetError("notFound").to_json()
+        self.count_set_errors(not_created, not_updated, not_destroyed)
         for label, section in (("created", created), ("updated", updated), ("destroyed", destroyed),
                                ("notCreated", not_created), ("notUpdated", not_updated),
                                ("notDestroyed", not_destroyed)):
             if section:
                 result[label] = section
         return result, committed
+
+    def count_set_errors(self, *sections):
+        """``set_errors`` in the stats: SetErrors answered by any ``/set``, by type."""
+        counts = self.stats["set_errors"]
+        for section in sections:
+            for error in section.values():
+                kind = error.get("type", "?") if isinstance(error, dict) else "?"
+                counts[kind] = counts.get(kind, 0) + 1
 
     @staticmethod
     def create_order(create: dict) -> list:
@@ -1292,6 +1303,7 @@ class Simulator:
             updated[text] = None
         not_destroyed = {text: SetError("forbidden", "Cannot destroy singleton objects").to_json()
                          for text in destroy if isinstance(text, str) and decode_id(text) is not None}
+        self.count_set_errors(not_created, not_updated, not_destroyed)
         for label, section in (("updated", updated), ("notCreated", not_created),
                                ("notUpdated", not_updated), ("notDestroyed", not_destroyed)):
             if section:
@@ -1334,6 +1346,7 @@ class Simulator:
             created[client_id] = {"id": action_id}
             created_ids[client_id] = action_id
             committed = True
+        self.count_set_errors(not_created)
         for label, section in (("created", created), ("notCreated", not_created)):
             if section:
                 result[label] = section
@@ -1359,11 +1372,15 @@ def is_write_request(request) -> bool:
 # HTTP
 # --------------------------------------------------------------------------------------------
 
-FAULT_KINDS = ("http503", "http502", "http504", "http429", "drop_before", "drop_after", "delay",
-               "server_unavailable")
+FAULT_KINDS = ("http500", "http502", "http503", "http504", "http429", "http403", "drop_before", "drop_after",
+               "delay", "server_unavailable")
+HTTP_FAULT_KINDS = ("http500", "http502", "http503", "http504", "http429", "http403")
+# a 5xx may also come after the request was processed and committed (a proxy's 504 while the
+# server finished the write): {"kind": "http504", "after": true}
+AFTER_FAULT_KINDS = ("http500", "http502", "http503", "http504")
 FAULT_MATCHES = ("any", "read", "write", "session")
-HTTP_TITLES = {502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout",
-               429: "Too Many Requests"}
+HTTP_TITLES = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
+               504: "Gateway Timeout", 429: "Too Many Requests", 403: "Forbidden"}
 
 
 def unauthorized() -> RequestError:
@@ -1531,7 +1548,7 @@ class Handler(BaseHTTPRequestHandler):
             if fault["kind"] == "drop_before":
                 self.close_connection = True
                 return
-            if fault["kind"] in ("http503", "http502", "http504", "http429"):
+            if fault["kind"] in HTTP_FAULT_KINDS and not fault.get("after"):
                 return self.send_fault(fault)
             if fault["kind"] == "delay":
                 time.sleep(float(fault.get("seconds", 1.0)))
@@ -1544,6 +1561,7 @@ class Handler(BaseHTTPRequestHandler):
                     "sessionState": "00000000"}
                 return self.send(200, answer)
         drop_after = fault is not None and fault["kind"] == "drop_after"
+        error_after = fault is not None and fault["kind"] in HTTP_FAULT_KINDS and fault.get("after")
         try:
             status, payload, content_type, headers = self.route(method, path, body, dialect)
         except RequestError as error:
@@ -1553,6 +1571,9 @@ class Handler(BaseHTTPRequestHandler):
             # The lost write: processed and committed, but the answer never leaves.
             self.close_connection = True
             return
+        if error_after:
+            # Processed and committed, then answered with an error (a gateway that gave up).
+            return self.send_fault(fault)
         self.send(status, payload, content_type, headers)
 
     def take_fault(self, kind, is_jmap_request):
@@ -1571,6 +1592,9 @@ class Handler(BaseHTTPRequestHandler):
         status = int(fault["kind"][4:])
         body = {"type": "about:blank", "status": status, "title": HTTP_TITLES[status]}
         headers = []
+        if status == 403:
+            # §1.6: "Blocked IP or endpoint access denied"
+            body["detail"] = "Access to this endpoint is denied."
         if status == 429:
             body["detail"] = "You have exceeded the request rate limit."
             headers = [("Retry-After", str(fault.get("retry_after", 1))),
@@ -1669,6 +1693,10 @@ class Handler(BaseHTTPRequestHandler):
             for key in ("retry_after", "seconds"):
                 if key in fault:
                     entry[key] = fault[key]
+            if fault.get("after"):
+                if fault["kind"] not in AFTER_FAULT_KINDS:
+                    raise ValueError(f"bad fault {fault!r}: 'after' applies to {', '.join(AFTER_FAULT_KINDS)}")
+                entry["after"] = True
             checked.append(entry)
         return checked
 

@@ -13,6 +13,7 @@ from tests.simulator.conftest import GET, QUERY, SET, call, create_id, result
 from tests.support.sim import ADMIN_TOKEN, Simulator
 
 ADMIN = {"Content-Type": "application/json", "Authorization": f"Bearer {ADMIN_TOKEN}"}
+HTTP_TITLES = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
 SERVER_UNAVAILABLE = ("This server is temporarily unavailable. Attempting this same operation later "
                       "may succeed.")
 
@@ -42,7 +43,8 @@ READ = request_of([GET, {}, "g"])
 def test_stats_count_every_kind_of_request(sim):
     assert sim.stats() == {"requests": 0, "session_requests": 0, "posts": 0, "method_calls": {}, "set_calls": 0,
                            "writes": 0, "objects_created": 0, "objects_updated": 0, "objects_destroyed": 0,
-                           "reloads": 0, "bytes_in": 0, "bytes_out": 0, "max_calls_in_one_post": 0}
+                           "reloads": 0, "bytes_in": 0, "bytes_out": 0, "max_calls_in_one_post": 0,
+                           "set_errors": {}}
     sim.http("GET", "/jmap/session")
     sim.http("GET", "/.well-known/jmap")
     sim.http("GET", "/nothing")
@@ -58,9 +60,18 @@ def test_stats_count_every_kind_of_request(sim):
     assert (stats["objects_created"], stats["objects_updated"], stats["objects_destroyed"]) == (2, 1, 1)
     assert stats["reloads"] == 1 and stats["max_calls_in_one_post"] == 4
     assert stats["bytes_in"] > 200 and stats["bytes_out"] > stats["bytes_in"]
+    assert stats["set_errors"] == {}
     # The control surface itself is never counted.
     sim.objects()
     assert sim.stats()["requests"] == 7
+
+
+def test_stats_count_set_errors_by_type(sim):
+    create_id(sim, {"name": "taken"})
+    sim.jmap([[SET, {"create": {"a": {"name": "taken"}, "b": {"name": "ok"}, "c": {"name": "bad", "connectTimeout": 0}},
+                     "update": {"zzzzzzzzzzzz": {"description": "d"}}, "destroy": ["zzzzzzzzzzzy"]}, "s"],
+              ["x:MtaOutboundStrategy/set", {"update": {"singleton": {"colour": "blue"}}}, "o"]])
+    assert sim.stats()["set_errors"] == {"primaryKeyViolation": 1, "invalidPatch": 2, "notFound": 2}
 
 
 def test_refused_requests_count_as_requests_and_posts(sim):
@@ -126,6 +137,34 @@ def test_http_error_faults(any_sim, kind, status):
     assert raw_post(any_sim, READ)[0] == 200
     stats = any_sim.stats()
     assert stats["requests"] == 3 and stats["method_calls"] == {GET: 1}
+
+
+@pytest.mark.parametrize("kind,status", [("http500", 500), ("http502", 502), ("http503", 503), ("http504", 504)])
+def test_http_error_after_commit(any_sim, kind, status):
+    """``after``: the write is processed and committed, then answered with the error."""
+    any_sim.fault(kind, match="write", after=True)
+    code, headers, body = raw_post(any_sim, CREATE_X)
+    assert code == status and headers["Content-Type"] == "application/problem+json"
+    assert json.loads(body) == {"type": "about:blank", "status": status, "title": HTTP_TITLES[status]}
+    assert [item["name"] for item in any_sim.objects()] == ["default", "x"]
+    assert any_sim.stats()["objects_created"] == 1
+
+
+def test_http403_fault_is_the_blocked_access_problem(any_sim):
+    any_sim.fault("http403", match="write")
+    code, headers, body = raw_post(any_sim, CREATE_X)
+    assert code == 403 and headers["Content-Type"] == "application/problem+json"
+    assert json.loads(body) == {"type": "about:blank", "status": 403, "title": "Forbidden",
+                                "detail": "Access to this endpoint is denied."}
+    assert [item["name"] for item in any_sim.objects()] == ["default"]
+
+
+@pytest.mark.parametrize("fault", [{"kind": "http429", "after": True}, {"kind": "drop_before", "after": True},
+                                   {"kind": "http418"}])
+def test_after_applies_only_to_5xx_faults(sim, fault):
+    with pytest.raises(RuntimeError, match="400"):
+        sim.fault(**fault)
+    assert sim.faults() == []
 
 
 def test_http429_carries_retry_after(any_sim):
@@ -220,6 +259,19 @@ def test_state_file_persists_across_restarts(tmp_path):
         values = [sum(32 ** power * "abcdefghijklmnopqrstuvwxyz792013".index(char)
                       for power, char in enumerate(reversed(text))) for text in (object_id, newer)]
         assert values[1] > values[0]
+
+
+def test_default_is_seeded_again_after_a_restart_with_no_strategy(tmp_path):
+    """§2: re-created on the next boot if all strategies have been deleted."""
+    state = tmp_path / "state.json"
+    with Simulator(state_file=state) as first:
+        default_id = first.objects()[0]["id"]
+        result(first, SET, {"destroy": [default_id]})
+        assert first.objects() == []
+    with Simulator(state_file=state) as second:
+        stored = second.objects()
+        assert [item["name"] for item in stored] == ["default"] and stored[0]["id"] != default_id
+        assert stored[0]["description"] == "Default connection strategy"
 
 
 def test_unreadable_state_file_is_a_clear_start_error(tmp_path):

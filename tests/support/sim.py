@@ -187,8 +187,9 @@ class Simulator:
         return answer
 
     def fault(self, kind, count=1, match="any", **params) -> dict:
-        """Queue a fault (http503, http502, http504, http429, drop_before, drop_after, delay,
-        server_unavailable) for the next ``count`` matching requests (any/read/write/session)."""
+        """Queue a fault (http500, http502, http503, http504, http429, http403, drop_before,
+        drop_after, delay, server_unavailable) for the next ``count`` matching requests
+        (any/read/write/session); ``after=True`` makes a 5xx come after the request was committed."""
         return self._control("POST", "/_sim/faults",
                              {"faults": [{"kind": kind, "count": count, "match": match, **params}]})
 
