@@ -446,6 +446,39 @@ def strategy_module_kwargs():
     }
 
 
+_BATCH_OPTIONS = ("strategies", "purge", "force", "reload")
+
+
+def name_the_strategy(raw, message):
+    """``message``, a failure of Ansible's own argument-spec validation of the strategy module,
+    prefixed with the strategy it is about (DESIGN.md §4: which strategy, which option, what is
+    accepted), when it is about one: ``strategy 'bulk': ...`` for the top-level options of one
+    strategy, ``strategies[2] (item 3): ...`` for an item of ``strategies`` that is not a dict.
+    ``raw`` holds the parameters as the task gave them. A message about the connection or batch
+    options is returned as it is."""
+    from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
+    raw = raw if isinstance(raw, dict) else {}
+    strategies = raw.get("strategies")
+    if isinstance(strategies, list):
+        for position, item in enumerate(strategies):
+            if not isinstance(item, dict):
+                return f"strategies[{position}] (item {position + 1}): expected a dict (one strategy), got {item!r}; {message}"
+        return message
+    name = raw.get("name")
+    if not isinstance(name, str) or not name:
+        return message
+    connection = set()
+    for option, spec in connection_argument_spec().items():
+        connection.add(option)
+        connection.update(spec.get("aliases") or ())
+    own = {key: value for key, value in raw.items()
+           if key not in connection and key not in _BATCH_OPTIONS and not str(key).startswith("_ansible_")}
+    if ArgumentSpecValidator(_model.single_argument_spec()).validate(own).error_messages:
+        return f"strategy {name!r}: {message}"
+    return message
+
+
 def info_module_kwargs():
     """The ``AnsibleModule`` keyword arguments of ``mta_connection_strategy_info``."""
     spec = connection_argument_spec()

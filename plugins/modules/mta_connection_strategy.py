@@ -367,11 +367,30 @@ failed_strategies:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.stalwart.mail.plugins.module_utils._runner import run_strategy_module, strategy_module_kwargs
+from ansible_collections.stalwart.mail.plugins.module_utils._runner import (
+    name_the_strategy,
+    run_strategy_module,
+    strategy_module_kwargs,
+)
+
+
+class StrategyModule(AnsibleModule):
+    """AnsibleModule whose own argument-spec failures (an unknown option, a bad O(state), a
+    O(source_ips) that is not a list) name the strategy, like the module's other input errors."""
+
+    def _load_params(self):
+        super()._load_params()
+        self._raw_params = dict(self.params) if isinstance(self.params, dict) else {}
+
+    def fail_json(self, msg=None, **kwargs):
+        if not getattr(self, "_arguments_checked", False):
+            msg = name_the_strategy(getattr(self, "_raw_params", None), msg)
+        super().fail_json(msg=msg, **kwargs)
 
 
 def main():
-    module = AnsibleModule(**strategy_module_kwargs())
+    module = StrategyModule(**strategy_module_kwargs())
+    module._arguments_checked = True
     run_strategy_module(module)
 
 

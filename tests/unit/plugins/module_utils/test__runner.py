@@ -389,3 +389,26 @@ def test_module_options_match_the_argument_spec():
         assert doc["options"][name].get("default") == spec[name].get("default")
     info = _documentation("plugins/modules/mta_connection_strategy_info.py")
     assert info["options"]["names"] == dict(info["options"]["names"], type="list", elements="str", aliases=["name"])
+
+
+# --- Ansible's own argument-spec failures name the strategy ------------------------------------------
+
+CONNECTION = {"url": "https://mail.example.com", "token": "t"}
+ANSIBLE_MESSAGE = "value of state must be one of: present, absent, got: gone"
+
+
+@pytest.mark.parametrize("raw,prefix", [
+    ({**CONNECTION, "name": "bulk", "state": "gone"}, "strategy 'bulk': "),
+    ({**CONNECTION, "name": "bulk", "colour": "red"}, "strategy 'bulk': "),
+    ({**CONNECTION, "name": "bulk", "source_ips": {"ip": "192.0.2.1"}}, "strategy 'bulk': "),
+    ({**CONNECTION, "name": "bulk", "source_ips": [["192.0.2.1"]]}, "strategy 'bulk': "),
+    ({**CONNECTION, "strategies": [{"name": "a"}, "b"]}, "strategies[1] (item 2): expected a dict (one strategy), got 'b'; "),
+    # about the connection or the batch, not about a strategy: as Ansible said it
+    ({**CONNECTION, "name": "bulk", "retries": "many"}, ""),
+    ({**CONNECTION, "name": "bulk", "validate_certs": "perhaps"}, ""),
+    ({**CONNECTION, "strategies": [{"name": "a"}], "purge": "perhaps"}, ""),
+    ({**CONNECTION, "name": "", "state": "gone"}, ""),
+    (None, ""),
+])
+def test_argument_spec_failures_name_the_strategy(raw, prefix):
+    assert _runner.name_the_strategy(raw, ANSIBLE_MESSAGE) == prefix + ANSIBLE_MESSAGE
