@@ -57,8 +57,11 @@ _LIMIT_NAMES = {
     "maxCallsInRequest": "max_calls_in_request",
 }
 
-# The retry policy, in one place (DESIGN.md §7). Only answers that mean "the server did not
-# process this request" are retried, and those are retried for writes too.
+# The retry policy, in one place (DESIGN.md §7). A read is resent after any transient failure. A
+# write is resent only when the server cannot have processed it: the connection was refused, or
+# the answer was 429 (the rate limit refuses before processing). After a 5xx, a timeout or a lost
+# connection, a write's outcome is unknown (a gateway's 502/504 may come after the server
+# committed it): WriteOutcomeUnknown, and the runner reads again before writing what is missing.
 RETRY_POLICY = {
     "backoff_first": 0.5,  # seconds before the 1st retry; doubles each time (0.5, 1, 2, ...)
     "backoff_max": 8.0,
@@ -297,6 +300,9 @@ class JmapClient:
         status = response.status_code
         if 200 <= status < 300:
             return response
+        if write and status >= 500:
+            raise WriteOutcomeUnknown(f"HTTP {status} from {shown} after a write was sent: {REREAD}",
+                                      status=status, url=shown)
         if status in RETRY_POLICY["statuses"]:
             delay = None
             if status == 429:
@@ -328,9 +334,6 @@ class JmapClient:
         if problem:
             raise _problem_error(problem, status, shown)
         if status >= 500:
-            if write:
-                raise WriteOutcomeUnknown(f"HTTP {status} from {shown} after a write was sent: {REREAD}",
-                                          status=status, url=shown)
             raise TransportError(f"HTTP {status} from {shown}; {RERUN_SAFE}", status=status, url=shown)
         raise ProtocolError(f"unexpected HTTP {status} from {shown}", status=status, url=shown)
 

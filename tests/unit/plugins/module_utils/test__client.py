@@ -376,9 +376,10 @@ def unavailable():
                          "description": "This server is temporarily unavailable."}, "c1"])
 
 
-@pytest.mark.parametrize("code", [429, 502, 503, 504])
-@pytest.mark.parametrize("write", [False, True], ids=["read", "write"])
-def test_transient_status_is_retried_with_backoff_even_for_writes(server, code, write):
+@pytest.mark.parametrize("code,write", [(429, False), (502, False), (503, False), (504, False), (429, True)],
+                         ids=["429-read", "502-read", "503-read", "504-read", "429-write"])
+def test_transient_status_is_retried_with_backoff(server, code, write):
+    """Reads after any transient status; writes only after 429 (refused before processing)."""
     server.answer(session(), status(code), status(code), get_ok())
     sleeps = Sleeps()
     client = client_for(server, sleep=sleeps)
@@ -386,6 +387,21 @@ def test_transient_status_is_retried_with_backoff_even_for_writes(server, code, 
     assert len(server.posts()) == 3
     assert sleeps == [0.5, 1.0]
     assert client.requests_sent == 4
+
+
+@pytest.mark.parametrize("answer", [status(500), status(502), status(503), status(504),
+                                    problem(500, "about:blank", "Internal Server Error"),
+                                    problem(503, "about:blank", "Service Unavailable")],
+                         ids=["500", "502", "503", "504", "500-problem", "503-problem"])
+def test_5xx_after_a_write_means_its_outcome_is_unknown_and_it_is_not_resent(server, answer):
+    """A gateway's 502/504 may come after the server committed the write: resending it could
+    apply it twice (or report no change for a change that was made)."""
+    server.answer(session(), answer, get_ok())
+    sleeps = Sleeps()
+    with pytest.raises(WriteOutcomeUnknown) as caught:
+        client_for(server, sleep=sleeps).post(SET, write=True)
+    assert len(server.posts()) == 1 and sleeps == []
+    assert f"HTTP {answer['status']}" in caught.value.msg and "was not sent again" in caught.value.msg
 
 
 def test_retries_run_out_with_a_clear_message(server):
