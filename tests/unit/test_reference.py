@@ -1,11 +1,17 @@
 """docs/reference.md is the modules', the role's and the filter's own documentation, rendered:
-it must not drift from the code (regenerate it with ``python tests/tooling/make_reference.py``)."""
+it must not drift from the code (regenerate it with ``python tests/tooling/make_reference.py``).
+The troubleshooting tables of README.md and docs/user-guide.md must not drift either: the messages
+they quote are the code's."""
 
 from __future__ import annotations
 
 import importlib.util
 import re
 from pathlib import Path
+
+import pytest
+
+from ansible_collections.stalwart.mail.plugins.module_utils import _client, _connection, _errors
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = importlib.util.spec_from_file_location("make_reference", ROOT / "tests" / "tooling" / "make_reference.py")
@@ -30,3 +36,39 @@ def test_reference_names_every_option_and_every_link_resolves():
         assert target in anchors, target
     # no unparsed Ansible markup left behind
     assert not re.search(r"\b[OVCMEPIBLUR]V?\([^)]*\)", text.replace("`", "")), "markup left unrendered"
+
+
+def troubleshooting_quotes(path: Path) -> list:
+    """The `quoted` texts of the first column of the page's Troubleshooting table, each cut at its
+    ellipses (what stands for the URL, the reason and so on) into the fragments the code prints."""
+    text = path.read_text(encoding="utf-8")
+    section = re.search(r"^## Troubleshooting\n(.*?)(?=^## |\Z)", text, flags=re.M | re.S)
+    assert section, f"{path.name} has no Troubleshooting section"
+    rows = [line for line in section.group(1).splitlines() if line.startswith("|")][2:]  # header, rule
+    assert rows, f"{path.name}: the Troubleshooting table is empty"
+    quotes = [quote for row in rows for quote in re.findall(r"`([^`]+)`", row.split("|")[1])]
+    return [piece.strip() for quote in quotes for piece in quote.split("…") if piece.strip()]
+
+
+def messages_the_code_prints() -> str:
+    """The source of plugins/ and of the simulator (which quotes the server's own messages
+    verbatim), and the parts of messages the code composes at run time, composed by the code."""
+    sources = [path.read_text(encoding="utf-8") for folder in ("plugins", "simulator")
+               for path in sorted((ROOT / folder).rglob("*.py"))]
+    retries = _connection.CONNECTION_OPTIONS["retries"]["default"]
+    composed = [
+        # "... after 4 attempts; ...": the first try and the default retries
+        f"after {_client._plural(retries + 1, 'attempt')};",  # pylint: disable=protected-access
+        # a forbidden create names the permission it lacks
+        _errors.permission_for("x:MtaConnectionStrategy/set", "not authorized to create objects of this type"),
+    ]
+    return "\n".join(sources + composed)
+
+
+@pytest.mark.parametrize("page", ["README.md", "docs/user-guide.md"])
+def test_troubleshooting_quotes_only_messages_the_code_prints(page):
+    printed = messages_the_code_prints()
+    quotes = troubleshooting_quotes(ROOT / page)
+    assert len(quotes) >= 5, quotes
+    missing = [quote for quote in quotes if quote not in printed]
+    assert missing == [], f"{page} quotes messages the code never prints: {missing}"
