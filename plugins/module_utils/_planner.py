@@ -17,7 +17,10 @@ import re
 
 from ansible_collections.stalwart.mail.plugins.module_utils import _model
 
-_QUOTED = re.compile(r"'((?:[^'\\]|\\.)*)'")
+# a string literal of Stalwart's expression language, in single or double quotes
+_QUOTED = re.compile(r"'((?:[^'\\]|\\.)*)'|\"((?:[^\"\\]|\\.)*)\"")
+# the outbound strategy's connection expression when none is stored (stalwart-jmap-api.md §2)
+DEFAULT_CONNECTION = {"match": {}, "else": "'default'"}
 
 
 class Plan:
@@ -61,11 +64,12 @@ class Plan:
 
 def protected_names(connection):
     """The strategy names the outbound strategy's ``connection`` expression can evaluate to: the
-    single-quoted string literals of its ``then``/``else`` values (``if`` conditions are not
-    names). Accepts the expression object, a list of branches or a plain string."""
+    string literals (single- or double-quoted) of its ``then``/``else`` values (``if`` conditions
+    are not names). Accepts the expression object, a list of branches or a plain string."""
     names = set()
     if isinstance(connection, str):
-        names.update(match.replace("\\'", "'") for match in _QUOTED.findall(connection))
+        for single, double in _QUOTED.findall(connection):
+            names.add(single.replace("\\'", "'") if single or not double else double.replace('\\"', '"'))
     elif isinstance(connection, dict):
         for key, value in connection.items():
             if key in ("then", "else"):

@@ -89,6 +89,10 @@ def _outbound(snapshot, response):
         return
     listing = args.get("list") or []
     connection = listing[0].get("connection") if listing and isinstance(listing[0], dict) else None
+    if connection is None:
+        # nothing stored (no object, or no connection): the server uses its default expression,
+        # which names 'default'; protecting nothing would let purge delete the strategy in use
+        connection = _planner.DEFAULT_CONNECTION
     snapshot.protected = _planner.protected_names(connection)
 
 
@@ -109,12 +113,15 @@ def read(client, names=None, outbound=False):
         responses = client.post(calls + extra) if calls or extra else []
         by_id = {item[2]: item for item in responses}
         for index in range(len(names)):
+            # the query first: a refused query (forbidden) makes its get an invalidResultReference
+            check_method_response(by_id.get(f"q{index}"), QUERY)
             snapshot.add(check_method_response(by_id.get(f"g{index}"), GET).get("list"))
     else:
         calls = [[QUERY, {"sort": [{"property": "name", "isAscending": True}], "position": 0, "limit": max_get,
                           "calculateTotal": True}, "q0"],
                  [GET, {"#ids": _ids_reference("q0")}, "g0"]]
-        responses = client.post(calls + extra)
+        # one request unless maxCallsInRequest is below 3: then the outbound read goes on its own
+        responses = client.post_many([calls, extra])
         by_id = {item[2]: item for item in responses}
         query = check_method_response(by_id.get("q0"), QUERY)
         snapshot.add(check_method_response(by_id.get("g0"), GET).get("list"))

@@ -120,6 +120,10 @@ OUTBOUND = {"match": {"0": {"if": "rcpt_domain == 'gmail.com'", "then": "'gmail'
     ("'default'", {"default"}),
     ({"match": {}, "else": "'default'"}, {"default"}),
     ({"else": "if_then('x', 'y')"}, {"x", "y"}),
+    ({"match": {"0": {"if": 'rcpt_domain == "gmail.com"', "then": '"gmail"'}}, "else": '"default"'},
+     {"gmail", "default"}),
+    ({"else": "'it\\'s'"}, {"it's"}),
+    ({"else": '"say \\"hi\\""'}, {'say "hi"'}),
     (None, set()),
 ])
 def test_protected_names(connection, names):

@@ -25,7 +25,7 @@ class FakeClient:
     """An in-memory server speaking just enough JMAP; counts POSTs and can lose a write's answer."""
 
     def __init__(self, objects=(), strings=False, session_found=True, limits=None, outbound=None,
-                 outbound_forbidden=False, refuse_hosts=()):
+                 outbound_forbidden=False, refuse_hosts=(), query_forbidden=False, outbound_listing=None):
         self.limits = dict({"max_objects_in_get": 500, "max_objects_in_set": 500, "max_calls_in_request": 16},
                            **(limits or {}))
         self.session_found = session_found
@@ -37,6 +37,8 @@ class FakeClient:
             self._store(dict(obj))
         self.outbound = outbound or {"match": {}, "else": "'default'"}
         self.outbound_forbidden = outbound_forbidden
+        self.outbound_listing = outbound_listing  # the outbound /get list, when not the usual one
+        self.query_forbidden = query_forbidden
         self.refuse_hosts = set(refuse_hosts)
         self.posts = []
         self.lose_writes = 0
@@ -73,6 +75,7 @@ class FakeClient:
         return responses
 
     def post(self, calls, write=False):
+        assert len(calls) <= self.limits["max_calls_in_request"], "more calls than maxCallsInRequest"
         self.posts.append((write, [call[0] for call in calls]))
         if write:
             for name, obj in self.race.items():
@@ -92,7 +95,13 @@ class FakeClient:
     def _call(self, name, args, call_id, responses, created):
         if "#ids" in args:
             reference = args["#ids"]["resultOf"]
-            args = dict(args, ids=next(r[1]["ids"] for r in responses if r[2] == reference))
+            answer = next(r for r in responses if r[2] == reference)
+            if answer[0] == "error":  # API §4.4: an errored call is named "error"
+                return ["error", {"type": "invalidResultReference"}, call_id]
+            args = dict(args, ids=answer[1]["ids"])
+        if name == _runner.QUERY and self.query_forbidden:
+            return ["error", {"type": "forbidden", "description": "You are not authorized to perform this action"},
+                    call_id]
         if name == _runner.QUERY:
             listing = sorted(self.objects.values(), key=lambda obj: obj["name"])
             wanted = (args.get("filter") or {}).get("name")
@@ -110,6 +119,9 @@ class FakeClient:
         if name == _runner.OUTBOUND_GET:
             if self.outbound_forbidden:
                 return ["error", {"type": "forbidden", "description": "You are not authorized to perform this action"},
+                        call_id]
+            if self.outbound_listing is not None:
+                return [name, {"list": self.outbound_listing, "notFound": [] if self.outbound_listing else ["singleton"]},
                         call_id]
             return [name, {"list": [{"id": "singleton", "connection": self.outbound}]}, call_id]
         if name == _runner.ACTION_SET:
@@ -412,3 +424,38 @@ ANSIBLE_MESSAGE = "value of state must be one of: present, absent, got: gone"
 ])
 def test_argument_spec_failures_name_the_strategy(raw, prefix):
     assert _runner.name_the_strategy(raw, ANSIBLE_MESSAGE) == prefix + ANSIBLE_MESSAGE
+
+
+# --- reading: refusals and limits ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("names", [["bulk"], None], ids=["by-name", "all"])
+def test_a_refused_query_names_its_permission(names):
+    """By name, the get that references a refused query fails with invalidResultReference; the
+    message must be about the query and its missing permission, not about the reference."""
+    client = FakeClient(query_forbidden=True)
+    with pytest.raises(PermissionDenied) as caught:
+        _runner.read(client, names=names)
+    assert "sysMtaConnectionStrategyQuery" in caught.value.msg
+    assert "invalidResultReference" not in caught.value.msg
+
+
+@pytest.mark.parametrize("max_calls", [2, 3, 16])
+def test_purge_reads_within_max_calls_in_request(max_calls):
+    client = FakeClient(objects=[{"name": "default"}, {"name": "old"}], limits={"max_calls_in_request": max_calls})
+    outcome = _runner.converge(client, [_model.normalise_item({"name": "default"})], purge=True)
+    assert outcome.plan.delete == ["old"]
+    reads = [calls for write, calls in client.posts if not write]
+    assert len(reads) == (2 if max_calls < 3 else 1)  # the outbound read goes alone only when it must
+
+
+@pytest.mark.parametrize("listing", [[], [{"id": "singleton"}], [{"id": "singleton", "connection": None}]],
+                         ids=["no-object", "no-connection", "null-connection"])
+def test_without_a_stored_connection_expression_purge_keeps_default(listing):
+    """The server then uses its default expression (else 'default'): purge must not delete it."""
+    warnings = []
+    client = FakeClient(objects=[{"name": "default"}, {"name": "old"}], outbound_listing=listing)
+    outcome = _runner.converge(client, [], purge=True, warn=warnings.append)
+    assert outcome.plan.delete == ["old"]
+    assert sorted(obj["name"] for obj in client.objects.values()) == ["default"]
+    assert any("default" in warning for warning in warnings), warnings
