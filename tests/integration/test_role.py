@@ -181,6 +181,33 @@ def test_purge_through_the_role_deletes_what_no_layer_names_and_reload_can_be_tu
         assert outcome.status(HANDLER, host) == "skipped"
 
 
+LEGACY_OUTBOUND = {"connection": {"match": {"0": {"if": "rcpt_domain == 'example.net'", "then": "'legacy'"}},
+                                  "else": "'default'"}}
+
+
+def test_purge_keeps_what_the_outbound_expression_names_unless_the_role_forces_it(tmp_path, sims):
+    legacy = {"name": "legacy", "description": "named by the outbound expression", "ehloHostname": None,
+              "sourceIps": {}, **DEFAULTS_MS}
+    for server in sims.values():
+        server.reset(objects=[legacy], outbound=LEGACY_OUTBOUND)
+    purge = {"stalwart_mta_connection_strategies_purge": True}
+
+    kept = apply(tmp_path, inventory(tmp_path, sims, group_extra=purge)).assert_ok()
+    for host, server in sims.items():
+        result = module_result(kept, host)
+        assert result["plan"]["delete"] == [], f"{host}: purge without force deleted {result['plan']['delete']}"
+        assert "legacy" in " ".join(result.get("warnings") or []), f"{host}: no warning names the kept strategy"
+        assert {"default", "legacy"} <= set(stored(server))
+
+    forced = apply(tmp_path, inventory(tmp_path, sims, group_extra={
+        **purge, "stalwart_mta_connection_strategies_force": True})).assert_ok()
+    for host, server in sims.items():
+        assert sorted(module_result(forced, host)["plan"]["delete"]) == ["default", "legacy"]
+        names = sorted(stored(server))
+        assert names == (["bulk", "gmail"] if host == "mx1" else ["bulk", "gmail", "warmup"]), names
+        assert server.stats()["objects_destroyed"] == 2
+
+
 BAD_INPUTS = [
     # (label, role vars, words the failure must contain)
     ("purge-not-a-bool", {"stalwart_mta_connection_strategies_purge": "maybe"},

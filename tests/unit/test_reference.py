@@ -28,7 +28,8 @@ def test_reference_page_is_up_to_date():
 def test_reference_names_every_option_and_every_link_resolves():
     text = make_reference.render()
     for option in ("strategies[].source_ips[].ip", "purge", "force", "reload", "retries", "names",
-                   "stalwart_mta_connection_strategies_purge", "stalwart_delegate_to"):
+                   "stalwart_mta_connection_strategies_purge", "stalwart_mta_connection_strategies_force",
+                   "stalwart_delegate_to"):
         assert f"| `{option}` |" in text, option
     anchors = set(re.findall(r'<a id="([^"]+)"></a>', text))
     assert len(anchors) == 5
