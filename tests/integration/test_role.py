@@ -208,6 +208,28 @@ def test_purge_keeps_what_the_outbound_expression_names_unless_the_role_forces_i
         assert server.stats()["objects_destroyed"] == 2
 
 
+def test_the_module_and_the_handler_run_on_the_stalwart_delegate_to_host(tmp_path, sims):
+    inv = inventory(tmp_path, sims, group_extra={"stalwart_delegate_to": "ctl"})
+    # the servers cannot be connected to (nothing listens on port 1): a task that ran on them
+    # rather than on ctl would be unreachable
+    hosts = {
+        "mailservers": {"hosts": {name: {"stalwart_url": server.url} for name, server in sims.items()},
+                        "vars": {"ansible_connection": "ssh", "ansible_host": "127.0.0.1", "ansible_port": 1}},
+        "controllers": {"hosts": {"ctl": {"ansible_connection": "local",
+                                          "ansible_python_interpreter": sys.executable}}},
+    }
+    (inv / "hosts.yml").write_text(yaml.safe_dump(hosts))
+    outcome = apply(tmp_path, inv).assert_ok()
+    for host, server in sims.items():
+        assert module_result(outcome, host)["changed"] is True
+        assert f"changed: [{host} -> ctl]" in outcome.stdout, outcome.output()
+        assert outcome.status(HANDLER, host) == "changed"
+        assert "bulk" in stored(server)
+        assert server.stats()["reloads"] == 1
+    handler_output = outcome.stdout.split("RUNNING HANDLER", 1)[1]
+    assert all(f"[{host} -> ctl]" in handler_output for host in sims), outcome.output()
+
+
 BAD_INPUTS = [
     # (label, role vars, words the failure must contain)
     ("purge-not-a-bool", {"stalwart_mta_connection_strategies_purge": "maybe"},
