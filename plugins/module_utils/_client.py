@@ -231,6 +231,10 @@ class JmapClient:
         delay = RETRY_POLICY["backoff_first"] * (2 ** (attempt - 1))
         return min(delay, RETRY_POLICY["backoff_max"])
 
+    def back_off(self, attempt):
+        """Wait as before the ``attempt``-th retry (the runner's re-read after a lost write)."""
+        self._sleep(self._backoff(attempt))
+
     def _exchange(self, http_method, url, body=None, write=False, check=None):
         """Send one HTTP request, with the retry policy; return the ``requests`` response.
 

@@ -330,6 +330,9 @@ def converge(client, desired, purge=False, force=False, reload=False, check_mode
             lost = True
             if rounds > rounds_allowed:
                 raise
+            back_off = getattr(client, "back_off", None)
+            if back_off is not None:
+                back_off(rounds)  # the same backoff as a retry: a failing server gets a breather
             snapshot = read(client, names=names, outbound=purge)
             objects = dict(snapshot.current)
             the_plan = _planner.plan(snapshot.current, desired, purge=purge, protected=snapshot.protected,

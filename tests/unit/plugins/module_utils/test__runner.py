@@ -241,10 +241,13 @@ def test_lost_writes_past_retries_fail():
     client = FakeClient()
     client.lose_writes = 10
     client.drop_unapplied = True
-    client.retries = 1
+    client.retries = 3
+    waits = []
+    client.back_off = waits.append
     with pytest.raises(WriteOutcomeUnknown):
         converge(client, [{"name": f"n-{index}", "connect_timeout": index + 1} for index in range(3)])
-    assert sum(1 for post in client.posts if post[0]) == 2  # the first write and one round after a re-read
+    assert sum(1 for post in client.posts if post[0]) == 4  # the first write and one per round after a re-read
+    assert waits == [1, 2, 3], "each re-read round waits like a retry"
     assert client.objects == {}
 
 
