@@ -232,9 +232,12 @@ def measure(args, work, collections):
     fleet_hosts, fleet_size, fleet_forks = (2, 2, 2) if args.quick else (20, 100, 10)
     reps = args.reps or (1 if args.quick else 5)
 
-    single = Simulator().start()
-    fleet = [Simulator().start() for _host in range(fleet_hosts)]
+    single = Simulator()
+    fleet = [Simulator() for _host in range(fleet_hosts)]
     try:
+        # started inside the try: when one fails to start, the finally stops those already running
+        for sim in [single, *fleet]:
+            sim.start()
         plan = []  # (scenario, converge case, no-op case)
         floor = Case("floor: one no-op task", "floor", "floor", None)
         floors = [(Scenario(work, "floor", "floor", 0, [single]), floor)]

@@ -10,13 +10,14 @@ from __future__ import annotations
 import os
 import re
 import socket
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 import yaml
+
+from tests.support import proc
 
 ROOT = Path(__file__).resolve().parents[2]
 RECAP = re.compile(r"^(mx[12]) +: ok=(\d+) +changed=(\d+) +unreachable=0 +failed=0 ", re.M)
@@ -27,8 +28,8 @@ def test_demo_converges_reruns_clean_previews_and_stops(tmp_path):
     env = {key: value for key, value in os.environ.items() if not key.startswith(("ANSIBLE_", "STALWART_"))}
     env.update(STALWART_DEMO_PYTHON=sys.executable, TMPDIR=str(tmp_path),
                ANSIBLE_HOME=str(tmp_path / "ansible-home"), ANSIBLE_LOCAL_TEMP=str(tmp_path / "ansible-tmp"))
-    done = subprocess.run(["bash", str(ROOT / "scripts" / "demo")], cwd=ROOT, env=env, capture_output=True,
-                          text=True, stdin=subprocess.DEVNULL, timeout=300, check=False)
+    # in a session of its own: a timeout kills the simulators the demo started, not only bash
+    done = proc.run(["bash", str(ROOT / "scripts" / "demo")], cwd=ROOT, env=env, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     out = done.stdout
     steps = re.split(r"^==> ", out, flags=re.M)

@@ -28,6 +28,8 @@ from typing import Any
 
 import yaml
 
+from tests.support import proc
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CALLBACK_DIR = Path(__file__).resolve().parent / "callback_plugins"
 ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
@@ -177,8 +179,7 @@ def run_playbook(
     command += list(extra_args)
     command.append(str(workdir / "playbook.yml"))
     try:
-        done = subprocess.run(command, cwd=workdir, env=_environment(workdir, env), stdin=subprocess.DEVNULL,
-                              capture_output=True, text=True, timeout=timeout, check=False)
+        done = proc.run(command, cwd=workdir, env=_environment(workdir, env), timeout=timeout)
     except subprocess.TimeoutExpired as exc:
         raise PlaybookError(f"ansible-playbook did not finish in {timeout}s\n--- stdout:\n{exc.stdout}\n"
                             f"--- stderr:\n{exc.stderr}") from exc
