@@ -6,10 +6,12 @@ destroy."""
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.support import proc
 from tests.support.ansible import collections_path
@@ -17,6 +19,7 @@ from tests.support.ansible import collections_path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 MOLECULE = BIN / "molecule"
+SCENARIO = REPO_ROOT / "extensions" / "molecule" / "default"
 
 
 @pytest.mark.slow
@@ -42,5 +45,32 @@ def test_molecule_default_scenario(tmp_path):
     done = proc.run([str(MOLECULE), "test", "-s", "default"], cwd=REPO_ROOT, env=env, timeout=300)
     output = f"--- rc={done.returncode}\n--- stdout:\n{done.stdout}\n--- stderr:\n{done.stderr}"
     assert done.returncode == 0, output
-    for step in ("converge", "idempotence", "side_effect", "verify"):
-        assert step in done.stdout + done.stderr, f"molecule did not run {step}\n{output}"
+    # molecule prints the whole sequence before it starts: count the steps it reports as done
+    sequence = yaml.safe_load((SCENARIO / "molecule.yml").read_text())["scenario"]["test_sequence"]
+    executed = re.findall(r"\[default > (\w+)\] Executed: Successful", done.stdout + done.stderr)
+    assert executed == sequence, f"molecule ran {executed}, not {sequence}\n{output}"
+    # and the checks of side_effect.yml and verify.yml really ran, on both hosts
+    ran = task_output(done.stdout)
+    for playbook in ("side_effect.yml", "verify.yml"):
+        for name, conditional in assert_tasks(SCENARIO / playbook):
+            assert name in ran, f"{playbook}: {name!r} did not run\n{output}"
+            passed = [host for host in ("mx1", "mx2") if f"ok: [{host}]" in ran[name]]
+            assert passed if conditional else passed == ["mx1", "mx2"], f"{playbook}: {name!r}\n{output}"
+
+
+def assert_tasks(playbook: Path):
+    """(name, has a ``when``) of each ``ansible.builtin.assert`` task of the playbook."""
+    for play in yaml.safe_load(playbook.read_text()):
+        for section in ("pre_tasks", "tasks", "post_tasks"):
+            for task in play.get(section) or []:
+                if "ansible.builtin.assert" in task:
+                    yield task["name"], "when" in task
+
+
+def task_output(stdout: str) -> dict:
+    """The output of each task of the run, by task name (the last run of a name)."""
+    found = {}
+    for block in re.split(r"^TASK \[", stdout, flags=re.M)[1:]:
+        header = block.splitlines()[0]
+        found[header[:header.rindex("]")]] = block
+    return found
