@@ -4,6 +4,8 @@ empty collections path, run a playbook from the installed copy (not from this ch
 from __future__ import annotations
 
 import os
+import posixpath
+import re
 import subprocess
 import sys
 import tarfile
@@ -64,12 +66,31 @@ def test_tarball_holds_what_a_user_needs_and_nothing_else(tarball):
     ):
         assert needed in names, needed
     not_for_users = {"tests", ".ci", "scripts", ".venv", ".cache", ".git", "benchmarks", "demo", "extensions",
-                     "DEVELOPERS.md", "pytest.ini"}
+                     "DEVELOPERS.md", "pytest.ini", "changelogs/fragments"}
     unwanted = [
         name for name in names
-        if name.split("/")[0] in not_for_users or "__pycache__" in name or name.endswith(".pyc")
+        if any(name == path or name.startswith(path + "/") for path in not_for_users)
+        or "__pycache__" in name or name.endswith(".pyc")
     ]
     assert unwanted == []
+
+
+def test_the_shipped_markdown_links_only_to_what_ships(tarball):
+    """A relative link in a Markdown file of the tarball (README, docs/, the role's README) must
+    point into the tarball; what stays in the repository is linked by its absolute URL."""
+    with tarfile.open(tarball) as archive:
+        names = set(archive.getnames())
+        pages = {name: archive.extractfile(name).read().decode("utf-8") for name in names if name.endswith(".md")}
+    assert "README.md" in pages
+    dangling = []
+    for page, text in pages.items():
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if re.match(r"[a-z]+:", target) or target.startswith("#"):
+                continue
+            path = posixpath.normpath(posixpath.join(posixpath.dirname(page), target.split("#", 1)[0]))
+            if not (path in names or any(name.startswith(path.rstrip("/") + "/") for name in names)):
+                dangling.append(f"{page}: {target}")
+    assert dangling == []
 
 
 def test_playbook_runs_from_the_installed_tarball(tarball, tmp_path):
