@@ -54,7 +54,7 @@ run, one run of the module (one host of the role) sends:
 
 - **1** `GET /jmap/session` (a 404 in the documented dialect, which then uses the defaults);
 - **reads**: 1 POST (`/query` sorted by name, limit G, with the total, plus `/get` of its ids, plus
-  the outbound strategy's `/get` when purging), and, when M > G, the P = ⌈M/G⌉ − 1 further pages
+  the outbound strategy's `/get` when purging; that one in a POST of its own if C < 3), and, when M > G, the P = ⌈M/G⌉ − 1 further pages
   as `/query`+`/get` pairs, ⌊C/2⌋ pairs per POST: **1 + ⌈P / ⌊C/2⌋⌉** POSTs. A list of n ≤ C/2
   strategies without purge is read by name instead: 1 POST of n `/query`+`/get` pairs (none
   when n = 0);
