@@ -13,6 +13,7 @@ strategy and the option the user wrote (``ehlo_hostname``, not ``ehloHostname``)
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -21,28 +22,49 @@ from tests.integration.conftest import MODULE
 from tests.support.ansible import run_tasks
 from tests.support.sim import ADMIN_PASSWORD, ADMIN_TOKEN, ADMIN_USER, Simulator
 
-# What a message must say is accepted, by kind of option. Loose on wording, strict on substance.
-ACCEPT_DURATION = r"\bms\b|millisecond"
-ACCEPT_IP = r"IPv4|IPv6|IP address"
-ACCEPT_HOSTNAME = r"host ?name"
-ACCEPT_STATE = r"present.*absent|absent.*present"
-ACCEPT_BOOL = r"bool|true|false|yes|no"
-ACCEPT_URL = r"https?://|http\(s\)://|scheme"
-ACCEPT_POSITIVE = r"> ?0|greater than (0|zero)|positive|at least 1"
-ACCEPT_NON_NEGATIVE = r">= ?0|non-negative|not negative|negative|at least 0|0 or more"
-ACCEPT_EXCLUSIVE = r"exclusive|only one|not both|either|cannot be used together|one of"
-ACCEPT_FILE = r"read|exist|found|file|director"
-ACCEPT_UNIQUE = r"unique|once|duplicate|more than one|twice"
-ACCEPT_SUPPORTED = r"support|accept|allowed|valid|known|one of"
-ACCEPT_NAME = r"non-empty|not be empty|empty|required"
-ACCEPT_LIST = r"list"
-ACCEPT_DICT = r"dict|mapping|object|\bip\b"
-ACCEPT_STRATEGIES = r"strategies"
-ACCEPT_NOT_ZERO_IP = r"0\.0\.0\.0"
+# What a message must say is accepted, by kind of option. Each is matched against the message with
+# the option's name and the values the case gave replaced by OPTION and GIVEN (see ``shown``), so
+# that no pattern can pass on the option name (``ehlo_hostname``, ``token_file``) or on the bad
+# value or path (``/nonexistent/...``, ``.../empty-token``) alone; the patterns follow what the
+# messages really say (plugins/module_utils/_model.py, _connection.py, and Ansible's own).
+OPTION = "<<option>>"
+GIVEN = "<<given>>"
+ACCEPT_DURATION = r"\bmilliseconds?\b|\bunits? ms\b"
+ACCEPT_IP = r"\bIPv4\b|\bIPv6\b"
+ACCEPT_NOT_ZERO_IP = r"(IPv4|IPv6).*\bother than (0\.0\.0\.0|" + re.escape(GIVEN) + ")"
+ACCEPT_HOSTNAME = r"\bexpected an? host ?name\b"
+ACCEPT_STATE = r"\bpresent\b.*\babsent\b|\babsent\b.*\bpresent\b"
+ACCEPT_BOOL = r"\bbool(eans?)?\b"
+ACCEPT_URL = r"\bhttps?://|\bhttp\(s\)://|\bscheme\b"
+ACCEPT_POSITIVE = r"> ?0\b|\bgreater than (0|zero)\b|\bpositive\b|\bat least 1\b"
+ACCEPT_NON_NEGATIVE = r">= ?0\b|\bnon-negative\b|\bnot negative\b|\bat least 0\b|\b0 or more\b"
+ACCEPT_EXCLUSIVE = r"\bexclusive\b|\bonly one of\b|\bnot both\b|\bcannot be used together\b"
+ACCEPT_FILE = r"\bfile\b.*\bnot found\b|\bexpected an? ([\w-]+ )*file\b|\bnot readable\b|\bcannot be read\b|\bdoes not exist\b"
+ACCEPT_NON_EMPTY_FILE = r"\bis empty\b|\bnon-empty\b|\bmust not be empty\b"
+ACCEPT_UNIQUE = r"\bunique\b|\bmore than once\b|\bonly once\b|\bduplicate"
+ACCEPT_SUPPORTED = r"\bsupported (parameters|keys|options)\b[^:]*:|\baccepted\b|\ballowed\b"
+ACCEPT_REQUIRED = r"\brequired\b|\bneeds\b"
+ACCEPT_NAME = r"\bnon-empty\b|\bmust not be empty\b"
+ACCEPT_LIST = r"\bconvert to list\b|\bexpected an? list\b|\bmust be an? list\b"
+ACCEPT_DICT = r"\bconvert to dict\b|\bexpected an? (dict|mapping)\b|\bmust be an? (dict|mapping)\b"
+ACCEPT_STRATEGIES = r"\bstrategies\b"
+ACCEPT_FLOAT = r"\bfloat\b|\bnumber\b"
+ACCEPT_INT = r"\bint(eger)?\b"
 
-# A batch item without a usable name is named by its position.
-FIRST_ITEM = r"strategies\[0\]|item 1\b|entry 1\b|#1\b|position 1\b|index 0\b|first"
-SECOND_ITEM = r"strategies\[1\]|item 2\b|entry 2\b|#2\b|position 2\b|index 1\b|second"
+# Which strategy the message must name. The module's own checks and Ansible's argument-spec
+# failures about a strategy's options start with ``strategy 'NAME': `` (the single form) or with
+# ``strategies[N] ('NAME'): `` / ``strategies[N] (item N+1): `` (an item of a batch).
+TASK = "task"  # the option belongs to the task (connection, reload, purge, force, the form of the task): see below
+
+
+def single_strategy(name):
+    return "^strategy " + re.escape(repr(name)) + ": "
+
+
+def batch_item(position, name=None):
+    shown = f"'{re.escape(name)}'" if name is not None else f"item {position + 1}"
+    return rf"^strategies\[{position}\] \({shown}\): "
+
 
 # Connection options every case gets unless it overrides them (None removes one).
 MISSING_FILE = "/nonexistent/stalwart-reliability/secret"
@@ -51,134 +73,147 @@ MISSING_FILE = "/nonexistent/stalwart-reliability/secret"
 class Case:
     """One bad input: module arguments, and what the failure message must name."""
 
-    def __init__(self, case_id, args, option, accepted, strategy=None, connection=None, options=None):
+    def __init__(self, case_id, args, option, accepted, strategy, connection=None, options=None):
         self.id = case_id
         self.args = args
         self.option = option  # option name the message must contain (str, or a tuple: all of them)
         self.accepted = accepted  # regex: what is accepted
-        self.strategy = strategy  # regex or literal the message must contain, or None
+        # regex the message must match, or TASK: the bad option is not one strategy's, and the
+        # message must not blame a strategy the task does not name
+        self.strategy = strategy
         self.connection = connection or {}
         self.options = options  # alternative option names (any one of them is enough)
+
+    @property
+    def option_names(self):
+        return self.options or (self.option if isinstance(self.option, tuple) else (self.option,))
 
 
 def single(name, **options):
     return dict(name=name, **options)
 
 
+def connection_case(case_id, name, option, accepted, connection):
+    """A bad connection option in a task of one strategy (named ``name``)."""
+    return Case(case_id, single(name), option, accepted, TASK, connection=connection)
+
+
 CASES = [
-    # --- connection options (not about a strategy) ---------------------------------------------
-    Case("url-without-scheme", single("c1"), "url", ACCEPT_URL, connection={"url": "127.0.0.1:8080"}),
-    Case("url-ftp-scheme", single("c2"), "url", ACCEPT_URL, connection={"url": "ftp://127.0.0.1:8080"}),
-    Case("url-empty", single("c3"), "url", ACCEPT_URL, connection={"url": ""}),
-    Case("api-url-without-scheme", single("c4"), "api_url", ACCEPT_URL,
-         connection={"api_url": "127.0.0.1:8080/jmap/"}),
-    Case("token-and-username", single("c5"), ("token", "username"), ACCEPT_EXCLUSIVE,
-         connection={"username": ADMIN_USER, "password": ADMIN_PASSWORD}),
-    Case("token-and-token-file", single("c6"), ("token", "token_file"), ACCEPT_EXCLUSIVE,
-         connection={"token_file": "@TOKEN_FILE@"}),
-    Case("username-without-password", single("c7"), "password", ACCEPT_SUPPORTED + r"|required|missing",
-         connection={"token": None, "username": ADMIN_USER}),
-    Case("password-without-username", single("c8"), "username", ACCEPT_SUPPORTED + r"|required|missing",
-         connection={"token": None, "password": ADMIN_PASSWORD}),
-    Case("token-file-missing", single("c9"), "token_file", ACCEPT_FILE,
-         connection={"token": None, "token_file": MISSING_FILE}),
-    Case("token-file-is-a-directory", single("c10"), "token_file", ACCEPT_FILE,
-         connection={"token": None, "token_file": "@DIRECTORY@"}),
-    Case("token-file-empty", single("c11"), "token_file", r"empty",
-         connection={"token": None, "token_file": "@EMPTY_FILE@"}),
-    Case("password-file-missing", single("c12"), "password_file", ACCEPT_FILE,
-         connection={"token": None, "username": ADMIN_USER, "password_file": MISSING_FILE}),
-    Case("timeout-zero", single("c13"), "timeout", ACCEPT_POSITIVE, connection={"timeout": 0}),
-    Case("timeout-negative", single("c14"), "timeout", ACCEPT_POSITIVE, connection={"timeout": -5}),
-    Case("timeout-not-a-number", single("c15"), "timeout", r"float|number", connection={"timeout": "fast"}),
-    Case("retries-negative", single("c16"), "retries", ACCEPT_NON_NEGATIVE, connection={"retries": -1}),
-    Case("retries-not-an-int", single("c17"), "retries", r"\bint", connection={"retries": "many"}),
-    Case("validate-certs-not-a-bool", single("c18"), "validate_certs", ACCEPT_BOOL,
-         connection={"validate_certs": "perhaps"}),
-    Case("ca-path-missing", single("c19"), "ca_path", ACCEPT_FILE, connection={"ca_path": MISSING_FILE}),
+    # --- connection options (not about a strategy); URLs aim at the simulator, so that its request
+    # counter would see any request they led to ---------------------------------------------------
+    connection_case("url-without-scheme", "c1", "url", ACCEPT_URL, {"url": "@SIM_HOSTPORT@"}),
+    connection_case("url-ftp-scheme", "c2", "url", ACCEPT_URL, {"url": "ftp://@SIM_HOSTPORT@"}),
+    connection_case("url-empty", "c3", "url", ACCEPT_URL, {"url": ""}),
+    connection_case("api-url-without-scheme", "c4", "api_url", ACCEPT_URL, {"api_url": "@SIM_HOSTPORT@/jmap/"}),
+    connection_case("token-and-username", "c5", ("token", "username"), ACCEPT_EXCLUSIVE,
+                    {"username": ADMIN_USER, "password": ADMIN_PASSWORD}),
+    connection_case("token-and-token-file", "c6", ("token", "token_file"), ACCEPT_EXCLUSIVE,
+                    {"token_file": "@TOKEN_FILE@"}),
+    connection_case("username-without-password", "c7", "password", ACCEPT_REQUIRED,
+                    {"token": None, "username": ADMIN_USER}),
+    connection_case("password-without-username", "c8", "username", ACCEPT_REQUIRED,
+                    {"token": None, "password": ADMIN_PASSWORD}),
+    connection_case("token-file-missing", "c9", "token_file", ACCEPT_FILE, {"token": None, "token_file": MISSING_FILE}),
+    connection_case("token-file-is-a-directory", "c10", "token_file", ACCEPT_FILE,
+                    {"token": None, "token_file": "@DIRECTORY@"}),
+    connection_case("token-file-empty", "c11", "token_file", ACCEPT_NON_EMPTY_FILE,
+                    {"token": None, "token_file": "@EMPTY_FILE@"}),
+    connection_case("password-file-missing", "c12", "password_file", ACCEPT_FILE,
+                    {"token": None, "username": ADMIN_USER, "password_file": MISSING_FILE}),
+    connection_case("timeout-zero", "c13", "timeout", ACCEPT_POSITIVE, {"timeout": 0}),
+    connection_case("timeout-negative", "c14", "timeout", ACCEPT_POSITIVE, {"timeout": -5}),
+    connection_case("timeout-not-a-number", "c15", "timeout", ACCEPT_FLOAT, {"timeout": "fast"}),
+    connection_case("retries-negative", "c16", "retries", ACCEPT_NON_NEGATIVE, {"retries": -1}),
+    connection_case("retries-not-an-int", "c17", "retries", ACCEPT_INT, {"retries": "many"}),
+    connection_case("validate-certs-not-a-bool", "c18", "validate_certs", ACCEPT_BOOL, {"validate_certs": "perhaps"}),
+    connection_case("ca-path-missing", "c19", "ca_path", ACCEPT_FILE, {"ca_path": MISSING_FILE}),
 
     # --- one strategy ------------------------------------------------------------------------------
-    Case("name-missing", {"connect_timeout": "5m"}, "name", ACCEPT_STRATEGIES + r"|required",
-         options=("name", "strategies")),
-    Case("name-empty", {"name": ""}, "name", ACCEPT_NAME),
-    Case("state-unknown", single("s-state", state="gone"), "state", ACCEPT_STATE),
-    Case("unknown-option", single("s-unknown", colour="red"), "colour", ACCEPT_SUPPORTED),
+    Case("name-missing", {"connect_timeout": "5m"}, "name", ACCEPT_REQUIRED, TASK, options=("name", "strategies")),
+    Case("name-empty", {"name": ""}, "name", ACCEPT_NAME, r"^(the strategy|strategy ''): "),
+    Case("state-unknown", single("s-state", state="gone"), "state", ACCEPT_STATE, single_strategy("s-state")),
+    Case("unknown-option", single("s-unknown", colour="red"), "colour", ACCEPT_SUPPORTED,
+         single_strategy("s-unknown")),
     Case("ehlo-hostname-double-dot", single("s-host1", ehlo_hostname="mx..example.com"), "ehlo_hostname",
-         ACCEPT_HOSTNAME, strategy="s-host1"),
+         ACCEPT_HOSTNAME, single_strategy("s-host1")),
     Case("ehlo-hostname-trailing-dot", single("s-host2", ehlo_hostname="mx.example.com."), "ehlo_hostname",
-         ACCEPT_HOSTNAME, strategy="s-host2"),
+         ACCEPT_HOSTNAME, single_strategy("s-host2")),
     Case("ehlo-hostname-without-dot", single("s-host3", ehlo_hostname="mailserver"), "ehlo_hostname",
-         ACCEPT_HOSTNAME, strategy="s-host3"),
+         ACCEPT_HOSTNAME, single_strategy("s-host3")),
     Case("ehlo-hostname-label-too-long", single("s-host4", ehlo_hostname="a" * 64 + ".example.com"),
-         "ehlo_hostname", ACCEPT_HOSTNAME, strategy="s-host4"),
+         "ehlo_hostname", ACCEPT_HOSTNAME, single_strategy("s-host4")),
     Case("source-ip-malformed", single("s-ip1", source_ips=[{"ip": "999.1.1.1"}]), "source_ips", ACCEPT_IP,
-         strategy="s-ip1"),
+         single_strategy("s-ip1")),
     Case("source-ip-any-address", single("s-ip2", source_ips=[{"ip": "0.0.0.0"}]), "source_ips",
-         ACCEPT_NOT_ZERO_IP, strategy="s-ip2"),
+         ACCEPT_NOT_ZERO_IP, single_strategy("s-ip2")),
     Case("source-ip-cidr", single("s-ip3", source_ips=[{"ip": "192.0.2.0/24"}]), "source_ips", ACCEPT_IP,
-         strategy="s-ip3"),
+         single_strategy("s-ip3")),
     Case("source-ip-missing", single("s-ip4", source_ips=[{"ehlo_hostname": "mx.example.com"}]), "ip",
-         r"required|missing"),
-    Case("source-ips-item-not-a-dict", single("s-ip5", source_ips=[["192.0.2.1"]]), "source_ips", ACCEPT_DICT),
+         ACCEPT_IP, single_strategy("s-ip4")),
+    Case("source-ips-item-not-a-dict", single("s-ip5", source_ips=[["192.0.2.1"]]), "source_ips", ACCEPT_DICT,
+         single_strategy("s-ip5")),
     Case("source-ips-unknown-key", single("s-ip6", source_ips=[{"ip": "192.0.2.1", "hostname": "mx.example.com"}]),
-         "hostname", ACCEPT_SUPPORTED),
+         "hostname", ACCEPT_SUPPORTED, single_strategy("s-ip6")),
     Case("source-ips-bad-ehlo-hostname", single("s-ip7", source_ips=[{"ip": "192.0.2.1", "ehlo_hostname": "mx..bad"}]),
-         "ehlo_hostname", ACCEPT_HOSTNAME, strategy="s-ip7"),
-    Case("source-ips-not-a-list", single("s-ip8", source_ips={"ip": "192.0.2.1"}), "source_ips", ACCEPT_LIST),
+         "ehlo_hostname", ACCEPT_HOSTNAME, single_strategy("s-ip7")),
+    Case("source-ips-not-a-list", single("s-ip8", source_ips={"ip": "192.0.2.1"}), "source_ips", ACCEPT_LIST,
+         single_strategy("s-ip8")),
     Case("duration-zero", single("d-zero", connect_timeout=0), "connect_timeout", ACCEPT_DURATION,
-         strategy="d-zero"),
+         single_strategy("d-zero")),
     Case("duration-zero-with-unit", single("d-zero-s", data_timeout="0s"), "data_timeout", ACCEPT_DURATION,
-         strategy="d-zero-s"),
-    Case("duration-negative", single("d-neg", ehlo_timeout=-5), "ehlo_timeout", ACCEPT_DURATION, strategy="d-neg"),
+         single_strategy("d-zero-s")),
+    Case("duration-negative", single("d-neg", ehlo_timeout=-5), "ehlo_timeout", ACCEPT_DURATION,
+         single_strategy("d-neg")),
     Case("duration-negative-with-unit", single("d-neg-m", greeting_timeout="-5m"), "greeting_timeout",
-         ACCEPT_DURATION, strategy="d-neg-m"),
+         ACCEPT_DURATION, single_strategy("d-neg-m")),
     Case("duration-fractional-unit", single("d-frac", mail_from_timeout="1.5s"), "mail_from_timeout",
-         ACCEPT_DURATION, strategy="d-frac"),
+         ACCEPT_DURATION, single_strategy("d-frac")),
     Case("duration-fractional-number", single("d-float", rcpt_to_timeout=1.5), "rcpt_to_timeout",
-         ACCEPT_DURATION, strategy="d-float"),
+         ACCEPT_DURATION, single_strategy("d-float")),
     Case("duration-unknown-unit", single("d-unit", connect_timeout="5w"), "connect_timeout", ACCEPT_DURATION,
-         strategy="d-unit"),
+         single_strategy("d-unit")),
     Case("duration-unknown-unit-in-compound", single("d-comp", data_timeout="1h 30x"), "data_timeout",
-         ACCEPT_DURATION, strategy="d-comp"),
+         ACCEPT_DURATION, single_strategy("d-comp")),
     Case("duration-words", single("d-words", ehlo_timeout="ten minutes"), "ehlo_timeout", ACCEPT_DURATION,
-         strategy="d-words"),
+         single_strategy("d-words")),
     Case("duration-empty-string", single("d-empty", greeting_timeout=""), "greeting_timeout", ACCEPT_DURATION,
-         strategy="d-empty"),
+         single_strategy("d-empty")),
     Case("duration-boolean", single("d-bool", mail_from_timeout=True), "mail_from_timeout", ACCEPT_DURATION,
-         strategy="d-bool"),
+         single_strategy("d-bool")),
     Case("duration-list", single("d-list", rcpt_to_timeout=[300000]), "rcpt_to_timeout", ACCEPT_DURATION,
-         strategy="d-list"),
-    Case("reload-not-a-bool", single("s-reload", reload="later"), "reload", ACCEPT_BOOL),
+         single_strategy("d-list")),
+    Case("reload-not-a-bool", single("s-reload", reload="later"), "reload", ACCEPT_BOOL, TASK),
 
     # --- a batch -------------------------------------------------------------------------------------
     Case("name-and-strategies", {"name": "b1", "strategies": [{"name": "b2"}]}, ("name", "strategies"),
-         ACCEPT_EXCLUSIVE),
-    Case("purge-with-single-name", {"name": "b3", "purge": True}, "purge", ACCEPT_STRATEGIES),
-    Case("purge-without-strategies", {"purge": True}, "strategies", ACCEPT_STRATEGIES + r"|required"),
-    Case("purge-not-a-bool", {"strategies": [{"name": "b-purge"}], "purge": "all"}, "purge", ACCEPT_BOOL),
-    Case("force-not-a-bool", {"strategies": [{"name": "b-force"}], "force": "please"}, "force", ACCEPT_BOOL),
-    Case("strategies-not-a-list", {"strategies": {"name": "b4"}}, "strategies", ACCEPT_LIST),
-    Case("strategies-item-not-a-dict", {"strategies": [["b5"]]}, "strategies", ACCEPT_DICT),
+         ACCEPT_EXCLUSIVE, TASK),
+    Case("purge-with-single-name", {"name": "b3", "purge": True}, "purge", ACCEPT_STRATEGIES, TASK),
+    Case("purge-without-strategies", {"purge": True}, "strategies", ACCEPT_REQUIRED, TASK),
+    Case("purge-not-a-bool", {"strategies": [{"name": "b-purge"}], "purge": "all"}, "purge", ACCEPT_BOOL, TASK),
+    Case("force-not-a-bool", {"strategies": [{"name": "b-force"}], "force": "please"}, "force", ACCEPT_BOOL, TASK),
+    Case("strategies-not-a-list", {"strategies": {"name": "b4"}}, "strategies", ACCEPT_LIST, TASK),
+    Case("strategies-item-not-a-dict", {"strategies": [["b5"]]}, "strategies", ACCEPT_DICT, batch_item(0)),
     Case("duplicate-names-in-batch", {"strategies": [{"name": "dup"}, {"name": "other"}, {"name": "dup"}]},
-         "name", ACCEPT_UNIQUE, strategy="dup"),
+         "name", ACCEPT_UNIQUE, r"^strategies\[2\]\W.*'dup'"),
     Case("batch-item-without-name", {"strategies": [{"connect_timeout": "5m"}]}, "name", ACCEPT_NAME,
-         strategy=FIRST_ITEM),
+         batch_item(0)),
     Case("batch-item-empty-name", {"strategies": [{"name": "fine"}, {"name": ""}]}, "name", ACCEPT_NAME,
-         strategy=SECOND_ITEM),
+         batch_item(1)),
     Case("batch-item-unknown-key", {"strategies": [{"name": "b-unknown", "colour": "red"}]}, "colour",
-         ACCEPT_SUPPORTED, strategy="b-unknown"),
+         ACCEPT_SUPPORTED, batch_item(0, "b-unknown")),
     Case("batch-item-bad-state", {"strategies": [{"name": "b-state", "state": "deleted"}]}, "state",
-         ACCEPT_STATE, strategy="b-state"),
+         ACCEPT_STATE, batch_item(0, "b-state")),
     Case("batch-item-bad-duration", {"strategies": [{"name": "b-ok"}, {"name": "b-dur", "data_timeout": "10 minutes"}]},
-         "data_timeout", ACCEPT_DURATION, strategy="b-dur"),
+         "data_timeout", ACCEPT_DURATION, batch_item(1, "b-dur")),
     Case("batch-item-any-address", {"strategies": [{"name": "b-ip", "source_ips": [{"source_ip": "0.0.0.0"}]}]},
-         "source_ips", ACCEPT_NOT_ZERO_IP, strategy="b-ip"),
+         "source_ips", ACCEPT_NOT_ZERO_IP, batch_item(0, "b-ip")),
     Case("batch-item-bad-hostname", {"strategies": [{"name": "b-host", "ehlo_hostname": ".example.com"}]},
-         "ehlo_hostname", ACCEPT_HOSTNAME, strategy="b-host"),
+         "ehlo_hostname", ACCEPT_HOSTNAME, batch_item(0, "b-host")),
 ]
 
 assert len(CASES) >= 40
 assert len({case.id for case in CASES}) == len(CASES)
+assert all(case.strategy for case in CASES)
 
 # ---------------------------------------------------------------------------------------------------
 
@@ -189,16 +224,58 @@ def result_of(outcome, task_name):
     return dict(outcome.result(task_name), failed=outcome.status(task_name) == "failed")
 
 
-def case_task(case, sim, files):
+def resolve(value, places):
+    """``value`` with the placeholders (@TOKEN_FILE@, @SIM_HOSTPORT@, ...) filled in."""
+    if not isinstance(value, str):
+        return value
+    for placeholder, real in places.items():
+        value = value.replace(placeholder, real)
+    return value
+
+
+def case_task(case, sim, places):
     """The playbook task of one case: connection options first, the case's overrides on top."""
     args = {"url": sim.url, "token": ADMIN_TOKEN, "retries": 0, "timeout": 5}
     for key, value in case.connection.items():
         if value is None:
             args.pop(key, None)
         else:
-            args[key] = files.get(value, value) if isinstance(value, str) else value
+            args[key] = resolve(value, places)
     args.update(case.args)
     return {"name": case.id, MODULE: args, "ignore_errors": True}
+
+
+def strings_in(value):
+    """Every string value inside ``value`` (values of dicts, items of lists; not the keys)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from strings_in(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from strings_in(item)
+
+
+def word(text):
+    """A regex for ``text`` as a whole token (not inside a longer identifier or word)."""
+    return r"(?<![\w])" + re.escape(text) + r"(?![\w])"
+
+
+def shown(msg, case, module_args):
+    """``msg`` with the case's option names replaced by OPTION and the values the task gave
+    (3 characters or more) by GIVEN: what is left is what the message says by itself."""
+    for option in case.option_names:
+        msg = re.sub(word(option), OPTION, msg)
+    given = {text for text in strings_in(module_args) if len(text) >= 3} - set(case.option_names)
+    for text in sorted(given, key=len, reverse=True):
+        msg = re.sub(word(text), GIVEN, msg)
+    return msg
+
+
+def blamed(msg):
+    """The strategies a message pins itself on: names (``strategy 'x'``), positions (``strategies[2]``)."""
+    return set(re.findall(r"\bstrategy '([^']*)'", msg)), set(re.findall(r"\bstrategies\[(\d+)\]", msg))
 
 
 @pytest.fixture(scope="module")
@@ -208,38 +285,57 @@ def bad_input_run(tmp_path_factory):
     (here / "empty-token").write_text("")
     (here / "a-directory").mkdir()
     (here / "token").write_text(ADMIN_TOKEN + "\n")
-    files = {"@EMPTY_FILE@": str(here / "empty-token"), "@DIRECTORY@": str(here / "a-directory"),
-             "@TOKEN_FILE@": str(here / "token")}
     with Simulator() as sim:
+        places = {"@EMPTY_FILE@": str(here / "empty-token"), "@DIRECTORY@": str(here / "a-directory"),
+                  "@TOKEN_FILE@": str(here / "token"), "@SIM_HOSTPORT@": f"127.0.0.1:{sim.port}"}
         sim.reset()
         before = sim.stats()
+        tasks = [case_task(case, sim, places) for case in CASES]
         # run_tasks passes no STALWART_* variable: no credential from the environment rescues a case
-        outcome = run_tasks(here, [case_task(case, sim, files) for case in CASES])
+        outcome = run_tasks(here, tasks)
         after = sim.stats()
         stored = sim.objects()
-    return outcome, before, after, stored
+    module_args = {task["name"]: task[MODULE] for task in tasks}
+    return outcome, before, after, stored, module_args
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
 def test_bad_input_fails_naming_strategy_option_and_what_is_accepted(bad_input_run, case):
-    outcome = bad_input_run[0]
+    outcome, module_args = bad_input_run[0], bad_input_run[4][case.id]
     result = result_of(outcome, case.id)
     assert result.get("failed") is True, f"{case.id} was accepted: {result}"
     msg = result.get("msg", "")
-    options = case.option if isinstance(case.option, tuple) else (case.option,)
     if case.options:
-        assert any(option in msg for option in case.options), (case.options, msg)
+        assert any(re.search(word(option), msg) for option in case.options), (case.options, msg)
     else:
-        for option in options:
-            assert option in msg, f"option {option!r} not named in: {msg}"
-    assert re.search(case.accepted, msg, re.IGNORECASE), f"no word of what is accepted ({case.accepted}) in: {msg}"
-    if case.strategy:
+        for option in case.option_names:
+            assert re.search(word(option), msg), f"option {option!r} not named in: {msg}"
+    bare = shown(msg, case, module_args)
+    assert re.search(case.accepted, bare, re.IGNORECASE), \
+        f"no word of what is accepted ({case.accepted}) in: {msg}\n(without option names and given values: {bare})"
+    if case.strategy is TASK:
+        # not one strategy's option: the message may name the task's one strategy, never another
+        names, positions = blamed(msg)
+        single_name = module_args.get("name") if "strategies" not in module_args else None
+        allowed = {single_name} if isinstance(single_name, str) else set()
+        assert names <= allowed and not positions, f"blames a strategy ({names or positions}) in: {msg}"
+    else:
         assert re.search(case.strategy, msg), f"strategy {case.strategy!r} not named in: {msg}"
     assert result.get("changed") is not True
 
 
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_what_is_accepted_cannot_be_matched_by_the_option_or_the_value_alone(bad_input_run, case):
+    """The check above must not pass on a message that only repeats the option and the value."""
+    module_args = bad_input_run[4][case.id]
+    own = {key: value for key, value in module_args.items() if key in case.args or key in case.connection}
+    echo = f"strategy 'x': {', '.join(case.option_names)}: {' '.join(strings_in(own))} {json.dumps(own)}"
+    assert not re.search(case.accepted, echo, re.IGNORECASE), echo
+    assert not re.search(case.accepted, shown(echo, case, module_args), re.IGNORECASE), echo
+
+
 def test_bad_input_sends_no_request(bad_input_run):
-    before, after, stored = bad_input_run[1:]
+    before, after, stored = bad_input_run[1:4]
     sent = {key: after[key] - before[key] for key in ("requests", "session_requests", "posts", "writes")}
     assert sent == {"requests": 0, "session_requests": 0, "posts": 0, "writes": 0}
     assert [item["name"] for item in stored] == ["default"]
