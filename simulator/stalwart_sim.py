@@ -711,6 +711,10 @@ class Simulator:
         self.reloads = 0
         self.stats = empty_stats()
         self.faults: list[dict] = []
+        # GET /_sim/log: when each request arrived (seconds since start-up, monotonic), so tests
+        # can see a client's waits without timing a whole process
+        self.started = time.monotonic()
+        self.log: list[dict] = []
         self.tokens = {
             "admin-token": Account("admin@example.com", 1, ALL_PERMISSIONS),
             "readonly-token": Account("readonly@example.com", 2, READONLY_PERMISSIONS),
@@ -769,7 +773,7 @@ class Simulator:
         self.limits = dict(self.initial_limits)
         self.limits.update(self.checked_limits(body.get("limits") or {}))
         self.strategies, self.outbound, self.reloads = {}, default_outbound(), 0
-        self.stats, self.faults = empty_stats(), []
+        self.stats, self.faults, self.log = empty_stats(), [], []
         if body.get("seed_default", True):
             self.seed_default()
         patcher = Patcher(self.dialect)
@@ -1379,6 +1383,7 @@ HTTP_FAULT_KINDS = ("http500", "http502", "http503", "http504", "http429", "http
 # server finished the write): {"kind": "http504", "after": true}
 AFTER_FAULT_KINDS = ("http500", "http502", "http503", "http504")
 FAULT_MATCHES = ("any", "read", "write", "session")
+LOG_LIMIT = 100_000  # entries of /_sim/log kept until the next reset
 HTTP_TITLES = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
                504: "Gateway Timeout", 429: "Too Many Requests", 403: "Forbidden"}
 
@@ -1544,6 +1549,9 @@ class Handler(BaseHTTPRequestHandler):
             kind = "session" if is_session else (
                 ("write" if is_write_request(request) else "read") if is_jmap_post else "other")
             fault = self.take_fault(kind, is_jmap_post and isinstance(request, dict))
+            if len(sim.log) < LOG_LIMIT:
+                sim.log.append({"at": round(time.monotonic() - sim.started, 4), "method": method, "path": path,
+                                "class": kind, "fault": fault["kind"] if fault else None})
         if fault is not None:
             if fault["kind"] == "drop_before":
                 self.close_connection = True
@@ -1655,6 +1663,8 @@ class Handler(BaseHTTPRequestHandler):
                 elif method == "POST" and path == "/_sim/reset":
                     sim.reset(payload)
                     answer = {"ok": True, **sim.config()}
+                elif method == "GET" and path == "/_sim/log":
+                    answer = {"requests": list(sim.log)}
                 elif method == "GET" and path == "/_sim/objects":
                     answer = sim.objects()
                 elif method == "POST" and path == "/_sim/config":

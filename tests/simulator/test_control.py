@@ -66,6 +66,21 @@ def test_stats_count_every_kind_of_request(sim):
     assert sim.stats()["requests"] == 7
 
 
+def test_log_records_each_request_with_its_arrival_time_and_fault(sim):
+    sim.fault("http503", match="write")
+    sim.http("GET", "/jmap/session")
+    raw_post(sim, READ)
+    time.sleep(0.2)
+    raw_post(sim, CREATE_X)
+    log = sim.log()
+    assert [(entry["method"], entry["path"], entry["class"], entry["fault"]) for entry in log] == [
+        ("GET", "/jmap/session", "session", None), ("POST", "/jmap/", "read", None),
+        ("POST", "/jmap/", "write", "http503")]
+    assert log[0]["at"] <= log[1]["at"] and log[2]["at"] - log[1]["at"] >= 0.2
+    sim.reset()
+    assert sim.log() == []
+
+
 def test_stats_count_set_errors_by_type(sim):
     create_id(sim, {"name": "taken"})
     sim.jmap([[SET, {"create": {"a": {"name": "taken"}, "b": {"name": "ok"}, "c": {"name": "bad", "connectTimeout": 0}},

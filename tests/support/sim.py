@@ -158,6 +158,10 @@ class Simulator:
         """``GET /_sim/stats``."""
         return self._control("GET", "/_sim/stats")
 
+    def log(self) -> list:
+        """``GET /_sim/log``: the counted requests in arrival order, with their arrival times."""
+        return self._control("GET", "/_sim/log")["requests"]
+
     def reset(self, seed_default=True, objects=None, outbound=None, limits=None):
         """``POST /_sim/reset``: objects, stats and faults cleared, start-up limits and dialect
         restored, then the given objects (wire form, validated like a create) stored."""
