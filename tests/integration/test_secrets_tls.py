@@ -1,16 +1,22 @@
 """Secrets and TLS (DESIGN.md §2).
 
-Secrets: with ``-vvvv`` and ``--diff``, through forced failures (401 for a token and for a
-password, 403, a TLS failure, a timeout, a server error, a server refusal) and through successful
-runs that read the secret from a file or from the environment, the token and the password appear
-nowhere: not in stdout, not in stderr, not in any task result (messages, return values, diffs,
-warnings). The values are long and unique so that a search cannot hit by accident, and the
-search also looks for the forms a leak would take on the wire (``Bearer <token>``, the base64 of
-``user:password``).
+Secrets: with ``-vvvv`` and ``--diff``, through forced failures and through successful runs, the
+token and the password appear nowhere: not in stdout, not in stderr, not in any task result
+(messages, return values, diffs, warnings). The forced failures (401, a real HTTP 403, a TLS
+failure, a timeout, a server error) are run with each way of giving the secret: a ``token``, a
+``password``, a ``password_file``, and ``STALWART_USER``/``STALWART_PASSWORD`` in the environment;
+the token also meets a 502, ``serverUnavailable``, a dropped connection, a missing permission
+and a server refusal. The faults are armed by ``uri`` tasks in the playbook just before the task
+they are for, so that all of it takes two ``ansible-playbook`` runs (one with the environment
+set). Every task must fail for the reason it was set up for, else it proves nothing. The secret
+values are long and unique where the test chooses them, so that a search cannot hit by
+accident, and the search also looks for the forms a leak would take on the wire
+(``Bearer <token>``, the base64 of ``user:password``).
 
 TLS: the simulator serves HTTPS with a certificate made here, signed by a CA made here. By
-default the module refuses it with a clear message; ``ca_path`` (or ``STALWART_CA_PATH``) makes it
-work; ``validate_certs: false`` makes it work.
+default the module refuses it with a clear message that names both ways out (``ca_path`` and
+``validate_certs``); ``ca_path`` (or ``STALWART_CA_PATH``) makes it work; ``validate_certs: false``
+makes it work.
 
 Plain HTTP to a host that is not loopback gives a warning that credentials travel in clear. The
 test must not send a single packet to a non-loopback address, so it uses ``http://[fe80::1]:1``:
@@ -31,23 +37,27 @@ import pytest
 
 from tests.integration.conftest import INFO_MODULE, MODULE
 from tests.support.ansible import run_tasks
-from tests.support.sim import ADMIN_TOKEN, ADMIN_USER, Simulator
+from tests.support.sim import ADMIN_PASSWORD, ADMIN_TOKEN, ADMIN_USER, Simulator
 
 SECRET_TOKEN = "S3cr3t-Tok3n-Zq9xW2-k7HdP4vN"
 WRONG_TOKEN = "Wr0ng-Tok3n-Jf6pL1-x9CeR2sB"
 WRONG_PASSWORD = "Wr0ng-Pa55w0rd-Qx7vK3-m4TgY8"
+READONLY_SECRET = "R3ad0nly-S3cr3t-Hw5tN8-p2LkQ9"
+INTRUDER = "intruder@example.com"  # no such user: a 401 with the right password from the environment
 NO_PROXY_ENV = {"HTTP_PROXY": "", "HTTPS_PROXY": "", "http_proxy": "", "https_proxy": "",
                 "NO_PROXY": "*", "no_proxy": "*"}
 CLEAR_TEXT_WARNING = re.compile(r"clear|unencrypted|plain ?text|not encrypted|without TLS", re.IGNORECASE)
 
 
-def leaks(outcome, secrets):
-    """Every place in the whole output where one of ``secrets`` (or its wire form) shows."""
+def leaks(outcome, secrets, basic=()):
+    """Every place in the whole output where one of ``secrets`` (or its wire form) shows;
+    ``basic`` holds (user, password) pairs whose ``Authorization: Basic`` form is looked for too."""
     forms = set()
     for secret in secrets:
         forms.add(secret)
         forms.add(base64.b64encode(secret.encode()).decode())
-    forms.add(base64.b64encode(f"{ADMIN_USER}:{WRONG_PASSWORD}".encode()).decode())
+    for user, password in [(ADMIN_USER, WRONG_PASSWORD), *basic]:
+        forms.add(base64.b64encode(f"{user}:{password}".encode()).decode())
     haystacks = {
         "stdout": outcome.stdout,
         "stderr": outcome.stderr,
@@ -116,8 +126,8 @@ def make_certificates(directory):
 
 @pytest.fixture(scope="module")
 def secret_sim():
-    """A simulator that also accepts SECRET_TOKEN (all permissions)."""
-    with Simulator(extra_args=("--token", f"{SECRET_TOKEN}=all")) as running:
+    """A simulator that also accepts SECRET_TOKEN (all permissions) and READONLY_SECRET (read only)."""
+    with Simulator(extra_args=("--token", f"{SECRET_TOKEN}=all", "--token", f"{READONLY_SECRET}=readonly")) as running:
         yield running
 
 
@@ -150,61 +160,119 @@ def loud(tmp_path, tasks, **kwargs):
 
 # --- secrets: forced failures --------------------------------------------------------------------
 
+# What each forced failure must say (it failed for that reason, not for another).
+FAILURE_MESSAGES = {
+    "401": r"\b401\b|unauthori[sz]ed|authenticat",
+    "403": r"\b403\b",
+    "TLS": r"certificate",
+    "timeout": r"timed? ?out",
+    "server error": r"\b503\b",
+    "gateway error": r"\b502\b",
+    "server unavailable": r"serverUnavailable",
+    "connection dropped": r"connection|closed|reset|aborted",
+    "no permission": r"forbidden|permission",
+    "refused by server": r"Invalid hostname or IP address",
+}
+# The simulator fault each failure needs (armed for the next requests, right before its task).
+FAULTS = {
+    "403": {"kind": "http403"},
+    "timeout": {"kind": "delay", "seconds": 3.0},
+    "server error": {"kind": "http503"},
+    "gateway error": {"kind": "http502"},
+    "server unavailable": {"kind": "server_unavailable"},
+    "connection dropped": {"kind": "drop_before"},
+}
+EVERY_AUTH_FAILS = ("401", "403", "TLS", "timeout", "server error")
+TOKEN_ALSO_FAILS = ("gateway error", "server unavailable", "connection dropped", "no permission",
+                    "refused by server")
 
-def test_no_secret_in_any_output_through_forced_failures(secret_sim, certificates, tls_sim, tmp_path):
+
+CANARY = "Can4ry-N0t-A-S3cr3t-Lm2sD7"
+CANARY_TASK = {"name": "canary", "ansible.builtin.debug": {"msg": CANARY}}
+
+
+def arm(sim, label, failure):
+    """``uri`` tasks that clear the simulator's pending faults and queue the one ``failure`` needs."""
+    control = {"url": f"{sim.url}/_sim/faults", "use_proxy": False, "status_code": 200}
+    tasks = [{"name": f"clear faults before {label}", "ansible.builtin.uri": {**control, "method": "DELETE"}}]
+    if failure in FAULTS:
+        tasks.append({"name": f"arm {label}", "ansible.builtin.uri": {
+            **control, "method": "POST", "body_format": "json",
+            "body": {"faults": [{**FAULTS[failure], "count": 10, "match": "any"}]}}})
+    return tasks
+
+
+def credentials(auth, failure, files):
+    """The credential options of a task: the wrong secret for a 401, the right one otherwise."""
+    wrong = failure == "401"
+    if auth == "token":
+        if failure == "no permission":
+            return {"token": READONLY_SECRET}
+        return {"token": WRONG_TOKEN if wrong else SECRET_TOKEN}
+    if auth == "password":
+        return {"username": ADMIN_USER, "password": WRONG_PASSWORD if wrong else ADMIN_PASSWORD}
+    if auth == "password_file":
+        return {"username": ADMIN_USER, "password_file": files["wrong" if wrong else "right"]}
+    # environment: STALWART_USER/STALWART_PASSWORD hold the right ones; a 401 needs another user
+    return {"username": INTRUDER} if wrong else {}
+
+
+def forced_failures(sim, tls_sim, auth, failures, files):
+    """Per failure: the tasks arming it, then the module task that meets it. Returns (tasks, labels)."""
+    tasks, labels = [], {}
+    for failure in failures:
+        label = f"{auth}: {failure}"
+        labels[label] = failure
+        args = {"url": tls_sim.url if failure == "TLS" else sim.url, "retries": 0, "timeout": 1,
+                **credentials(auth, failure, files),
+                "name": "secret-" + re.sub(r"\W+", "-", label), "connect_timeout": "2m",
+                "source_ips": [{"ip": "192.0.2.7", "ehlo_hostname": "mx7.example.org"}]}
+        if failure == "refused by server":
+            args["ehlo_hostname"] = "mx.example.notatld"
+        tasks += arm(sim, label, failure) + [task(label, args)]
+    return tasks, labels
+
+
+def check_failed_as_forced(outcome, labels):
+    for label, failure in labels.items():
+        result = result_of(outcome, label)
+        assert result.get("failed") is True, (label, result)
+        assert re.search(FAILURE_MESSAGES[failure], result.get("msg", ""), re.IGNORECASE), (label, result.get("msg"))
+
+
+def test_no_secret_in_any_output_through_forced_failures(secret_sim, tls_sim, tmp_path):
+    """Token, password and password_file in one playbook; the environment in a second one."""
     sim = secret_sim
     sim.reset()
-    base = {"url": sim.url, "retries": 0, "timeout": 1}
-    tasks = [
-        task("401 token", {**base, "token": WRONG_TOKEN, "name": "s401t", "connect_timeout": "2m"}),
-        task("401 password", {**base, "username": ADMIN_USER, "password": WRONG_PASSWORD, "name": "s401p"}),
-        task("TLS", {"url": tls_sim.url, "token": SECRET_TOKEN, "retries": 0, "name": "stls"}),
-        task("refused by server", {**base, "token": SECRET_TOKEN, "name": "srefused",
-                                   "ehlo_hostname": "mx.example.notatld"}),
-        task("info with a wrong token", {**base, "token": WRONG_TOKEN}, module=INFO_MODULE),
-    ]
-    outcome = loud(tmp_path, tasks)
-    for label in ("401 token", "401 password", "TLS", "refused by server", "info with a wrong token"):
-        assert result_of(outcome, label).get("failed") is True, (label, result_of(outcome, label))
-    assert re.search(r"401|unauthori[sz]ed|authenticat", result_of(outcome, "401 token")["msg"], re.IGNORECASE)
-    assert re.search(r"401|unauthori[sz]ed|authenticat", result_of(outcome, "401 password")["msg"], re.IGNORECASE)
-    assert leaks(outcome, [SECRET_TOKEN, WRONG_TOKEN, WRONG_PASSWORD]) == []
+    files = {"right": tmp_path / "password-right", "wrong": tmp_path / "password-wrong"}
+    files["right"].write_text(ADMIN_PASSWORD + "\n")
+    files["wrong"].write_text(WRONG_PASSWORD + "\n")
+    files = {key: str(path) for key, path in files.items()}
 
+    tasks, labels = forced_failures(sim, tls_sim, "token", EVERY_AUTH_FAILS + TOKEN_ALSO_FAILS, files)
+    for auth in ("password", "password_file"):
+        more_tasks, more_labels = forced_failures(sim, tls_sim, auth, EVERY_AUTH_FAILS, files)
+        tasks += more_tasks
+        labels.update(more_labels)
+    tasks += arm(sim, "info", "401") + [task("info: 401", {"url": sim.url, "token": WRONG_TOKEN, "retries": 0},
+                                             module=INFO_MODULE)]
+    labels["info: 401"] = "401"
+    outcome = loud(tmp_path / "arguments", tasks + [CANARY_TASK])
+    check_failed_as_forced(outcome, labels)
 
-def test_no_secret_in_any_output_through_server_faults(secret_sim, tmp_path):
-    """403, a timeout, a 5xx past its retries: each a separate playbook, since each needs its fault
-    armed just before it."""
-    sim = secret_sim
-    base = {"url": sim.url, "token": SECRET_TOKEN, "retries": 0, "timeout": 1, "name": "faulty",
-            "source_ips": [{"ip": "192.0.2.7", "ehlo_hostname": "mx7.example.org"}]}
-    found = {}
-    for label, kind, extra in (
-        ("timeout", "delay", {"seconds": 3.0}),
-        ("server error", "http503", {}),
-        ("gateway error", "http502", {}),
-        ("server unavailable", "server_unavailable", {}),
-        ("connection dropped", "drop_before", {}),
-    ):
-        sim.reset()
-        sim.fault(kind, count=10, match="any", **extra)
-        outcome = loud(tmp_path / label.replace(" ", "-"), [task(label, base)])
-        assert result_of(outcome, label).get("failed") is True, (label, result_of(outcome, label))
-        found[label] = leaks(outcome, [SECRET_TOKEN])
-    assert found == {label: [] for label in found}
+    env_tasks, env_labels = forced_failures(sim, tls_sim, "environment", EVERY_AUTH_FAILS, files)
+    env_outcome = loud(tmp_path / "environment", env_tasks + [CANARY_TASK],
+                       env={"STALWART_USER": ADMIN_USER, "STALWART_PASSWORD": ADMIN_PASSWORD})
+    check_failed_as_forced(env_outcome, env_labels)
 
-
-def test_no_secret_in_output_on_403(tmp_path):
-    """A token without the create permission: the method-level ``forbidden`` names the permission,
-    never the token."""
-    readonly_secret = "R3ad0nly-S3cr3t-Hw5tN8-p2LkQ9"
-    with Simulator(extra_args=("--token", f"{readonly_secret}=readonly")) as sim:
-        outcome = loud(tmp_path, [task("403", {"url": sim.url, "token": readonly_secret, "name": "no-rights",
-                                               "retries": 0})])
-        result = result_of(outcome, "403")
-        assert result.get("failed") is True, result
-        assert re.search(r"forbidden|403|permission|not authori[sz]ed", result["msg"], re.IGNORECASE), result["msg"]
-        assert sim.objects() and "no-rights" not in [item["name"] for item in sim.objects()]
-    assert leaks(outcome, [readonly_secret]) == []
+    assert len(labels) + len(env_labels) == 4 * len(EVERY_AUTH_FAILS) + len(TOKEN_ALSO_FAILS) + 1
+    assert [item["name"] for item in sim.objects()] == ["default"]  # nothing got through
+    secrets = [SECRET_TOKEN, WRONG_TOKEN, READONLY_SECRET, WRONG_PASSWORD, ADMIN_PASSWORD]
+    basic = [(ADMIN_USER, ADMIN_PASSWORD), (INTRUDER, ADMIN_PASSWORD)]
+    assert leaks(outcome, secrets, basic) == []
+    assert leaks(env_outcome, secrets, basic) == []
+    # the search does see what a task prints (in stdout and in its result)
+    assert leaks(outcome, [CANARY]) == leaks(env_outcome, [CANARY]) == [("results", CANARY), ("stdout", CANARY)]
 
 
 # --- secrets: successful runs, with the secret from a file, the environment, a variable ---------
@@ -242,8 +310,9 @@ def test_untrusted_certificate_is_refused_by_default_with_a_clear_message(tls_si
     result = result_of(outcome, "default")
     assert result.get("failed") is True
     assert re.search(r"certificate", result["msg"], re.IGNORECASE), result["msg"]
-    # the message tells the two ways out
-    assert "ca_path" in result["msg"] or "validate_certs" in result["msg"], result["msg"]
+    # the message tells both ways out
+    assert "ca_path" in result["msg"], result["msg"]
+    assert "validate_certs" in result["msg"], result["msg"]
     assert [item["name"] for item in tls_sim.objects()] == ["default"]
 
 
