@@ -24,6 +24,7 @@ from ansible_collections.stalwart.mail.plugins.module_utils._connection import (
     validate_connection_params,
 )
 from ansible_collections.stalwart.mail.plugins.module_utils._errors import (
+    InputError,
     MethodError,
     PermissionDenied,
     StalwartError,
@@ -456,35 +457,29 @@ def strategy_module_kwargs():
     }
 
 
-_BATCH_OPTIONS = ("strategies", "purge", "force", "reload")
-
-
 def name_the_strategy(raw, message):
-    """``message``, a failure of Ansible's own argument-spec validation of the strategy module,
-    prefixed with the strategy it is about (DESIGN.md §4: which strategy, which option, what is
-    accepted), when it is about one: ``strategy 'bulk': ...`` for the top-level options of one
-    strategy, ``strategies[2] (item 3): ...`` for an item of ``strategies`` that is not a dict.
-    ``raw`` holds the parameters as the task gave them. A message about the connection or batch
-    options is returned as it is."""
-    from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
-
+    """``message``, an input error of the strategy module found before any request, prefixed
+    with the strategy it is about (DESIGN.md §4: which strategy, which option, what is accepted)
+    when the message does not say so already: ``strategy 'bulk': ...`` in a task of one strategy
+    (every option of that task is about it: a connection option too), ``strategies[2] (item 3):
+    ...`` for an item of ``strategies`` that is not a dict. An error of a batch's own options
+    (``purge``, a connection option) is about no single strategy and is returned as it is, as is
+    one of a task that gives ``name`` and ``strategies`` both or neither. ``raw`` holds the
+    parameters as the task gave them."""
     raw = raw if isinstance(raw, dict) else {}
+    message = "" if message is None else str(message)
+    if message.startswith(("strategy ", "strategies[")):
+        return message
     strategies = raw.get("strategies")
-    if isinstance(strategies, list):
-        for position, item in enumerate(strategies):
-            if not isinstance(item, dict):
-                return f"strategies[{position}] (item {position + 1}): expected a dict (one strategy), got {item!r}; {message}"
+    if strategies is not None:
+        if isinstance(strategies, list):
+            for position, item in enumerate(strategies):
+                if not isinstance(item, dict):
+                    return (f"strategies[{position}] (item {position + 1}): expected a dict (one strategy), "
+                            f"got {item!r}; {message}")
         return message
     name = raw.get("name")
-    if not isinstance(name, str) or not name:
-        return message
-    connection = set()
-    for option, spec in connection_argument_spec().items():
-        connection.add(option)
-        connection.update(spec.get("aliases") or ())
-    own = {key: value for key, value in raw.items()
-           if key not in connection and key not in _BATCH_OPTIONS and not str(key).startswith("_ansible_")}
-    if ArgumentSpecValidator(_model.single_argument_spec()).validate(own).error_messages:
+    if isinstance(name, str) and name:
         return f"strategy {name!r}: {message}"
     return message
 
@@ -517,9 +512,15 @@ def run_strategy_module(module, client_factory=None):
     error = None
     try:
         params = module.params
-        desired = _model.desired_from_params(params)
         single = params.get("strategies") is None
-        client = _client(module, client_factory)
+        try:
+            desired = _model.desired_from_params(params)
+            client = _client(module, client_factory)
+        except InputError as bad:
+            details = dict(bad.details)
+            if single and isinstance(params.get("name"), str) and params.get("name"):
+                details.setdefault("strategy", params["name"])
+            raise InputError(name_the_strategy(params, bad.msg), **details) from None
         outcome = converge(client, desired, purge=bool(params.get("purge")), force=bool(params.get("force")),
                            reload=bool(params.get("reload")), check_mode=module.check_mode, warn=module.warn)
         if outcome.failures:

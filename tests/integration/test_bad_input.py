@@ -51,10 +51,10 @@ ACCEPT_STRATEGIES = r"\bstrategies\b"
 ACCEPT_FLOAT = r"\bfloat\b|\bnumber\b"
 ACCEPT_INT = r"\bint(eger)?\b"
 
-# Which strategy the message must name. The module's own checks and Ansible's argument-spec
-# failures about a strategy's options start with ``strategy 'NAME': `` (the single form) or with
-# ``strategies[N] ('NAME'): `` / ``strategies[N] (item N+1): `` (an item of a batch).
-TASK = "task"  # the option belongs to the task (connection, reload, purge, force, the form of the task): see below
+# Which strategy the message must name. In a task of one strategy every message starts with
+# ``strategy 'NAME': `` (a connection option of that task is about that strategy too); an item of
+# a batch is named ``strategies[N] ('NAME'): `` / ``strategies[N] (item N+1): ``.
+TASK = "task"  # the option belongs to a batch task, or the task is neither form: see below
 
 
 def single_strategy(name):
@@ -94,13 +94,13 @@ def single(name, **options):
 
 
 def connection_case(case_id, name, option, accepted, connection):
-    """A bad connection option in a task of one strategy (named ``name``)."""
-    return Case(case_id, single(name), option, accepted, TASK, connection=connection)
+    """A bad connection option in a task of one strategy (named ``name``): the message names it."""
+    return Case(case_id, single(name), option, accepted, single_strategy(name), connection=connection)
 
 
 CASES = [
-    # --- connection options (not about a strategy); URLs aim at the simulator, so that its request
-    # counter would see any request they led to ---------------------------------------------------
+    # --- connection options, in tasks of one strategy; URLs aim at the simulator, so that its
+    # request counter would see any request they led to ------------------------------------------
     connection_case("url-without-scheme", "c1", "url", ACCEPT_URL, {"url": "@SIM_HOSTPORT@"}),
     connection_case("url-ftp-scheme", "c2", "url", ACCEPT_URL, {"url": "ftp://@SIM_HOSTPORT@"}),
     connection_case("url-empty", "c3", "url", ACCEPT_URL, {"url": ""}),
@@ -182,12 +182,12 @@ CASES = [
          single_strategy("d-bool")),
     Case("duration-list", single("d-list", rcpt_to_timeout=[300000]), "rcpt_to_timeout", ACCEPT_DURATION,
          single_strategy("d-list")),
-    Case("reload-not-a-bool", single("s-reload", reload="later"), "reload", ACCEPT_BOOL, TASK),
+    Case("reload-not-a-bool", single("s-reload", reload="later"), "reload", ACCEPT_BOOL, single_strategy("s-reload")),
 
     # --- a batch -------------------------------------------------------------------------------------
     Case("name-and-strategies", {"name": "b1", "strategies": [{"name": "b2"}]}, ("name", "strategies"),
          ACCEPT_EXCLUSIVE, TASK),
-    Case("purge-with-single-name", {"name": "b3", "purge": True}, "purge", ACCEPT_STRATEGIES, TASK),
+    Case("purge-with-single-name", {"name": "b3", "purge": True}, "purge", ACCEPT_STRATEGIES, single_strategy("b3")),
     Case("purge-without-strategies", {"purge": True}, "strategies", ACCEPT_REQUIRED, TASK),
     Case("purge-not-a-bool", {"strategies": [{"name": "b-purge"}], "purge": "all"}, "purge", ACCEPT_BOOL, TASK),
     Case("force-not-a-bool", {"strategies": [{"name": "b-force"}], "force": "please"}, "force", ACCEPT_BOOL, TASK),

@@ -417,11 +417,14 @@ ANSIBLE_MESSAGE = "value of state must be one of: present, absent, got: gone"
     ({**CONNECTION, "name": "bulk", "colour": "red"}, "strategy 'bulk': "),
     ({**CONNECTION, "name": "bulk", "source_ips": {"ip": "192.0.2.1"}}, "strategy 'bulk': "),
     ({**CONNECTION, "name": "bulk", "source_ips": [["192.0.2.1"]]}, "strategy 'bulk': "),
+    # a task of one strategy: its connection and other options are about that strategy too
+    ({**CONNECTION, "name": "bulk", "retries": "many"}, "strategy 'bulk': "),
+    ({**CONNECTION, "name": "bulk", "purge": True}, "strategy 'bulk': "),
     ({**CONNECTION, "strategies": [{"name": "a"}, "b"]}, "strategies[1] (item 2): expected a dict (one strategy), got 'b'; "),
-    # about the connection or the batch, not about a strategy: as Ansible said it
-    ({**CONNECTION, "name": "bulk", "retries": "many"}, ""),
-    ({**CONNECTION, "name": "bulk", "validate_certs": "perhaps"}, ""),
+    # a batch's own options, or a task that is neither form: as Ansible said it
     ({**CONNECTION, "strategies": [{"name": "a"}], "purge": "perhaps"}, ""),
+    ({**CONNECTION, "strategies": {"name": "a"}}, ""),
+    ({**CONNECTION, "name": "a", "strategies": [{"name": "b"}]}, ""),
     ({**CONNECTION, "name": "", "state": "gone"}, ""),
     (None, ""),
 ])
@@ -462,3 +465,8 @@ def test_without_a_stored_connection_expression_purge_keeps_default(listing):
     assert outcome.plan.delete == ["old"]
     assert sorted(obj["name"] for obj in client.objects.values()) == ["default"]
     assert any("default" in warning for warning in warnings), warnings
+
+
+def test_a_message_that_names_its_strategy_is_not_prefixed_again():
+    message = "strategy 'bulk': connect_timeout: 0 is not > 0"
+    assert _runner.name_the_strategy({"name": "bulk"}, message) == message
