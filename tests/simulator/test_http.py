@@ -90,6 +90,17 @@ def test_unknown_path_is_404(any_sim):
     assert any_sim.http("GET", "/nothing/here").status == 404
 
 
+@pytest.mark.parametrize("path", ["/jmap/", "/jmap/session", "/jmap/ws"])
+def test_options_on_jmap_paths_is_204_without_credentials(any_sim, path):
+    """§1.1: ``OPTIONS /jmap/*`` is 204 in the server dialect; the docs dialect has no /jmap."""
+    answer = any_sim.http("OPTIONS", path)
+    if any_sim.dialect == "server":
+        assert (answer.status, answer.body) == (204, b"")
+    else:
+        assert answer.status == 404
+        assert answer.headers["Content-Type"] == "application/problem+json"
+
+
 # --- authentication --------------------------------------------------------------------------
 
 @pytest.mark.parametrize("authorization", [None, "Bearer wrong", "Basic " + base64.b64encode(
@@ -262,17 +273,55 @@ def test_more_than_16_calls_is_a_limit_error(any_sim):
     assert any_sim.http("POST", any_sim.api_path, body, ADMIN).status == 200
 
 
-def test_lowered_limits_are_advertised_and_enforced(sim):
+def test_lowered_limits_are_advertised(sim):
     sim.configure(maxCallsInRequest=2, maxObjectsInGet=3, maxObjectsInSet=4)
     core = sim.http("GET", "/jmap/session").json()["capabilities"]["urn:ietf:params:jmap:core"]
     assert (core["maxCallsInRequest"], core["maxObjectsInGet"], core["maxObjectsInSet"]) == (2, 3, 4)
-    body = {"using": [], "methodCalls": [[GET, {}, f"c{index}"] for index in range(3)]}
-    assert sim.http("POST", "/jmap/", body, ADMIN).json()["limit"] == "maxCallsInRequest"
-    assert call(sim, GET, {"ids": ["a", "b", "c", "d"]})[1]["type"] == "requestTooLarge"
-    assert call(sim, SET, {"destroy": ["a", "b", "c", "d", "e"]})[1]["type"] == "requestTooLarge"
     sim.reset()  # back to the start-up limits
     core = sim.http("GET", "/jmap/session").json()["capabilities"]["urn:ietf:params:jmap:core"]
     assert core["maxCallsInRequest"] == 16
+
+
+def test_lowered_limits_are_enforced(any_sim):
+    any_sim.configure(maxCallsInRequest=2, maxObjectsInGet=3, maxObjectsInSet=4)
+    body = {"using": [], "methodCalls": [[GET, {}, f"c{index}"] for index in range(3)]}
+    answer = any_sim.http("POST", any_sim.api_path, body, ADMIN)
+    assert answer.status == 400
+    assert answer.json() == {"type": "urn:ietf:params:jmap:error:limit", "status": 400,
+                             "detail": "The request exceeds the maximum number of calls in a single request.",
+                             "limit": "maxCallsInRequest"}
+    body["methodCalls"].pop()
+    assert any_sim.http("POST", any_sim.api_path, body, ADMIN).status == 200
+    assert call(any_sim, GET, {"ids": ["a", "b", "c", "d"]})[1]["type"] == "requestTooLarge"
+    assert result(any_sim, GET, {"ids": ["a", "b", "c"]})["notFound"] == ["a", "b", "c"]
+    # The /set limit counts create + update + destroy together.
+    too_many = {"create": {"n1": {"name": "x"}}, "update": {"b": {}}, "destroy": ["c", "d", "e"]}
+    assert call(any_sim, SET, too_many)[1]["type"] == "requestTooLarge"
+    assert [item["name"] for item in any_sim.objects()] == ["default"]
+    assert call(any_sim, SET, {"destroy": ["a", "b", "c", "d", "e"]})[1]["type"] == "requestTooLarge"
+    answer = result(any_sim, SET, {"create": {"n1": {"name": "x"}}, "update": {"b": {}}, "destroy": ["c", "d"]})
+    assert list(answer["created"]) == ["n1"]
+    any_sim.reset()  # back to the start-up limits
+    assert call(any_sim, GET, {"ids": ["a", "b", "c", "d"]})[0] == GET
+
+
+def test_body_over_max_size_request_is_a_limit_problem(any_sim):
+    """§1.6: a body larger than maxSizeRequest (10 000 000, §1.4) is a 400 ``limit`` problem."""
+    max_size = 10_000_000
+    if any_sim.dialect == "server":
+        core = any_sim.http("GET", "/jmap/session").json()["capabilities"]["urn:ietf:params:jmap:core"]
+        assert core["maxSizeRequest"] == max_size
+    payload = json.dumps(GET_ALL).encode()
+    padded = payload + b" " * (max_size - len(payload))  # JSON allows trailing white space
+    answer = any_sim.http("POST", any_sim.api_path, padded, ADMIN)
+    assert answer.status == 200 and answer.json()["methodResponses"][0][0] == GET
+    answer = any_sim.http("POST", any_sim.api_path, padded + b" ", ADMIN)
+    assert answer.status == 400
+    assert answer.headers["Content-Type"] == "application/problem+json"
+    problem = answer.json()
+    assert (problem["type"], problem["status"], problem["limit"]) == (
+        "urn:ietf:params:jmap:error:limit", 400, "maxSizeRequest")
+    assert any_sim.stats()["method_calls"] == {GET: 1}
 
 
 def test_limits_from_the_command_line():
