@@ -91,12 +91,16 @@ def test_query_paging(any_sim):
     assert call(any_sim, QUERY, {"anchor": "zzzz"})[1] == {"type": "anchorNotFound"}
 
 
-def test_query_caps_results_at_5000(sim):
-    sim.reset(seed_default=False)
+def test_query_caps_results_at_5000(any_sim):
+    any_sim.reset(seed_default=False)
     for start in range(0, 5001, 500):
-        result(sim, SET, {"create": {f"n{index}": {"name": f"s{index:05}"} for index in range(start, min(start + 500, 5001))}})
-    answer = result(sim, QUERY, {"calculateTotal": True})
+        result(any_sim, SET, {"create": {f"n{index}": {"name": f"s{index:05}"}
+                                         for index in range(start, min(start + 500, 5001))}})
+    answer = result(any_sim, QUERY, {"calculateTotal": True})
     assert (len(answer["ids"]), answer["total"], answer["limit"]) == (5000, 5001, 5000)
+    # A larger requested limit is capped too.
+    answer = result(any_sim, QUERY, {"calculateTotal": True, "limit": 6000})
+    assert (len(answer["ids"]), answer["limit"]) == (5000, 5000)
 
 
 # --- references -------------------------------------------------------------------------------
@@ -190,6 +194,48 @@ def test_ids_are_time_ordered_snowflakes_in_the_custom_alphabet(any_sim):
     import time
     milliseconds = (values[0] >> 21) + 1_632_268_800_000
     assert abs(milliseconds - time.time() * 1000) < 86_400_000
+
+
+LOWER_K_TO_Z = "klmnopqrstuvwxyz"
+
+
+def test_upper_case_k_to_z_in_ids_decode_like_lower_case(any_sim):
+    """§1.9: the id decoder accidentally accepts upper-case K..Z (not A..J)."""
+    names = seed(any_sim, *(f"s{index}" for index in range(40)))
+    # Every id has an "a" (the zero bits below the node number); most have letters in k..z.
+    object_id, other_id = [text for text in names.values() if set(text) & set(LOWER_K_TO_Z)][:2]
+    assert set(object_id) & set("abcdefghij")
+    shouted, shouted_other = ("".join(char.upper() if char in LOWER_K_TO_Z else char for char in text)
+                              for text in (object_id, other_id))
+    name = {value: key for key, value in names.items()}[object_id]
+    answer = result(any_sim, GET, {"ids": [shouted, object_id.upper()], "properties": ["name"]})
+    assert answer["list"] == [{"name": name, "id": object_id}]
+    assert answer["notFound"] == [object_id.upper()]  # upper-case A..J make it invalid
+    # In /set the upper-case id is the same object: updating it while destroying the lower-case
+    # form is willDestroy; the invalid all-upper-case form is silently dropped.
+    answer = result(any_sim, SET, {"update": {shouted: {"description": "d"}, object_id.upper(): {"description": "d"}},
+                                   "destroy": [object_id]})
+    assert answer == {"accountId": "b", "destroyed": [object_id],
+                      "notUpdated": {shouted: {"type": "willDestroy", "description": "ID will be destroyed."}}}
+    answer = result(any_sim, SET, {"update": {shouted_other: {"description": "changed"}}})
+    assert list(answer) == ["accountId", "updated"] and len(answer["updated"]) == 1
+    assert result(any_sim, GET, {"ids": [other_id]})["list"][0]["description"] == "changed"
+    result(any_sim, SET, {"destroy": [shouted_other]})
+    assert result(any_sim, GET, {"ids": [other_id]})["notFound"] == [other_id]
+
+
+def test_empty_id_parses_as_id_zero(any_sim):
+    """§1.9: "" is id 0 (like "a"), a valid id: /set reports it instead of dropping it."""
+    answer = result(any_sim, SET, {"update": {"": {"description": "d"}, "not!an!id": {"description": "d"}},
+                                   "destroy": ["", "not!an!id"]})
+    assert answer == {"accountId": "b",
+                      "notUpdated": {"": {"type": "willDestroy", "description": "ID will be destroyed."}},
+                      "notDestroyed": {"": {"type": "notFound"}}}
+    # "" and "a" are the same id.
+    answer = result(any_sim, SET, {"update": {"": {"description": "d"}}, "destroy": ["a"]})
+    assert answer["notUpdated"] == {"": {"type": "willDestroy", "description": "ID will be destroyed."}}
+    assert result(any_sim, SET, {"update": {"": {"description": "d"}}})["notUpdated"] == {"": {"type": "notFound"}}
+    assert result(any_sim, GET, {"ids": ["", "a"]})["notFound"] == ["", "a"]
 
 
 # --- outbound singleton -----------------------------------------------------------------------

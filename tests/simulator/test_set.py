@@ -51,13 +51,16 @@ def test_minimal_create_takes_every_default_and_created_holds_only_the_id(any_si
                       **defaults(any_sim), "id": answer["created"]["n1"]["id"]}
 
 
-def test_get_all_is_ascending_and_capped(sim):
-    ids = [create_id(sim, {"name": f"s{index}"}) for index in range(4)]
-    listed = [item["id"] for item in result(sim, GET, {})["list"]]
+def test_get_all_is_ascending_and_capped(any_sim):
+    ids = [create_id(any_sim, {"name": f"s{index}"}) for index in range(4)]
+    listed = [item["id"] for item in result(any_sim, GET, {})["list"]]
     # The base32 alphabet is not in ASCII order ("...xyz792013"): compare decoded values.
     assert listed[1:] == ids and listed == sorted(listed, key=id_value)
-    sim.configure(maxObjectsInGet=3)
-    assert len(result(sim, GET, {"ids": None})["list"]) == 3
+    any_sim.configure(maxObjectsInGet=3)
+    # Silently capped at maxObjectsInGet (§4.1): the oldest three, no error, nothing in notFound.
+    for arguments in ({"ids": None}, {}):
+        answer = result(any_sim, GET, arguments)
+        assert [item["id"] for item in answer["list"]] == listed[:3] and answer["notFound"] == []
 
 
 def test_get_unknown_and_invalid_ids_go_to_not_found_verbatim(any_sim):
