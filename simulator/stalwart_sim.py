@@ -1620,7 +1620,7 @@ class Handler(BaseHTTPRequestHandler):
             account = self.authenticate()
             with sim.lock:
                 return 200, sim.session(self.base_url(), account), "application/json; charset=utf-8", []
-        if dialect == "server" and method == "OPTIONS" and path.startswith("/jmap"):
+        if dialect == "server" and method == "OPTIONS" and (path == "/jmap" or path.startswith("/jmap/")):
             return 204, b"", "text/plain", []
         jmap_paths = ("/jmap", "/jmap/") if dialect == "server" else ("/api",)
         if method == "POST" and path in jmap_paths:

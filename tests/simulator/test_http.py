@@ -101,6 +101,11 @@ def test_options_on_jmap_paths_is_204_without_credentials(any_sim, path):
         assert answer.headers["Content-Type"] == "application/problem+json"
 
 
+def test_options_elsewhere_is_404(sim):
+    assert sim.http("OPTIONS", "/jmapx").status == 404
+    assert sim.http("OPTIONS", "/api").status == 404
+
+
 # --- authentication --------------------------------------------------------------------------
 
 @pytest.mark.parametrize("authorization", [None, "Bearer wrong", "Basic " + base64.b64encode(
