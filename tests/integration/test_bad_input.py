@@ -22,6 +22,9 @@ from tests.integration.conftest import MODULE
 from tests.support.ansible import run_tasks
 from tests.support.sim import ADMIN_PASSWORD, ADMIN_TOKEN, ADMIN_USER, Simulator
 
+# one worker runs the whole file: its module-scoped fixture (one playbook for every case) then runs once
+pytestmark = pytest.mark.xdist_group("bad_input")
+
 # What a message must say is accepted, by kind of option. Each is matched against the message with
 # the option's name and the values the case gave replaced by OPTION and GIVEN (see ``shown``), so
 # that no pattern can pass on the option name (``ehlo_hostname``, ``token_file``) or on the bad

@@ -15,6 +15,9 @@ import pytest
 
 from tests.support.sim import ADMIN_TOKEN, Simulator
 
+# one worker runs the whole file: its module-scoped fixture (one playbook for every case) then runs once
+pytestmark = pytest.mark.xdist_group("build")
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.dirname(sys.executable)
 

@@ -247,6 +247,7 @@ def check_then_real(request, tmp_path_factory):
             "real": real, "after": stored(sim)}
 
 
+@pytest.mark.xdist_group("check_then_real")  # the module fixture runs once, on one worker
 def test_check_mode_writes_nothing_and_predicts_what_the_real_run_returns(check_then_real):
     run = check_then_real
     stats = run["check_stats"]
@@ -295,6 +296,7 @@ def _diff_sides(result, name):
     raise AssertionError(f"no diff for {name!r}: {result['diff']}")
 
 
+@pytest.mark.xdist_group("check_then_real")  # the module fixture runs once, on one worker
 @pytest.mark.parametrize("which", ["check", "real"])
 def test_diff_shows_whole_objects_for_create_and_delete_and_user_units(check_then_real, which):
     outcome = check_then_real[which]
@@ -469,6 +471,7 @@ def bad_input_outcome(_sim_server, tmp_path_factory):
     return outcome, sim.stats(), stored(sim)
 
 
+@pytest.mark.xdist_group("strategy_bad_input")  # the module fixture runs once, on one worker
 @pytest.mark.parametrize("case_id,args,words", BAD_INPUT, ids=[case[0] for case in BAD_INPUT])
 def test_bad_input_fails_naming_the_strategy_and_option(bad_input_outcome, case_id, args, words):
     result = bad_input_outcome[0].result(case_id)
@@ -478,6 +481,7 @@ def test_bad_input_fails_naming_the_strategy_and_option(bad_input_outcome, case_
     assert result.get("changed") is not True
 
 
+@pytest.mark.xdist_group("strategy_bad_input")  # the module fixture runs once, on one worker
 def test_bad_input_fails_before_any_request(bad_input_outcome):
     stats, server = bad_input_outcome[1:]
     assert stats["requests"] == 0, stats
