@@ -301,6 +301,9 @@ def _lenient_hostname(value):
 # --- validation of user input ----------------------------------------------------------------------
 
 
+NOT_A_STRATEGY = "expected a dict (one strategy), got"
+
+
 class ItemContext:
     """Where an input value sits, for messages: ``strategy 'bulk'`` or ``strategies[3] ('bulk')``,
     and the option path (``source_ips[1].ip`` or ``strategies[3].source_ips[1].ip``)."""
@@ -411,7 +414,7 @@ def normalise_item(raw, position=None):
     """
     context = ItemContext(position)
     if not isinstance(raw, dict):
-        raise context.error("", f"expected a dict (one strategy), got {raw!r}")
+        raise context.error("", f"{NOT_A_STRATEGY} {raw!r}")
     name = raw.get("name")
     name_text = _text(name)
     context.name = name_text or None

@@ -68,8 +68,9 @@ def protected_names(connection):
     are not names). Accepts the expression object, a list of branches or a plain string."""
     names = set()
     if isinstance(connection, str):
-        for single, double in _QUOTED.findall(connection):
-            names.add(single.replace("\\'", "'") if single or not double else double.replace('\\"', '"'))
+        for literal in _QUOTED.finditer(connection):
+            quote, text = ("'", literal.group(1)) if literal.group(1) is not None else ('"', literal.group(2))
+            names.add(text.replace("\\" + quote, quote))
     elif isinstance(connection, dict):
         for key, value in connection.items():
             if key in ("then", "else"):

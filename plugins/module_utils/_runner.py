@@ -331,9 +331,7 @@ def converge(client, desired, purge=False, force=False, reload=False, check_mode
             lost = True
             if rounds > rounds_allowed:
                 raise
-            back_off = getattr(client, "back_off", None)
-            if back_off is not None:
-                back_off(rounds)  # the same backoff as a retry: a failing server gets a breather
+            client.back_off(rounds)  # the same backoff as a retry: a failing server gets a breather
             snapshot = read(client, names=names, outbound=purge)
             objects = dict(snapshot.current)
             the_plan = _planner.plan(snapshot.current, desired, purge=purge, protected=snapshot.protected,
@@ -475,12 +473,11 @@ def name_the_strategy(raw, message):
         if isinstance(strategies, list):
             for position, item in enumerate(strategies):
                 if not isinstance(item, dict):
-                    return (f"strategies[{position}] (item {position + 1}): expected a dict (one strategy), "
-                            f"got {item!r}; {message}")
+                    return f"{_model.ItemContext(position).label()}: {_model.NOT_A_STRATEGY} {item!r}; {message}"
         return message
     name = raw.get("name")
     if isinstance(name, str) and name:
-        return f"strategy {name!r}: {message}"
+        return f"{_model.ItemContext(name=name).label()}: {message}"
     return message
 
 
@@ -518,7 +515,7 @@ def run_strategy_module(module, client_factory=None):
             client = _client(module, client_factory)
         except InputError as bad:
             details = dict(bad.details)
-            if single and isinstance(params.get("name"), str) and params.get("name"):
+            if single and params.get("name"):
                 details.setdefault("strategy", params["name"])
             raise InputError(name_the_strategy(params, bad.msg), **details) from None
         outcome = converge(client, desired, purge=bool(params.get("purge")), force=bool(params.get("force")),

@@ -378,20 +378,27 @@ class StrategyModule(AnsibleModule):
     """AnsibleModule whose own argument-spec failures (an unknown option, a bad O(state), a
     O(source_ips) that is not a list) name the strategy, like the module's other input errors."""
 
+    _arguments_checked = False
+    _raw_params = None
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)  # validates the arguments; fails through fail_json below
+        self._arguments_checked = True
+
     def _load_params(self):
         super()._load_params()
-        self._raw_params = dict(self.params) if isinstance(self.params, dict) else {}
+        # as the task gave them: by the time validation fails, a bad strategies item is no
+        # longer in self.params, so its position could not be named
+        self._raw_params = dict(self.params)
 
     def fail_json(self, msg=None, **kwargs):
-        if not getattr(self, "_arguments_checked", False):
-            msg = name_the_strategy(getattr(self, "_raw_params", None), msg)
+        if not self._arguments_checked:
+            msg = name_the_strategy(self._raw_params, msg)
         super().fail_json(msg=msg, **kwargs)
 
 
 def main():
-    module = StrategyModule(**strategy_module_kwargs())
-    module._arguments_checked = True
-    run_strategy_module(module)
+    run_strategy_module(StrategyModule(**strategy_module_kwargs()))
 
 
 if __name__ == "__main__":

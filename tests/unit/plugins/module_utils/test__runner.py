@@ -45,6 +45,10 @@ class FakeClient:
         self.drop_unapplied = False
         self.reloads = 0
         self.race = {}  # name -> object another run creates just before our write
+        self.waits = []  # back_off(round) calls: the runner's pauses before a re-read
+
+    def back_off(self, attempt):
+        self.waits.append(attempt)
 
     def _store(self, obj):
         obj.setdefault("id", f"id{next(self.ids):04}")
@@ -242,12 +246,10 @@ def test_lost_writes_past_retries_fail():
     client.lose_writes = 10
     client.drop_unapplied = True
     client.retries = 3
-    waits = []
-    client.back_off = waits.append
     with pytest.raises(WriteOutcomeUnknown):
         converge(client, [{"name": f"n-{index}", "connect_timeout": index + 1} for index in range(3)])
     assert sum(1 for post in client.posts if post[0]) == 4  # the first write and one per round after a re-read
-    assert waits == [1, 2, 3], "each re-read round waits like a retry"
+    assert client.waits == [1, 2, 3], "each re-read round waits like a retry"
     assert client.objects == {}
 
 
