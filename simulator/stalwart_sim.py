@@ -1130,21 +1130,21 @@ class Simulator:
                 committed = True
             else:
                 not_destroyed[text] = SetError("notFound").to_json()
-        self.count_set_errors(not_created, not_updated, not_destroyed)
-        for label, section in (("created", created), ("updated", updated), ("destroyed", destroyed),
-                               ("notCreated", not_created), ("notUpdated", not_updated),
-                               ("notDestroyed", not_destroyed)):
-            if section:
-                result[label] = section
+        self.answer_set(result, created=created, updated=updated, destroyed=destroyed, notCreated=not_created,
+                        notUpdated=not_updated, notDestroyed=not_destroyed)
         return result, committed
 
-    def count_set_errors(self, *sections):
-        """``set_errors`` in the stats: SetErrors answered by any ``/set``, by type."""
+    def answer_set(self, result, **sections):
+        """Put the sections of a ``/set`` response into ``result``, omitting the empty ones
+        (§4.2), and count its SetErrors by type in the stats (``set_errors``)."""
         counts = self.stats["set_errors"]
-        for section in sections:
-            for error in section.values():
-                kind = error.get("type", "?") if isinstance(error, dict) else "?"
-                counts[kind] = counts.get(kind, 0) + 1
+        for label, section in sections.items():
+            if label.startswith("not"):
+                for error in section.values():
+                    kind = error.get("type", "?") if isinstance(error, dict) else "?"
+                    counts[kind] = counts.get(kind, 0) + 1
+            if section:
+                result[label] = section
 
     @staticmethod
     def create_order(create: dict) -> list:
@@ -1307,11 +1307,8 @@ class Simulator:
             updated[text] = None
         not_destroyed = {text: SetError("forbidden", "Cannot destroy singleton objects").to_json()
                          for text in destroy if isinstance(text, str) and decode_id(text) is not None}
-        self.count_set_errors(not_created, not_updated, not_destroyed)
-        for label, section in (("updated", updated), ("notCreated", not_created),
-                               ("notUpdated", not_updated), ("notDestroyed", not_destroyed)):
-            if section:
-                result[label] = section
+        self.answer_set(result, updated=updated, notCreated=not_created, notUpdated=not_updated,
+                        notDestroyed=not_destroyed)
         return result, committed
 
     # -- x:Action ----------------------------------------------------------------------------
@@ -1350,10 +1347,7 @@ class Simulator:
             created[client_id] = {"id": action_id}
             created_ids[client_id] = action_id
             committed = True
-        self.count_set_errors(not_created)
-        for label, section in (("created", created), ("notCreated", not_created)):
-            if section:
-                result[label] = section
+        self.answer_set(result, created=created, notCreated=not_created)
         return result, committed
 
 
@@ -1376,12 +1370,11 @@ def is_write_request(request) -> bool:
 # HTTP
 # --------------------------------------------------------------------------------------------
 
-FAULT_KINDS = ("http500", "http502", "http503", "http504", "http429", "http403", "drop_before", "drop_after",
-               "delay", "server_unavailable")
 HTTP_FAULT_KINDS = ("http500", "http502", "http503", "http504", "http429", "http403")
+FAULT_KINDS = HTTP_FAULT_KINDS + ("drop_before", "drop_after", "delay", "server_unavailable")
 # a 5xx may also come after the request was processed and committed (a proxy's 504 while the
 # server finished the write): {"kind": "http504", "after": true}
-AFTER_FAULT_KINDS = ("http500", "http502", "http503", "http504")
+AFTER_FAULT_KINDS = tuple(kind for kind in HTTP_FAULT_KINDS if kind.startswith("http5"))
 FAULT_MATCHES = ("any", "read", "write", "session")
 LOG_LIMIT = 100_000  # entries of /_sim/log kept until the next reset
 HTTP_TITLES = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
