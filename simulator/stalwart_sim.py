@@ -28,6 +28,7 @@ import ssl
 import sys
 import threading
 import time
+import unicodedata
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
@@ -56,8 +57,8 @@ KNOWN_CAPABILITIES = frozenset({
     "urn:ietf:params:jmap:filenode",
 })
 
-DEFAULT_LIMITS = {"maxObjectsInGet": 500, "maxObjectsInSet": 500, "maxCallsInRequest": 16}
-MAX_SIZE_REQUEST = 10_000_000
+DEFAULT_LIMITS = {"maxObjectsInGet": 500, "maxObjectsInSet": 500, "maxCallsInRequest": 16,
+                  "maxSizeRequest": 10_000_000}
 QUERY_MAX_RESULTS = 5000
 MAX_OBJECT_SIZE = 200_000
 
@@ -81,6 +82,9 @@ OTHER_REGISTRY_PROPERTIES = frozenset({
 })
 
 METHOD_FORBIDDEN = "You are not authorized to perform this action"
+# POST /_sim/refuse with a null error: what the server says of a host name it cannot take
+DEFAULT_REFUSAL = {"type": "invalidPatch", "description": "Invalid hostname or IP address",
+                   "properties": ["ehloHostname"]}
 SERVER_UNAVAILABLE = ("This server is temporarily unavailable. Attempting this same operation "
                       "later may succeed.")
 REQUEST_TOO_LARGE = "The number of ids requested by the client exceeds the maximum number the server is willing to process in a single method call."
@@ -223,22 +227,33 @@ def problem_not_found() -> RequestError:
 # Value validation and normalisation (§3)
 # --------------------------------------------------------------------------------------------
 
-# Hostname TLD check: the server uses the psl crate (public suffix list). This simulator
-# approximates it (§8.3) with the reserved TLDs, every two-letter alphabetic TLD (country codes)
-# and a list of common generic TLDs. [APPROXIMATION] "foo.invalidtld" and "mail.example" fail.
-RESERVED_TLDS = frozenset({"test", "localhost", "local", "internal", "lan", "home", "corp",
-                           "intranet", "private", "localdomain"})
-GENERIC_TLDS = frozenset("""
-com net org edu gov mil int arpa info biz name pro mobi aero asia cat coop jobs museum tel travel
-xxx app dev page cloud email online site tech xyz top shop store blog mail systems network
-services host hosting digital global company solutions agency world today live life news media
-one link click space website web zone center group team tools support expert technology software
-email consulting marketing business services studio design photo art club social bank insurance
-finance money capital fund ventures holdings partners legal law health care hospital school
-university academy education college computer security academy london berlin paris nyc tokyo
-amsterdam swiss ovh google amazon microsoft apple aws azure gmail goog new run eco earth land city
-xn--p1ai xn--90ais xn--fiqs8s xn--fiqz9s xn--j6w193g xn--3e0b707e xn--mgbaam7a8h xn--80asehdb
-""".split())
+# Hostname TLD check: the server uses the psl crate (the Public Suffix List): a name's top-level
+# domain must be a rule's last label, or one of the reserved TLDs. The list is data the collection
+# also needs (plugins/module_utils/_tlds.py, from the psl crate of Stalwart 0.16.19); it is read
+# from there when the simulator runs from a checkout. [APPROXIMATION] Run elsewhere, it falls
+# back to every two-letter TLD and a few generic ones.
+TLDS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "plugins", "module_utils",
+                         "_tlds.py")
+
+
+def load_tlds():
+    """(public suffix TLDs, reserved TLDs) from the collection's data file, else a fallback."""
+    namespace = {}
+    try:
+        with open(TLDS_FILE, encoding="utf-8") as handle:
+            exec(compile(handle.read(), TLDS_FILE, "exec"), namespace)  # noqa: S102 - our own data file
+        return namespace["PUBLIC_SUFFIX_TLDS"], namespace["RESERVED_TLDS"]
+    except (OSError, KeyError, SyntaxError):
+        fallback = frozenset("com net org edu gov mil int arpa info biz name pro app dev xyz email".split())
+        return fallback, frozenset({"test", "localhost", "local", "internal", "lan", "home", "corp",
+                                    "intranet", "private", "localdomain"})
+
+
+PUBLIC_SUFFIX_TLDS, RESERVED_TLDS = load_tlds()
+# Unicode White_Space: what the server strips from a host name (Rust's char::is_whitespace)
+WHITE_SPACE = frozenset("\t\n\x0b\x0c\r \x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000"
+                        + "".join(chr(code) for code in range(0x2000, 0x200B)))
+VIRAMA = 9  # the canonical combining class of a virama
 
 
 def parse_ip(text):
@@ -261,37 +276,82 @@ def canonical_ip(address) -> str:
     return address.compressed
 
 
+# UTS 46 maps these to nothing (Default_Ignorable_Code_Point, as NFKC_Casefold drops them)
+DEFAULT_IGNORABLE = frozenset(
+    [0x00AD, 0x034F, 0x061C, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x3164, 0xFEFF, 0xFFA0]
+    + list(range(0x180B, 0x1810)) + [0x200B] + list(range(0x2060, 0x2070)) + list(range(0xFE00, 0xFE10))
+    + list(range(0x1BCA0, 0x1BCA4)) + list(range(0x1D173, 0x1D17B)))
+# UTS 46 deviations: kept as they are in non-transitional processing (the server's)
+DEVIATIONS = frozenset("\u00df\u03c2\u200c\u200d")
+
+
+def uts46_map(label):
+    """One lower-cased label as UTS 46's mapping step leaves it, approximately: default-ignorable
+    characters dropped, everything else NFKC-casefolded except the four deviations, then NFC.
+
+    [APPROXIMATION] The standard library has no UTS 46 table; NFKC_Casefold is its basis and
+    matches it for ordinary names (full-width letters, ligatures, Roman numerals, U+200B), not
+    for the characters UTS 46 disallows outright (those are refused later by the TLD check or
+    by nothing: the real server is the reference, tests/real/test_agreement.py compares)."""
+    mapped = []
+    for char in label:
+        if ord(char) in DEFAULT_IGNORABLE:
+            continue
+        mapped.append(char if char in DEVIATIONS else unicodedata.normalize("NFKC", char).casefold())
+    return unicodedata.normalize("NFC", "".join(mapped))
+
+
+def to_a_label(label):
+    """One lower-cased label that is not ASCII → its A-label, the way the server's UTS 46
+    (non-transitional) conversion does for ordinary names: ``uts46_map``, then Punycode;
+    ``ß``, final sigma and the joiners are kept (IDNA 2003 would map them away). None when
+    refused.
+
+    [APPROXIMATION] Of the joiner rules (CheckJoiners) only "after a virama" is applied; a ZWNJ
+    that the joining-type rule allows (Persian, Arabic) is accepted without checking it."""
+    label = uts46_map(label)
+    if label.isascii():
+        return label
+    for index, char in enumerate(label):
+        if char in "\u200c\u200d":
+            after_virama = index > 0 and unicodedata.combining(label[index - 1]) == VIRAMA
+            if char == "\u200d" and not after_virama:
+                return None
+    try:
+        return "xn--" + label.encode("punycode").decode("ascii")
+    except UnicodeError:
+        return None
+
+
 def normalise_hostname(value):
-    """§3.5: an IP literal is kept unchanged; otherwise whitespace removed, lower-cased, IDN
-    labels to punycode, dot rules and a known TLD. Returns the stored form or None if invalid."""
+    """§3.5: an IP literal is kept unchanged; otherwise white space removed, lower-cased, IDN
+    labels to A-labels, dot rules and a known TLD. Returns the stored form or None if invalid."""
     if not isinstance(value, str) or not value:
         return None
     if parse_ip(value) is not None:
         return value
-    text = "".join(value.split()).lower()
-    if not text or "." not in text or text.endswith("."):
+    text = "".join(char for char in value if char not in WHITE_SPACE)
+    if "." not in text or text.endswith("."):
         return None
     previous = ""
     for char in text:
         # A '.' must follow an alphanumeric, '-' or '_' (no leading dot, no "..").
-        if char == "." and not (previous.isalnum() or previous in "-_"):
+        if char == "." and not (previous.isalnum() or previous in ("-", "_")):
             return None
         previous = char
+    # letter by letter, as Rust's char::to_lowercase (str.lower() applies the final-sigma rule)
+    text = "".join(char.lower() for char in text)
     labels = []
     for label in text.split("."):
         if not label.isascii():
-            try:
-                # The stdlib "idna" codec (IDNA 2003) converts one label to its A-label.
-                label = label.encode("idna").decode("ascii")
-            except (UnicodeError, ValueError):
+            label = to_a_label(label)
+            if label is None:
                 return None
-        # [ASSUMPTION] characters other than letters, digits, '-' and '_' make the psl lookup
-        # fail; the server's exact behaviour for them was not traced.
-        if not label or not re.fullmatch(r"[a-z0-9_-]+", label):
-            return None
         labels.append(label)
+    # The server checks nothing else of an ASCII name: only the dot rules above and the TLD
+    # (crates/utils/src/lib.rs, sanitize_domain and is_valid_domain).
     tld = labels[-1]
-    if tld in RESERVED_TLDS or tld in GENERIC_TLDS or re.fullmatch(r"[a-z]{2}", tld):
+    if tld in RESERVED_TLDS or tld in PUBLIC_SUFFIX_TLDS:
         return ".".join(labels)
     return None
 
@@ -522,6 +582,45 @@ class Patcher:
         target["sourceIps"] = {str(position): items[position] for position in sorted(items)}
 
 
+def leb128_size(number: int) -> int:
+    """Bytes of ``number`` as an unsigned LEB128 varint (the server's integer pickling)."""
+    size = 1
+    while number >= 0x80:
+        number >>= 7
+        size += 1
+    return size
+
+
+def pickled_size(stored: dict) -> int:
+    """The size the server checks against ``MAX_OBJECT_SIZE``: its pickle of the strategy, a
+    version byte, then each field (crates/registry/src/pickle.rs, types/ipaddr.rs): a string is
+    its UTF-8 length as LEB128 then its bytes, an optional a 0/1 byte then the value, a list its
+    length then its items, an IP address a family byte then 4 or 16 bytes, a duration its
+    milliseconds as LEB128. The real run: a random 199,980-character description under a
+    7-character name is 200,013 bytes.
+
+    [APPROXIMATION] Past 8 KiB the server LZ4-compresses the pickle and measures the result
+    when it is smaller, so it takes a long value that compresses well ("d" * 250000); the simulator
+    measures the pickle uncompressed, as if nothing compressed."""
+    def text(value):
+        encoded = value.encode("utf-8", "surrogatepass")
+        return leb128_size(len(encoded)) + len(encoded)
+
+    def optional(value):
+        return 1 if value is None else 1 + text(value)
+
+    size = 1 + text(stored["name"] or "") + optional(stored["description"]) + optional(stored["ehloHostname"])
+    items = list(stored["sourceIps"].values())
+    size += leb128_size(len(items))
+    for item in items:
+        address = parse_ip(item["sourceIp"])
+        size += optional(item["ehloHostname"]) + 1 + (16 if address is not None and address.version == 6 else 4)
+    for prop in DURATION_PROPERTIES:
+        value = stored[prop]
+        size += leb128_size(value if is_int(value) and value >= 0 else 0)
+    return size
+
+
 def validate_strategy(stored: dict):
     """Write-time validation (§4.2.1): required ``name``, no ``0.0.0.0`` source IP, size."""
     errors = []
@@ -532,8 +631,7 @@ def validate_strategy(stored: dict):
             errors.append({"type": "Invalid", "property": "sourceIp", "value": "0.0.0.0"})
     if errors:
         raise SetError("validationFailed", validationErrors=errors)
-    # [APPROXIMATION] the server measures the pickled object; JSON length stands in for it.
-    size = len(json.dumps(stored))
+    size = pickled_size(stored)
     if size > MAX_OBJECT_SIZE:
         raise SetError("validationFailed", validationErrors=[{
             "type": "Invalid", "property": "id",
@@ -711,6 +809,7 @@ class Simulator:
         self.reloads = 0
         self.stats = empty_stats()
         self.faults: list[dict] = []
+        self.refusals: dict[str, dict | None] = {}  # name -> SetError (None: DEFAULT_REFUSAL)
         # GET /_sim/log: when each request arrived (seconds since start-up, monotonic), so tests
         # can see a client's waits without timing a whole process
         self.started = time.monotonic()
@@ -774,6 +873,7 @@ class Simulator:
         self.limits.update(self.checked_limits(body.get("limits") or {}))
         self.strategies, self.outbound, self.reloads = {}, default_outbound(), 0
         self.stats, self.faults, self.log = empty_stats(), [], []
+        self.refusals = {}
         if body.get("seed_default", True):
             self.seed_default()
         patcher = Patcher(self.dialect)
@@ -795,7 +895,7 @@ class Simulator:
 
     @staticmethod
     def checked_limits(limits: dict) -> dict:
-        """Only the three known limits, as positive integers."""
+        """Only the known limits (``DEFAULT_LIMITS``), as positive integers."""
         checked = {}
         for key, value in limits.items():
             if key not in DEFAULT_LIMITS or not is_int(value) or value < 1:
@@ -824,6 +924,16 @@ class Simulator:
                                for key in sorted(self.strategies)],
                 "outbound": copy.deepcopy(self.outbound), "reloads": self.reloads}
 
+    def check_refused(self, name):
+        """A test knob, not server behaviour: ``POST /_sim/refuse`` names strategies whose creates
+        and updates are refused with a given SetError, for the refusals a client cannot foresee
+        (a server whose rules differ from the client's: an older Public Suffix List, say)."""
+        if name in self.refusals:
+            error = self.refusals[name] or DEFAULT_REFUSAL
+            raise SetError(error.get("type", "invalidPatch"), error.get("description"), error.get("properties"),
+                           **{key: value for key, value in error.items()
+                              if key not in ("type", "description", "properties")})
+
     def check_unique(self, name, ignore=None):
         """``primaryKeyViolation`` naming the existing object (§4.2.1; not ``existingId``)."""
         for key, stored in self.strategies.items():
@@ -836,7 +946,7 @@ class Simulator:
     def session(self, base: str, account: Account | None) -> dict:
         """The session resource (§1.4); anonymous when ``account`` is None."""
         core = {"maxSizeUpload": 50_000_000, "maxConcurrentUpload": 4,
-                "maxSizeRequest": MAX_SIZE_REQUEST, "maxConcurrentRequests": 4,
+                "maxSizeRequest": self.limits["maxSizeRequest"], "maxConcurrentRequests": 4,
                 "maxCallsInRequest": self.limits["maxCallsInRequest"],
                 "maxObjectsInGet": self.limits["maxObjectsInGet"],
                 "maxObjectsInSet": self.limits["maxObjectsInSet"],
@@ -1089,6 +1199,7 @@ class Simulator:
                 stored = patcher.create(body)
                 validate_strategy(stored)
                 self.check_unique(stored["name"])
+                self.check_refused(stored["name"])
             except SetError as error:
                 not_created[client_id] = error.to_json()
                 continue
@@ -1111,6 +1222,7 @@ class Simulator:
             try:
                 stored = patcher.update(self.strategies[key], patch)
                 validate_strategy(stored)
+                self.check_refused(stored["name"])
             except SetError as error:
                 not_updated[text] = error.to_json()
                 continue
@@ -1583,6 +1695,9 @@ class Handler(BaseHTTPRequestHandler):
             if fault["match"] == "any" or fault["match"] == kind:
                 if fault["kind"] == "server_unavailable" and not is_jmap_request:
                     continue  # only a JMAP call can be answered with method errors
+                if fault.get("skip"):
+                    fault["skip"] -= 1  # this many matching requests pass before the fault starts
+                    continue
                 fault["count"] -= 1
                 if fault["count"] <= 0:
                     self.sim.faults.remove(fault)
@@ -1629,7 +1744,7 @@ class Handler(BaseHTTPRequestHandler):
         if content_type is not None and content_type.split(";")[0].strip().lower() != "application/json":
             raise RequestError(400, "urn:ietf:params:jmap:error:notJSON",
                                "Failed to parse JSON: The Content-Type header must be application/json.")
-        if len(body) > MAX_SIZE_REQUEST:
+        if len(body) > self.sim.limits["maxSizeRequest"]:
             raise RequestError(400, "urn:ietf:params:jmap:error:limit",
                                "The request exceeds the maximum allowed size.", limit="maxSizeRequest")
         sim = self.sim
@@ -1668,6 +1783,13 @@ class Handler(BaseHTTPRequestHandler):
                     for fault in self.checked_faults(payload):
                         sim.faults.append(fault)
                     answer = {"faults": copy.deepcopy(sim.faults)}
+                elif method == "POST" and path == "/_sim/refuse":
+                    refusals = payload.get("names") if isinstance(payload, dict) else None
+                    if not isinstance(refusals, dict) or not all(
+                            value is None or isinstance(value, dict) for value in refusals.values()):
+                        raise ValueError('expected {"names": {"<strategy name>": <SetError object or null>}}')
+                    sim.refusals = dict(refusals)
+                    answer = {"names": copy.deepcopy(sim.refusals)}
                 elif method == "DELETE" and path == "/_sim/faults":
                     sim.faults = []
                     answer = {"faults": []}
@@ -1696,6 +1818,10 @@ class Handler(BaseHTTPRequestHandler):
             for key in ("retry_after", "seconds"):
                 if key in fault:
                     entry[key] = fault[key]
+            if "skip" in fault:
+                if not is_int(fault["skip"]) or fault["skip"] < 0:
+                    raise ValueError(f"bad fault {fault!r}: skip is a number of requests >= 0")
+                entry["skip"] = fault["skip"]
             if fault.get("after"):
                 if fault["kind"] not in AFTER_FAULT_KINDS:
                     raise ValueError(f"bad fault {fault!r}: 'after' applies to {', '.join(AFTER_FAULT_KINDS)}")
@@ -1754,6 +1880,7 @@ def parse_args(argv=None):
     parser.add_argument("--max-objects-in-get", type=int, default=500)
     parser.add_argument("--max-objects-in-set", type=int, default=500)
     parser.add_argument("--max-calls-in-request", type=int, default=16)
+    parser.add_argument("--max-size-request", type=int, default=10_000_000)
     parser.add_argument("--no-seed", action="store_true", help="start without the default strategy")
     parser.add_argument("--token", action="append", default=[], metavar="NAME=PERMS",
                         help="extra Bearer token; PERMS comma-separated, or all/readonly/none/nooutbound")
@@ -1763,7 +1890,8 @@ def parse_args(argv=None):
         parser.error(f"refusing to bind {args.host}: only loopback addresses are allowed")
     if bool(args.tls_cert) != bool(args.tls_key):
         parser.error("--tls-cert and --tls-key go together")
-    for value in (args.max_objects_in_get, args.max_objects_in_set, args.max_calls_in_request):
+    for value in (args.max_objects_in_get, args.max_objects_in_set, args.max_calls_in_request,
+                  args.max_size_request):
         if value < 1:
             parser.error("limits must be positive")
     return args
@@ -1780,7 +1908,7 @@ def main(argv=None) -> int:
             return 2
         tokens[name] = parse_permissions(permissions)
     limits = {"maxObjectsInGet": args.max_objects_in_get, "maxObjectsInSet": args.max_objects_in_set,
-              "maxCallsInRequest": args.max_calls_in_request}
+              "maxCallsInRequest": args.max_calls_in_request, "maxSizeRequest": args.max_size_request}
     try:
         simulator = Simulator(args.dialect, limits, seed=not args.no_seed, state_file=args.state_file,
                               tokens=tokens)

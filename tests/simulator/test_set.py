@@ -198,6 +198,9 @@ def test_unknown_keys_on_update_and_ignored_type(any_sim):
     ("MX.Example.ORG", "mx.example.org"), ("mail.example.com", "mail.example.com"), ("mx.lan", "mx.lan"),
     (" mx .example. com", "mx.example.com"), ("bücher.de", "xn--bcher-kva.de"), ("host_1.corp", "host_1.corp"),
     ("192.0.2.1", "192.0.2.1"), ("2001:DB8::A", "2001:DB8::A"), ("a.b.c.internal", "a.b.c.internal"),
+    # API 3.5: an ASCII name is checked for its dots and its TLD only, so DNS-invalid characters pass
+    ("bad!host.example.com", "bad!host.example.com"),
+    ("straße.example.com", "xn--strae-oqa.example.com"), ("mx .example.com", "mx.example.com"),
 ])
 def test_hostnames_are_stored_normalised(any_sim, given, stored):
     object_id = create_id(any_sim, {"name": "x", "ehloHostname": given,
@@ -208,7 +211,7 @@ def test_hostnames_are_stored_normalised(any_sim, given, stored):
 
 
 @pytest.mark.parametrize("value", ["localhost", "mail.example.com.", "foo.invalidtld", "", ".example.com",
-                                   "a..example.com", "mail.example", "bad!host.example.com"])
+                                   "a..example.com", "mail.example", " 192.0.2.1", "a\u200db.example.com"])
 def test_bad_hostnames_are_refused(any_sim, value):
     assert create_error(any_sim, {"name": "x", "ehloHostname": value}) == bad("Invalid hostname or IP address",
                                                                               "ehloHostname")

@@ -193,9 +193,18 @@ class Simulator:
     def fault(self, kind, count=1, match="any", **params) -> dict:
         """Queue a fault (http500, http502, http503, http504, http429, http403, drop_before,
         drop_after, delay, server_unavailable) for the next ``count`` matching requests
-        (any/read/write/session); ``after=True`` makes a 5xx come after the request was committed."""
+        (any/read/write/session); ``after=True`` makes a 5xx come after the request was committed;
+        ``skip=N`` lets the first N matching requests through before the fault starts."""
         return self._control("POST", "/_sim/faults",
                              {"faults": [{"kind": kind, "count": count, "match": match, **params}]})
+
+    def refuse(self, names) -> dict:
+        """``POST /_sim/refuse``: creates and updates of these strategy names are refused with the
+        given SetError (a dict), or with ``Invalid hostname or IP address`` on ``ehloHostname``
+        (None); the refusals a client cannot foresee. Replaces the previous set; reset clears it."""
+        if not isinstance(names, dict):
+            names = {name: None for name in names}
+        return self._control("POST", "/_sim/refuse", {"names": names})
 
     def faults(self) -> list:
         """The pending faults."""
