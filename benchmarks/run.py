@@ -60,9 +60,13 @@ run, one run of the module (one host of the role) sends:
   when n = 0);
 - **writes**, only when something changes: the creates, updates and deletes in chunks of S (at
   most G·(C−1)), each chunk one `/set` followed by ⌈c/G⌉ `/get` of the c strategies it created or
-  updated, then the `ReloadSettings` call; whole chunks packed in order into POSTs of at most C
-  calls. With S ≤ G and C even that is **⌈(2·⌈W/S⌉ + 1) / C⌉** POSTs for W creates and updates
-  (**⌈(⌈D/S⌉ + 1) / C⌉** for D deletes), the reload in the last POST when there is room;
+  updated; whole chunks packed in order into POSTs of at most C calls and at most
+  `maxSizeRequest` bytes (10,000,000 by default: about 60,000 strategies of usual size, so the
+  call limit decides unless the server lowers it). With S ≤ G and C even that is
+  **⌈2·⌈W/S⌉ / C⌉** POSTs for W creates and updates (**⌈⌈D/S⌉ / C⌉** for D deletes);
+- with `reload: true`, **1** POST holding the `ReloadSettings` call alone, after the writes, and
+  only when their answers showed a change (a reload must not follow a run whose every change was
+  refused);
 - no read after the writes (only when a write's answer is lost: then the read again, and the
   writes still missing);
 - through the role, the module runs with `reload: false` and, after a change, the role's handler
@@ -70,8 +74,8 @@ run, one run of the module (one host of the role) sends:
   POST per changed host.
 
 So a run that changes nothing costs 1 + ⌈M/500⌉ requests or fewer at the default limits (2 up to
-500 strategies, 3 up to 4500), and a converge adds ⌈(2·⌈W/500⌉ + 1)/16⌉ POSTs (1 up to 3500
-changes), plus the handler's 2 requests through the role. `tests/integration/test_request_counts.py` asserts these counts exactly for N = 1, 10,
+500 strategies, 3 up to 4500), and a converge adds ⌈2·⌈W/500⌉/16⌉ POSTs (1 up to 4000
+changes) plus the module's reload POST, or the handler's 2 requests through the role. `tests/integration/test_request_counts.py` asserts these counts exactly for N = 1, 10,
 600 and 1200, at the default limits and at G = 100, S = 50, C = 4."""
 
 

@@ -16,20 +16,24 @@ class ModuleDocFragment:
 options:
   description:
     description:
-      - Free-text description of the strategy.
+      - 'Free-text description of the strategy: a string (a number is taken as its text; a list or a dictionary is
+        refused).'
       - V("") clears it.
-    type: str
+    type: raw
   ehlo_hostname:
     description:
-      - Host name (or IP literal) to announce in EHLO for connections made with this strategy.
-      - Compared lower-cased and IDNA-encoded, as the server stores it.
+      - 'Host name (or IP literal) to announce in EHLO for connections made with this strategy: a string.'
+      - 'Compared as the server stores it: white space removed, lower-cased, internationalised names as A-labels (UTS
+        46, so V(straße.example) is V(xn--strae-oqa.example), not V(strasse.example)).'
+      - The top-level domain must be in the Public Suffix List (or be V(test), V(localhost), V(local), V(internal),
+        V(lan), V(home), V(corp), V(intranet), V(private) or V(localdomain)), as the server requires.
       - V("") clears it.
-    type: str
+    type: raw
   source_ips:
     description:
       - Local IP addresses to send from, each with an optional EHLO host name.
-      - 'The server picks one address at random per delivery, so the order carries no meaning: a reordered list
-        is not a change. When a change is needed the list is written whole, in the order given.'
+      - 'The server picks one address at random per delivery, so the order carries no meaning: a reordered list is
+        not a change. When a change is needed the list is written whole, in the order given.'
       - V([]) clears the list.
     type: list
     elements: dict
@@ -44,7 +48,7 @@ options:
       ehlo_hostname:
         description:
           - Host name to announce in EHLO when sending from this address.
-          - 'Compared lower-cased and IDNA-encoded; V("") or no value: none.'
+          - 'Checked and compared like O(ehlo_hostname); V("") or no value: none.'
         type: str
   connect_timeout:
     description:

@@ -22,6 +22,8 @@ description:
     the value of the earlier layers. A list option (C(source_ips)) is replaced whole, not merged.
   - A strategy whose merged C(state) is V(absent) keeps only its C(name) and C(state).
   - The C(id) key (as returned by M(stalwart.mail.mta_connection_strategy_info)) is dropped, since the name is the key.
+  - A C(name) given as a number is taken as its text (V(2024) is V("2024")), as the module takes it; a
+    boolean (an unquoted V(yes) or V(no) in YAML) is refused with the advice to quote it.
   - Each layer is checked before merging. A layer that is not a list, an item that is not a
     dictionary or has no C(name), an unknown key, a C(state) other than V(present) or V(absent), or a
     C(source_ips) that is not a list of dictionaries with an C(ip) fails with a message naming the
@@ -153,8 +155,14 @@ def check_layer(layer, items):
         if not isinstance(item, Mapping):
             raise AnsibleFilterError(f"{where} must be a dictionary with a name, got {_kind(item)}")
         name = item.get("name")
-        if not isinstance(name, str) or not name:
+        if isinstance(name, bool):
+            raise AnsibleFilterError(
+                f"{where}: the name must be a string, got the boolean {str(name).lower()} (YAML reads an unquoted "
+                f"yes, no, true, false, on or off as a boolean): quote it, for example name: 'yes'")
+        if name is None or name == "":
             raise AnsibleFilterError(f"{where} has no name: every strategy needs a non-empty string name")
+        if not isinstance(name, (str, int, float)):
+            raise AnsibleFilterError(f"{where}: the name must be a string, got {_kind(name)}")
         unknown = sorted(str(key) for key in item if key not in STRATEGY_KEYS)
         if unknown:
             raise AnsibleFilterError(
@@ -175,11 +183,13 @@ def merge_strategies(layers):
     merged = {}
     for layer in sorted(layers, key=str):
         for item in check_layer(layer, layers[layer]):
-            target = merged.setdefault(item["name"], {"name": item["name"]})
+            # a number is taken as its text, as the module takes it (name: 2024 is "2024")
+            name = str(item["name"])
+            target = merged.setdefault(name, {"name": name})
             for key, value in item.items():
                 # ``None`` means "not given here": an empty YAML value must not erase what an
                 # earlier layer set (``""`` and ``[]`` are how a layer clears a value).
-                if key != "id" and value is not None:
+                if key not in ("id", "name") and value is not None:
                     target[key] = value
     result = []
     for strategy in merged.values():

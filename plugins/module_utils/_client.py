@@ -49,12 +49,14 @@ COLLECTION_VERSION = "0.1.0"
 USER_AGENT = f"stalwart.mail-ansible/{COLLECTION_VERSION}"
 USING = ["urn:ietf:params:jmap:core", "urn:stalwart:jmap"]
 CORE_CAPABILITY = "urn:ietf:params:jmap:core"
-DEFAULT_LIMITS = {"max_objects_in_get": 500, "max_objects_in_set": 500, "max_calls_in_request": 16}
+DEFAULT_LIMITS = {"max_objects_in_get": 500, "max_objects_in_set": 500, "max_calls_in_request": 16,
+                  "max_size_request": 10_000_000}
 # session capability name -> our limit key (stalwart-jmap-api.md §1.4)
 _LIMIT_NAMES = {
     "maxObjectsInGet": "max_objects_in_get",
     "maxObjectsInSet": "max_objects_in_set",
     "maxCallsInRequest": "max_calls_in_request",
+    "maxSizeRequest": "max_size_request",
 }
 
 # The retry policy, in one place (DESIGN.md §7). A read is resent after any transient failure. A
@@ -252,9 +254,8 @@ class JmapClient:
                 return response
             except _Transient as transient:
                 if attempt > self.retries:
-                    raise TransportError(
-                        f"{transient.reason} {transient.preposition} {shown} after {_plural(attempt, 'attempt')}; {RERUN_SAFE}",
-                        url=shown, attempts=attempt) from None
+                    core = f"{transient.reason} {transient.preposition} {shown} after {_plural(attempt, 'attempt')}"
+                    raise TransportError(f"{core}; {RERUN_SAFE}", core=core, url=shown, attempts=attempt) from None
                 delay = transient.delay if transient.delay is not None else self._backoff(attempt)
                 self._sleep(delay)
 
@@ -297,7 +298,8 @@ class JmapClient:
         """The exception for a request that may have reached the server and whose answer is lost:
         a read is retried; a write is not (resending could apply it twice)."""
         if write:
-            return WriteOutcomeUnknown(f"{reason} after a write was sent to {shown}: {REREAD}", url=shown)
+            core = f"{reason} after a write was sent to {shown}"
+            return WriteOutcomeUnknown(f"{core}: {REREAD}", core=core, url=shown)
         return _Transient(reason)
 
     def _classify_status(self, response, http_method, shown, write):
@@ -305,8 +307,8 @@ class JmapClient:
         if 200 <= status < 300:
             return response
         if write and status >= 500:
-            raise WriteOutcomeUnknown(f"HTTP {status} from {shown} after a write was sent: {REREAD}",
-                                      status=status, url=shown)
+            core = f"HTTP {status} from {shown} after a write was sent"
+            raise WriteOutcomeUnknown(f"{core}: {REREAD}", core=core, status=status, url=shown)
         if status in RETRY_POLICY["statuses"]:
             delay = None
             if status == 429:
@@ -338,7 +340,8 @@ class JmapClient:
         if problem:
             raise _problem_error(problem, status, shown)
         if status >= 500:
-            raise TransportError(f"HTTP {status} from {shown}; {RERUN_SAFE}", status=status, url=shown)
+            raise TransportError(f"HTTP {status} from {shown}; {RERUN_SAFE}", core=f"HTTP {status} from {shown}",
+                                 status=status, url=shown)
         raise ProtocolError(f"unexpected HTTP {status} from {shown}", status=status, url=shown)
 
     # --- discovery ---------------------------------------------------------------------------
@@ -404,7 +407,7 @@ class JmapClient:
         self.connect()
         endpoint = self.endpoint
         shown = redact_url(endpoint)
-        body = json.dumps({"using": USING, "methodCalls": [list(call) for call in method_calls]})
+        body = self.request_body(method_calls)
         holder = {}
 
         def check(response):
@@ -413,51 +416,76 @@ class JmapClient:
                            if item[0] == "error" and isinstance(item[1], dict) and item[1].get("type") == "serverUnavailable"]
             if unavailable:
                 if write:
-                    raise WriteOutcomeUnknown(f"the server answered serverUnavailable to a write sent to {shown}: {REREAD}",
-                                              url=shown, error_type="serverUnavailable")
+                    core = f"the server answered serverUnavailable to a write sent to {shown}"
+                    raise WriteOutcomeUnknown(f"{core}: {REREAD}", core=core, url=shown,
+                                              error_type="serverUnavailable")
                 raise _Transient("JMAP serverUnavailable (the server is temporarily unavailable)")
             holder["responses"] = responses
 
         self._exchange("POST", endpoint, body=body, write=write, check=check)
         return holder["responses"]
 
+    def request_body(self, method_calls):
+        """The JSON body of one JMAP request holding ``method_calls`` (ASCII: its length in
+        characters is its size in bytes, which ``maxSizeRequest`` limits)."""
+        return json.dumps({"using": USING, "methodCalls": [list(call) for call in method_calls]})
+
+    def request_size(self, method_calls):
+        """The size in bytes of the request that would carry ``method_calls``."""
+        return len(self.request_body(method_calls))
+
+    def pack(self, groups):
+        """Groups of calls → the requests to send them in: as few as ``maxCallsInRequest`` and
+        ``maxSizeRequest`` allow, groups in order, a group never split (its calls may reference
+        each other). A group that alone exceeds a limit raises ``ProtocolError``."""
+        self.connect()
+        max_calls = max(1, int(self.limits.get("max_calls_in_request") or DEFAULT_LIMITS["max_calls_in_request"]))
+        max_size = max(1, int(self.limits.get("max_size_request") or DEFAULT_LIMITS["max_size_request"]))
+        envelope = self.request_size([])
+        batches, current, current_size = [], [], envelope
+        for group in groups:
+            group = [list(call) for call in group]
+            if not group:
+                continue
+            # each call's share of the body: its JSON plus the ", " that separates it (2 bytes
+            # too many for the first call of a request: the estimate errs on the safe side)
+            size = sum(len(json.dumps(call)) + 2 for call in group)
+            if len(group) > max_calls:
+                raise ProtocolError(
+                    f"{len(group)} calls that reference each other exceed the server's maxCallsInRequest ({max_calls})",
+                    limit="maxCallsInRequest")
+            if envelope + size > max_size:
+                raise ProtocolError(
+                    f"a request of {envelope + size} bytes would exceed the server's maxSizeRequest ({max_size})",
+                    limit="maxSizeRequest")
+            if current and (len(current) + len(group) > max_calls or current_size + size > max_size):
+                batches.append(current)
+                current, current_size = [], envelope
+            current.extend(group)
+            current_size += size
+        if current:
+            batches.append(current)
+        return batches
+
     def post_many(self, method_calls, write=False):
-        """Send groups of calls in as few JMAP requests as ``max_calls_in_request`` allows.
+        """Send groups of calls in as few JMAP requests as the limits allow (``pack``).
 
         ``method_calls`` is a list of groups (each a list of calls). Calls of one group may
         reference each other (``#ids``) and are never split across requests; groups keep their
         order. Returns all method responses, concatenated in order.
         """
-        self.connect()
-        limit = max(1, int(self.limits.get("max_calls_in_request") or DEFAULT_LIMITS["max_calls_in_request"]))
-        batches = []
-        current = []
-        for group in method_calls:
-            group = list(group)
-            if not group:
-                continue
-            if len(group) > limit:
-                raise ProtocolError(
-                    f"{len(group)} calls that reference each other exceed the server's maxCallsInRequest ({limit})",
-                    limit="maxCallsInRequest")
-            if len(current) + len(group) > limit:
-                batches.append(current)
-                current = []
-            current.extend(group)
-        if current:
-            batches.append(current)
         responses = []
-        for batch in batches:
+        for batch in self.pack(method_calls):
             responses.extend(self.post(batch, write=write))
         return responses
 
 
-def check_method_response(response, expected_name):
+def check_method_response(response, expected_name, sections=None):
     """The arguments of one method response, or the error it carries.
 
     ``["error", {...}, id]`` raises ``PermissionDenied`` (``forbidden``, with the permission
-    derived from ``expected_name``) or ``MethodError``; a response of another name raises
-    ``ProtocolError``.
+    derived from ``expected_name`` and, for a ``/set``, the ``sections`` it held) or
+    ``MethodError``; a response of another name raises ``ProtocolError``.
     """
     if not isinstance(response, (list, tuple)) or len(response) != 3:
         raise ProtocolError(f"malformed method response to {expected_name}", method=expected_name)
@@ -468,8 +496,9 @@ def check_method_response(response, expected_name):
         description = args.get("description")
         said = f": {description}" if description else ""
         if error_type == "forbidden":
-            permission = permission_for(expected_name, description)
-            needs = f"; the credentials need the permission {permission}" if permission else ""
+            permission = permission_for(expected_name, description, sections)
+            plural = "s" if permission and " and " in permission else ""
+            needs = f"; the credentials need the permission{plural} {permission}" if permission else ""
             raise PermissionDenied(f"the server refused {expected_name} (forbidden){said}{needs}",
                                    error_type=error_type, description=description, method=expected_name,
                                    permission=permission, call_id=call_id)

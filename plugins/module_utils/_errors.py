@@ -22,9 +22,12 @@ import re
 class StalwartError(Exception):
     """Base of every error of the collection: ``msg`` and structured ``details``."""
 
-    def __init__(self, msg, **details):
+    def __init__(self, msg, core=None, **details):
         super().__init__(msg)
         self.msg = msg
+        # what happened, without the advice (what the caller may do next): for a message that
+        # puts this error inside a larger story, where the advice would be wrong
+        self.core = core or msg
         self.details = details
 
     def fail_kwargs(self):
@@ -90,14 +93,15 @@ _SET_SECTION = re.compile(r"not authori[sz]ed to (?P<section>create|update|destr
 _VERBS = {"get": "Get", "query": "Query"}
 
 
-def permission_for(method_name, description=None):
+def permission_for(method_name, description=None, sections=None):
     """The Stalwart permission a ``forbidden`` answer to ``method_name`` points at, or None.
 
     ``x:MtaConnectionStrategy/get`` gives ``sysMtaConnectionStrategyGet``. For ``/set`` the
     server's description names the section that was refused ("...not authorized to create
-    objects of this type" gives ``...Create``); the description without a section (the token
-    has none of the three) gives all three. ``x:Action/set`` is the creation of an action,
-    hence ``sysActionCreate``.
+    objects of this type" gives ``...Create``). Without a section (the credentials have none of
+    the three), the permissions of the ``sections`` that were sent are named ("create",
+    "update", "destroy"), or all three when unknown. ``x:Action/set`` is the creation of an
+    action, hence ``sysActionCreate``.
     """
     match = _METHOD_NAME.match(method_name or "")
     if not match:
@@ -113,4 +117,20 @@ def permission_for(method_name, description=None):
     section = _SET_SECTION.search(description or "")
     if section:
         return prefix + section.group("section").capitalize()
+    if sections:
+        return " and ".join(prefix + name.capitalize() for name in ("create", "update", "destroy") if name in sections)
     return f"{prefix}Create, {prefix}Update or {prefix}Destroy"
+
+
+SHORTEN_LIMIT = 120
+
+
+def shorten(value, limit=SHORTEN_LIMIT):
+    """``value``'s ``repr`` for a message, cut to about ``limit`` characters: a 250,000-character
+    name must not make a 250 KB message."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    size = len(value) if isinstance(value, (str, bytes, list, tuple, dict)) else None
+    told = f", {size} characters" if isinstance(value, (str, bytes)) else (f", {size} items" if size is not None else "")
+    return f"{text[:limit]}...({type(value).__name__}{told})"

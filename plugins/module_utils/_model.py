@@ -22,7 +22,8 @@ import collections
 import ipaddress
 import re
 
-from ansible_collections.stalwart.mail.plugins.module_utils._errors import InputError
+from ansible_collections.stalwart.mail.plugins.module_utils._errors import InputError, shorten
+from ansible_collections.stalwart.mail.plugins.module_utils._tlds import PUBLIC_SUFFIX_TLDS, RESERVED_TLDS
 
 # --- the field table ---------------------------------------------------------------------------
 
@@ -47,12 +48,17 @@ DURATION_DOC_TAIL = (
 
 FIELDS = (
     Field("description", "description", "text", None, (
-        "Free-text description of the strategy.",
+        "Free-text description of the strategy: a string (a number is taken as its text; a list or a "
+        "dictionary is refused).",
         "V(\"\") clears it.",
     ), clearable=True),
     Field("ehlo_hostname", "ehloHostname", "hostname", None, (
-        "Host name (or IP literal) to announce in EHLO for connections made with this strategy.",
-        "Compared lower-cased and IDNA-encoded, as the server stores it.",
+        "Host name (or IP literal) to announce in EHLO for connections made with this strategy: a string.",
+        "Compared as the server stores it: white space removed, lower-cased, internationalised names as "
+        "A-labels (UTS 46, so V(straße.example) is V(xn--strae-oqa.example), not V(strasse.example)).",
+        "The top-level domain must be in the Public Suffix List (or be V(test), V(localhost), V(local), "
+        "V(internal), V(lan), V(home), V(corp), V(intranet), V(private) or V(localdomain)), as the server "
+        "requires.",
         "V(\"\") clears it.",
     ), clearable=True),
     Field("source_ips", "sourceIps", "source_ips", (), (
@@ -84,7 +90,7 @@ DURATION_OPTIONS = tuple(field.name for field in FIELDS if field.kind == "durati
 SOURCE_IP_FIELDS = {
     "ip": ("sourceIp", ("The local IPv4 or IPv6 address. V(0.0.0.0) is refused.",)),
     "ehlo_hostname": ("ehloHostname", ("Host name to announce in EHLO when sending from this address.",
-                                       "Compared lower-cased and IDNA-encoded; V(\"\") or no value: none.")),
+                                       "Checked and compared like O(ehlo_hostname); V(\"\") or no value: none.")),
 }
 SOURCE_IP_WIRE = {wire: option for option, (wire, _doc) in SOURCE_IP_FIELDS.items()}
 
@@ -122,7 +128,9 @@ def value_argument_spec():
             # suboptions, from source_ips_suboptions())
             spec[field.name] = {"type": "list", "elements": "dict"}
         else:
-            spec[field.name] = {"type": "str"}
+            # raw, not str: Ansible's str would turn a list or a dict into its Python repr
+            # ("['x', 'y']") and store that; _text refuses them, naming the strategy
+            spec[field.name] = {"type": "raw"}
     return spec
 
 
@@ -152,7 +160,7 @@ UNIT_MS = dict(UNITS)
 _DURATION_TERM = re.compile(r"(\d+)(ms|s|m|h|d)")
 DURATION_ACCEPTED = ("expected an integer number of milliseconds > 0, or a string <n><unit> with unit "
                      "ms, s, m, h or d (compounds like 1h30m allowed), for example 300000, '5m', '90s', '1500ms'")
-_MAX_DURATION = 2 ** 63 - 1
+_MAX_DURATION = 2 ** 64 - 1  # the server's: a u64 of milliseconds
 
 
 def normalise_duration(value):
@@ -163,17 +171,17 @@ def normalise_duration(value):
     ``ValueError`` (the reason) for bools, floats, 0, negatives, fractions and unknown units.
     """
     if isinstance(value, bool):
-        raise ValueError(f"{value!r} is a boolean, not a duration")
+        raise ValueError(f"{shorten(value)} is a boolean, not a duration")
     if isinstance(value, int):
         milliseconds = value
     elif isinstance(value, float):
-        raise ValueError(f"{value!r} is a fractional number; milliseconds must be a whole number")
+        raise ValueError(f"{shorten(value)} is a fractional number; milliseconds must be a whole number")
     elif isinstance(value, str):
         text = re.sub(r"\s+", "", value).lower()
         if not text:
             raise ValueError("an empty string is not a duration")
         if text.startswith("-"):
-            raise ValueError(f"{value!r} is negative; a duration must be > 0")
+            raise ValueError(f"{shorten(value)} is negative; a duration must be > 0")
         if text.isdigit():
             milliseconds = int(text)
         else:
@@ -186,14 +194,14 @@ def normalise_duration(value):
                 position = match.end()
             if position != len(text) or position == 0:
                 if "." in text or "," in text:
-                    raise ValueError(f"{value!r} has a fraction; use a smaller unit (1500ms, not 1.5s)")
-                raise ValueError(f"{value!r} is not a duration (unknown unit or syntax)")
+                    raise ValueError(f"{shorten(value)} has a fraction; use a smaller unit (1500ms, not 1.5s)")
+                raise ValueError(f"{shorten(value)} is not a duration (unknown unit or syntax)")
     else:
-        raise ValueError(f"{value!r} (a {type(value).__name__}) is not a duration")
+        raise ValueError(f"{shorten(value)} (a {type(value).__name__}) is not a duration")
     if milliseconds <= 0:
-        raise ValueError(f"{value!r} is not > 0")
+        raise ValueError(f"{shorten(value)} is not > 0")
     if milliseconds > _MAX_DURATION:
-        raise ValueError(f"{value!r} is too large")
+        raise ValueError(f"{shorten(value)} is more than the server takes ({_MAX_DURATION} ms)")
     return milliseconds
 
 
@@ -222,22 +230,26 @@ def render_duration(milliseconds, unit=None):
 
 # --- IPs and host names ---------------------------------------------------------------------------
 
-IP_ACCEPTED = "expected an IPv4 or IPv6 address such as 192.0.2.10 or 2001:db8::10 (no prefix length)"
-HOSTNAME_ACCEPTED = ("expected a host name with at least one dot such as mx.example.com (labels of letters, "
-                     "digits, '-' or '_', 1 to 63 characters, no trailing dot; IDN allowed) or an IP literal")
+IP_ACCEPTED = "expected an IPv4 or IPv6 address such as 192.0.2.10 or 2001:db8::10 (no prefix length, no spaces)"
+HOSTNAME_ACCEPTED = ("expected a host name with at least one dot and a known top-level domain such as "
+                     "mx.example.com (labels of letters, digits, '-' or '_', 1 to 63 characters, not starting or "
+                     "ending with '-', no trailing dot; IDN allowed) or an IP literal")
 _LABEL = re.compile(r"^[a-z0-9_-]{1,63}$")
+# Unicode White_Space: what the server strips from a host name (Rust's char::is_whitespace)
+WHITE_SPACE = frozenset("\t\n\x0b\x0c\r \x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000"
+                        + "".join(chr(code) for code in range(0x2000, 0x200B)))
 
 
 def canonical_ip(value):
     """The canonical text of an IP address, as the server (Rust ``IpAddr``) prints it; raises
-    ``ValueError``. IPv4-mapped IPv6 prints as ``::ffff:1.2.3.4`` (Python before 3.13 prints
-    ``::ffff:102:304``, Rust does not)."""
+    ``ValueError``. Like the server's parser, it takes the text exactly as given (no surrounding
+    spaces, no IPv6 zone). IPv4-mapped IPv6 prints as ``::ffff:1.2.3.4`` (Python before 3.13
+    prints ``::ffff:102:304``, Rust does not)."""
     if not isinstance(value, str):
-        raise ValueError(f"{value!r} is not a string")
-    text = value.strip()
-    if "%" in text or "/" in text:
-        raise ValueError(f"{value!r} is not a plain IP address")
-    address = ipaddress.ip_address(text)
+        raise ValueError(f"{shorten(value)} is not a string")
+    if "%" in value or "/" in value or value != value.strip():
+        raise ValueError(f"{shorten(value)} is not a plain IP address")
+    address = ipaddress.ip_address(value)
     if address.version == 6 and address.ipv4_mapped is not None:
         return f"::ffff:{address.ipv4_mapped}"
     return address.compressed
@@ -250,42 +262,73 @@ def _ip_literal(text):
         return None
 
 
+def idna_encode(text):
+    """``text`` (lower-case, not ASCII) as A-labels the way the server converts it: UTS 46,
+    non-transitional (``straße`` stays ``xn--strae-oqa``, where IDNA 2003 would give ``strasse``,
+    another domain; likewise final sigma, ZWJ and ZWNJ). The ``idna`` library (a dependency of
+    ``requests``) is stricter than the server's Rust ``idna`` crate in a few places (IDNA 2008
+    symbol rules, hyphens): such names are refused here, never stored differently. Raises
+    ``ValueError``."""
+    try:
+        import idna
+    except ImportError:  # pragma: no cover - requests depends on idna
+        raise ValueError("internationalised names need the Python library idna (installed with requests)") from None
+    try:
+        return idna.encode(text, uts46=True, transitional=False).decode("ascii")
+    except (idna.IDNAError, UnicodeError, ValueError) as error:
+        raise ValueError(f"{shorten(text)} is not a valid internationalised name ({error})") from None
+
+
 def normalise_hostname(value):
-    """A host name as the server stores it: lower-case, IDNA (punycode) labels; an IP literal in
-    canonical form. Raises ``ValueError`` with the reason. ``""`` is handled by the caller."""
+    """A host name as the server stores it (docs/stalwart-api.md, "Host names"), or ``ValueError``
+    with the reason. Follows the server's own steps, so that what is accepted here is stored
+    as predicted and what the server refuses is refused here first:
+
+    - a value that parses as an IP address as it is is an IP literal (canonical form here);
+    - otherwise white space anywhere is removed, a ``.`` must follow a letter, digit, ``-`` or
+      ``_``, there must be a dot and no trailing dot; lower-cased letter by letter; a name that
+      is not ASCII is converted to A-labels with UTS 46 (``idna_encode``);
+    - the top-level domain must be a Public Suffix List TLD or a reserved one (``_tlds``).
+
+    On top of the server's rules, a label must be letters, digits, ``-`` and ``_``, 1 to 63
+    characters, without a leading or trailing ``-``, and the name at most 253 characters: the
+    server would store names that DNS cannot carry. ``""`` is handled by the caller."""
     if not isinstance(value, str):
-        raise ValueError(f"{value!r} is not a string")
-    text = value.strip()
-    literal = _ip_literal(text)
+        raise ValueError(f"{shorten(value)} is not a string")
+    literal = _ip_literal(value)
     if literal is not None:
         return literal
-    if re.search(r"\s", text):
-        raise ValueError(f"{value!r} contains white space")
-    text = text.lower()
+    text = "".join(char for char in value if char not in WHITE_SPACE)
+    if not text:
+        raise ValueError(f"{shorten(value)} is only white space")
+    previous = ""
+    for char in text:
+        if char == "." and not (previous.isalnum() or previous in ("-", "_")):
+            raise ValueError(f"{shorten(value)} has an empty label ('..', a leading dot, or a dot after a symbol)")
+        previous = char
     if "." not in text:
-        raise ValueError(f"{value!r} has no dot")
+        raise ValueError(f"{shorten(value)} has no dot")
     if text.endswith("."):
-        raise ValueError(f"{value!r} ends with a dot")
-    labels = []
-    for label in text.split("."):
-        if not label:
-            raise ValueError(f"{value!r} has an empty label ('..' or a leading dot)")
-        if not label.isascii():
-            try:
-                label = label.encode("idna").decode("ascii")
-            except UnicodeError:
-                raise ValueError(f"{value!r} has a label that is not a valid internationalised name") from None
+        raise ValueError(f"{shorten(value)} ends with a dot")
+    # letter by letter, as the server (Rust's char::to_lowercase): str.lower() would apply the
+    # final-sigma rule and turn the last Σ of a word into ς, another name than the server's σ
+    text = "".join(char.lower() for char in text)
+    if not text.isascii():
+        text = idna_encode(text)
+    labels = text.split(".")
+    for label in labels:
         if not _LABEL.match(label):
             if len(label) > 63:
-                raise ValueError(f"{value!r} has a label longer than 63 characters")
-            raise ValueError(f"{value!r} has invalid characters (allowed: letters, digits, '-', '_')")
+                raise ValueError(f"{shorten(value)} has a label longer than 63 characters")
+            raise ValueError(f"{shorten(value)} has invalid characters (allowed: letters, digits, '-', '_')")
         if label.startswith("-") or label.endswith("-"):
-            raise ValueError(f"{value!r} has a label that starts or ends with '-'")
-        labels.append(label)
-    result = ".".join(labels)
-    if len(result) > 253:
-        raise ValueError(f"{value!r} is longer than 253 characters")
-    return result
+            raise ValueError(f"{shorten(value)} has a label that starts or ends with '-'")
+    if len(text) > 253:
+        raise ValueError(f"{shorten(value)} is longer than 253 characters")
+    if labels[-1] not in PUBLIC_SUFFIX_TLDS and labels[-1] not in RESERVED_TLDS:
+        raise ValueError(f"{shorten(value)} has the top-level domain {shorten(labels[-1])}, which is neither in the Public "
+                         f"Suffix List nor one of {', '.join(sorted(RESERVED_TLDS))}")
+    return text
 
 
 def _lenient_hostname(value):
@@ -314,9 +357,9 @@ class ItemContext:
 
     def label(self):
         if self.position is None:
-            return f"strategy {self.name!r}" if self.name else "the strategy"
+            return f"strategy {shorten(self.name)}" if self.name else "the strategy"
         if self.name:
-            return f"strategies[{self.position}] ({self.name!r})"
+            return f"strategies[{self.position}] ({shorten(self.name)})"
         return f"strategies[{self.position}] (item {self.position + 1})"
 
     def path(self, option):
@@ -340,13 +383,13 @@ def _text(value):
 
 def _normalise_source_ips(raw, context):
     if not isinstance(raw, (list, tuple)):
-        raise context.error("source_ips", f"expected a list of dicts with keys ip and ehlo_hostname, got {raw!r}")
+        raise context.error("source_ips", f"expected a list of dicts with keys ip and ehlo_hostname, got {shorten(raw)}")
     entries = []
     allowed = set(SOURCE_IP_FIELDS) | {"source_ip"}
     for index, entry in enumerate(raw):
         where = f"source_ips[{index}]"
         if not isinstance(entry, dict):
-            raise context.error(where, f"expected a dict with keys ip and ehlo_hostname, got {entry!r}")
+            raise context.error(where, f"expected a dict with keys ip and ehlo_hostname, got {shorten(entry)}")
         unknown = sorted(set(entry) - allowed)
         if unknown:
             raise context.error(where, f"unsupported key(s) {', '.join(unknown)}",
@@ -364,7 +407,7 @@ def _normalise_source_ips(raw, context):
         try:
             ip = canonical_ip(text if text is not None else ip_value)
         except ValueError:
-            raise context.error(f"{where}.ip", f"{ip_value!r} is not an IP address", IP_ACCEPTED) from None
+            raise context.error(f"{where}.ip", f"{shorten(ip_value)} is not an IP address", IP_ACCEPTED) from None
         if ip == "0.0.0.0":
             raise context.error(f"{where}.ip", "0.0.0.0 (the unspecified address) is refused by the server",
                                 IP_ACCEPTED + " other than 0.0.0.0")
@@ -394,7 +437,7 @@ def normalise_value(option, raw, context):
         return _normalise_source_ips(raw, context)
     text = _text(raw)
     if text is None:
-        raise context.error(option, f"expected a string, got {raw!r}")
+        raise context.error(option, f"expected a string, got {shorten(raw)}")
     if text == "":
         return None  # "" clears (sent as null)
     if field.kind == "hostname":
@@ -414,7 +457,7 @@ def normalise_item(raw, position=None):
     """
     context = ItemContext(position)
     if not isinstance(raw, dict):
-        raise context.error("", f"{NOT_A_STRATEGY} {raw!r}")
+        raise context.error("", f"{NOT_A_STRATEGY} {shorten(raw)}")
     name = raw.get("name")
     name_text = _text(name)
     context.name = name_text or None
@@ -425,13 +468,13 @@ def normalise_item(raw, position=None):
             raise context.error(", ".join(unknown), f"unsupported option(s) {', '.join(unknown)}",
                                 "supported options of a strategy: " + ", ".join(item_argument_spec()))
     if not name_text:
-        reason = (f"expected a non-empty string, got {name!r}" if name is not None and name_text is None
+        reason = (f"expected a non-empty string, got {shorten(name)}" if name is not None and name_text is None
                   else "the name is missing or empty; a non-empty name is required")
         raise context.error("name", reason)
     state = raw.get("state")
     state = "present" if state is None else state
     if state not in STATES:
-        raise context.error("state", f"{state!r} is not a valid state", "expected one of: present, absent")
+        raise context.error("state", f"{shorten(state)} is not a valid state", "expected one of: present, absent")
     values = {}
     units = {}
     for option in OPTION_NAMES:
@@ -466,13 +509,13 @@ def desired_from_params(params):
             raise InputError("one of name or strategies is required", option="name")
         return [normalise_item(params)]
     if not isinstance(strategies, list):
-        raise InputError(f"strategies: expected a list of strategies, got {strategies!r}", option="strategies")
+        raise InputError(f"strategies: expected a list of strategies, got {shorten(strategies)}", option="strategies")
     items = [normalise_item(raw, position) for position, raw in enumerate(strategies)]
     seen = {}
     for position, item in enumerate(items):
         if item["name"] in seen:
             raise InputError(
-                f"strategies[{position}]: name {item['name']!r} is given more than once (also at "
+                f"strategies[{position}]: name {shorten(item['name'])} is given more than once (also at "
                 f"strategies[{seen[item['name']]}]); each name must appear once (names are unique)",
                 strategy=item["name"], option=f"strategies[{position}].name")
         seen[item["name"]] = position
@@ -502,6 +545,50 @@ def defaults(name):
         obj[field.name] = list(field.default) if field.kind == "source_ips" else field.default
     obj["id"] = None
     return obj
+
+
+# --- the stored size -------------------------------------------------------------------------------
+
+MAX_OBJECT_SIZE = 200_000
+
+
+def _leb128_size(number):
+    size = 1
+    while number >= 0x80:
+        number >>= 7
+        size += 1
+    return size
+
+
+def _text_size(value):
+    length = len(value.encode("utf-8", "surrogatepass"))
+    return _leb128_size(length) + length
+
+
+def _optional_size(value):
+    return 1 if value is None else 1 + _text_size(value)
+
+
+def stored_size(obj):
+    """The size of a normalised strategy as the server stores it, which it refuses past
+    ``MAX_OBJECT_SIZE`` bytes: its pickle (docs/stalwart-api.md, "Object size"), a version byte
+    then each field: a string as its UTF-8 length (LEB128) and bytes, an optional value as a 0/1
+    byte and the value, the source IPs as their count then each one's EHLO name and a family byte
+    with 4 or 16 address bytes, each duration as LEB128 milliseconds.
+
+    The server compresses a pickle of more than 8 KiB (LZ4) and measures what it stores, so it
+    takes a long value that compresses well. The collection cannot predict compression and
+    refuses any strategy over the limit uncompressed: what it sends is always stored."""
+    size = 1 + _text_size(obj["name"]) + _optional_size(obj.get("description")) + _optional_size(obj.get("ehlo_hostname"))
+    entries = obj.get("source_ips") or ()
+    size += _leb128_size(len(entries))
+    for entry in entries:
+        size += _optional_size(entry.get("ehlo_hostname")) + 1 + (16 if ":" in entry["ip"] else 4)
+    for field in FIELDS:
+        if field.kind == "duration":
+            value = obj.get(field.name)
+            size += _leb128_size(value if isinstance(value, int) and value > 0 else 0)
+    return size
 
 
 # --- wire encoding --------------------------------------------------------------------------------

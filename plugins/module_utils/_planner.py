@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 
 from ansible_collections.stalwart.mail.plugins.module_utils import _model
+from ansible_collections.stalwart.mail.plugins.module_utils._errors import InputError, shorten
 
 # a string literal of Stalwart's expression language, in single or double quotes
 _QUOTED = re.compile(r"'((?:[^'\\]|\\.)*)'|\"((?:[^\"\\]|\\.)*)\"")
@@ -121,6 +122,7 @@ def plan(current, desired, purge=False, protected=None, force=False, unreadable_
             result.create.append(name)
             result.creates[name] = dict(values)
             result.predicted[name] = _predict(_model.defaults(name), values)
+            _check_size(item, result.predicted[name])
             continue
         result.before[name] = existing
         changed = [option for option in _model.OPTION_NAMES
@@ -130,9 +132,22 @@ def plan(current, desired, purge=False, protected=None, force=False, unreadable_
             result.patches[name] = {option: values[option] for option in changed}
             result.ids[name] = existing.get("id")
         result.predicted[name] = _predict(existing, {option: values[option] for option in changed})
+        if changed:
+            _check_size(item, result.predicted[name])
     if purge:
         _plan_purge(result, current, listed, protected, force, unreadable_reason)
     return result
+
+
+def _check_size(item, predicted):
+    """Refuse, before anything is written, a strategy that the server would refuse as too large
+    (``_model.stored_size``), naming it and what counts."""
+    size = _model.stored_size(predicted)
+    if size > _model.MAX_OBJECT_SIZE:
+        raise InputError(
+            f"{item.get('label') or shorten(item['name'])}: it would take {size} bytes on the server, which stores at "
+            f"most {_model.MAX_OBJECT_SIZE} bytes for one strategy (its name, description and host names count "
+            "in UTF-8 bytes); shorten them", strategy=item["name"], option="description")
 
 
 def _plan_purge(result, current, listed, protected, force, unreadable_reason):
@@ -149,12 +164,12 @@ def _plan_purge(result, current, listed, protected, force, unreadable_reason):
     kept = [name for name in unlisted if protected and name in protected]
     if kept and not force:
         result.warnings.append(
-            f"purge kept {', '.join(repr(name) for name in kept)}: the outbound strategy's connection expression "
+            f"purge kept {', '.join(shorten(name) for name in kept)}: the outbound strategy's connection expression "
             "names them (deleting them would make deliveries fall back to built-in defaults); set force: true "
             "to delete them anyway")
     elif kept:
         result.warnings.append(
-            f"purge with force deletes {', '.join(repr(name) for name in kept)}, which the outbound strategy's "
+            f"purge with force deletes {', '.join(shorten(name) for name in kept)}, which the outbound strategy's "
             "connection expression names; deliveries routed there fall back to built-in defaults")
     elif protected is None:
         result.warnings.append(

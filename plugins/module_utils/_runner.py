@@ -15,6 +15,8 @@ reload riding in the last one. No re-read in the normal case.
 
 from __future__ import annotations
 
+import json
+
 from ansible_collections.stalwart.mail.plugins.module_utils import _model, _planner
 from ansible_collections.stalwart.mail.plugins.module_utils._client import check_method_response
 from ansible_collections.stalwart.mail.plugins.module_utils._connection import (
@@ -29,6 +31,7 @@ from ansible_collections.stalwart.mail.plugins.module_utils._errors import (
     PermissionDenied,
     StalwartError,
     WriteOutcomeUnknown,
+    shorten,
 )
 
 QUERY = "x:MtaConnectionStrategy/query"
@@ -161,14 +164,54 @@ def _get_by_ids(client, ids):
 
 # --- writing ----------------------------------------------------------------------------------------
 
+KINDS = ("create", "update", "delete")
+SECTIONS = {"create": "create", "update": "update", "delete": "destroy"}  # operation -> /set section
 
-class WriteResult:
+
+class Progress:
+    """What the writes of one run did so far, kept across chunks, lost answers and re-reads, so
+    that a failure at any point still reports what the server applied.
+
+    ``applied`` holds the names per operation that the server confirmed (or that a re-read after
+    a lost answer found done); ``unconfirmed`` the names of the request whose answer was lost,
+    until a re-read settles them; ``lost`` the first ``WriteOutcomeUnknown``; ``failures`` the
+    refusals by name; ``objects`` what was read back after creates and updates."""
+
     def __init__(self):
-        self.objects = {}
+        self.applied = {kind: [] for kind in KINDS}
+        self.unconfirmed = []
+        self.lost = None
         self.failures = {}
+        self.objects = {}
         self.taken = []  # creates refused with primaryKeyViolation (another run created it first)
-        self.applied = 0
         self.reloaded = False
+        self.reload_failure = None
+
+    @property
+    def changed(self):
+        """True once the server confirmed a change, or a write's outcome became unknown: a
+        module cannot know that nothing happened then, and must not say so."""
+        return bool(self.lost is not None or any(self.applied.values()))
+
+    def confirm(self, kind, name):
+        if name not in self.applied[kind]:
+            self.applied[kind].append(name)
+
+    def settle(self, before, after):
+        """After a re-read that followed a lost answer: what ``before`` planned and ``after`` no
+        longer needs was applied (by the lost request, or by a concurrent run); the rest is
+        planned again, so nothing stays unconfirmed."""
+        for kind in KINDS:
+            remaining = set(after.create) if kind == "create" else set(after.update) if kind == "update" \
+                else set(after.delete)
+            for name in (before.create if kind == "create" else before.update if kind == "update" else before.delete):
+                if name not in remaining and name not in self.failures:
+                    self.confirm(kind, name)
+        self.unconfirmed = []
+
+    def applied_summary(self):
+        """The ``applied`` return value: the plan's shape, with what the server confirmed."""
+        return {kind: list(names) for kind, names in self.applied.items()}
 
 
 def _set_error(name, operation, error):
@@ -185,130 +228,207 @@ def _set_error(name, operation, error):
             "description": error.get("description"), "properties": properties, "validation_errors": validation}
 
 
+def _call_refused(name, operation, error):
+    """The failure of one strategy whose whole ``/set`` call was refused (a method-level error,
+    such as ``forbidden``): the server's reason, and the permission it points at."""
+    failure = {"strategy": name, "operation": operation, "error_type": error.details.get("error_type") or "error",
+               "description": error.details.get("description") or error.msg, "properties": [],
+               "validation_errors": []}
+    if error.details.get("permission"):
+        failure["permission"] = error.details["permission"]
+    return failure
+
+
 def _operations(the_plan, durations_as_strings):
     """(kind, name, body) in the server's processing order: creates, updates, destroys."""
     operations = [("create", name, the_plan.create_body(name, durations_as_strings)) for name in the_plan.create]
     operations += [("update", name, the_plan.update_patch(name, durations_as_strings)) for name in the_plan.update]
-    operations += [("destroy", name, None) for name in the_plan.delete]
+    operations += [("delete", name, None) for name in the_plan.delete]
     return operations
 
 
-def write(client, the_plan, durations_as_strings, reload=False):
-    """Apply ``the_plan``: ``/set`` chunks, each with a ``/get`` of its results in the same
-    request, packed by ``maxCallsInRequest``; the reload last. Raises ``WriteOutcomeUnknown``
-    when an answer was lost (nothing is resent here)."""
+# Room kept in each request for what is not the strategies' own bodies: the envelope, the call
+# names and ids, the /get that follows the /set (measured: under 200 bytes; kept generous).
+_REQUEST_OVERHEAD = 512
+
+
+def _chunks(client, the_plan, operations):
+    """The operations cut into ``/set`` chunks: at most ``maxObjectsInSet`` each (and no more
+    than its follow-up ``/get`` calls can fetch within ``maxCallsInRequest``), and each small
+    enough that its request stays within ``maxSizeRequest``. A single strategy too large for
+    one request is refused before anything is written (``InputError``)."""
     max_set = _limit(client, "max_objects_in_set", 500)
     max_get = _limit(client, "max_objects_in_get", 500)
     max_calls = _limit(client, "max_calls_in_request", 16)
-    chunk_size = max(1, min(max_set, max_get * max(1, max_calls - 1)))
-    operations = _operations(the_plan, durations_as_strings)
-    groups, creation_names = [], {}
-    for chunk_index, start in enumerate(range(0, len(operations), chunk_size)):
+    max_size = _limit(client, "max_size_request", 10_000_000)
+    count_limit = max(1, min(max_set, max_get * max(1, max_calls - 1)))
+    budget = max_size - _REQUEST_OVERHEAD
+    chunks, current, size = [], [], 0
+    for index, (kind, name, body) in enumerate(operations):
+        key = f"c{index}" if kind == "create" else the_plan.ids[name]
+        # the entry in the /set plus the id in the /get that reads it back
+        cost = len(json.dumps({key: body})) + len(json.dumps(key)) * 2 + 4
+        if cost > budget:
+            raise InputError(
+                f"{_model.ItemContext(name=name).label()}: its {kind} is {cost} bytes, more than one request "
+                f"may carry (the server's maxSizeRequest is {max_size} bytes); shorten its values",
+                strategy=name)
+        if current and (len(current) >= count_limit or size + cost > budget):
+            chunks.append(current)
+            current, size = [], 0
+        current.append((index, kind, name, body, key))
+        size += cost
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def write(client, the_plan, durations_as_strings, progress):
+    """Apply ``the_plan``: ``/set`` chunks (``_chunks``), each with a ``/get`` of what it created
+    and updated in the same request, packed into as few requests as the limits allow and sent in
+    order. Each answer is recorded in ``progress`` as it comes, so that a failure later leaves an
+    exact account. A lost answer raises ``WriteOutcomeUnknown`` (nothing is resent here), with
+    the names of its request in ``progress.unconfirmed``."""
+    max_get = _limit(client, "max_objects_in_get", 500)
+    groups, chunk_of_call = [], {}
+    for chunk_index, chunk in enumerate(_chunks(client, the_plan, _operations(the_plan, durations_as_strings))):
         arguments, fetch = {}, []
-        for offset, (kind, name, body) in enumerate(operations[start:start + chunk_size]):
+        for _index, kind, name, body, key in chunk:
             if kind == "create":
-                creation_id = f"c{start + offset}"
-                creation_names[creation_id] = name
-                arguments.setdefault("create", {})[creation_id] = body
-                fetch.append("#" + creation_id)
+                arguments.setdefault("create", {})[key] = body
+                fetch.append("#" + key)
             elif kind == "update":
-                arguments.setdefault("update", {})[the_plan.ids[name]] = body
-                fetch.append(the_plan.ids[name])
+                arguments.setdefault("update", {})[key] = body
+                fetch.append(key)
             else:
-                arguments.setdefault("destroy", []).append(the_plan.ids[name])
-        group = [[SET, arguments, f"s{chunk_index}"]]
+                arguments.setdefault("destroy", []).append(key)
+        call_id = f"s{chunk_index}"
+        chunk_of_call[call_id] = chunk
+        group = [[SET, arguments, call_id]]
         for get_index, get_start in enumerate(range(0, len(fetch), max_get)):
             group.append([GET, {"ids": fetch[get_start:get_start + max_get]}, f"g{chunk_index}.{get_index}"])
         groups.append(group)
-    if reload:
-        groups.append([list(RELOAD_CALL)])
-    responses = client.post_many(groups, write=True)
-    return _read_write_responses(client, the_plan, responses, creation_names)
-
-
-def _read_write_responses(client, the_plan, responses, creation_names):
-    result = WriteResult()
     names_by_id = {strategy_id: name for name, strategy_id in the_plan.ids.items()}
-    missing_ids = []
-    fetched_ok = set()
-    set_responses = [response for response in responses if response[2].startswith("s")]
-    for response in set_responses:
-        args = check_method_response(response, SET)
-        for creation_id, created in (args.get("created") or {}).items():
-            name = creation_names.get(creation_id)
-            result.applied += 1
-            if isinstance(created, dict) and created.get("id"):
-                missing_ids.append(created["id"])
-                names_by_id[created["id"]] = name
-        for creation_id, error in (args.get("notCreated") or {}).items():
-            name = creation_names.get(creation_id, creation_id)
-            if isinstance(error, dict) and error.get("type") == "primaryKeyViolation":
-                result.taken.append(name)
-            else:
-                result.failures[name] = _set_error(name, "create", error)
-        for strategy_id in (args.get("updated") or {}):
-            result.applied += 1
-            missing_ids.append(strategy_id)
-        for strategy_id, error in (args.get("notUpdated") or {}).items():
-            name = names_by_id.get(strategy_id, strategy_id)
-            result.failures[name] = _set_error(name, "update", error)
-        result.applied += len(args.get("destroyed") or ())
-        for strategy_id, error in (args.get("notDestroyed") or {}).items():
-            if isinstance(error, dict) and error.get("type") == "notFound":
-                continue  # already gone (another run deleted it): converged
-            name = names_by_id.get(strategy_id, strategy_id)
-            result.failures[name] = _set_error(name, "delete", error)
-    for response in responses:
-        call_id = response[2]
-        if call_id.startswith("g"):
-            if response[0] == "error":
-                continue  # e.g. a creation id whose create failed: fetched below by id instead
-            for obj in check_method_response(response, GET).get("list") or ():
-                if isinstance(obj, dict) and obj.get("name") is not None:
-                    result.objects[obj["name"]] = _model.from_wire(obj)
-                    fetched_ok.add(obj.get("id"))
-        elif call_id == "reload":
-            try:
-                args = check_method_response(response, ACTION_SET)
-            except StalwartError as error:
-                result.failures["(reload)"] = {"strategy": "(reload)", "operation": "reload",
-                                               "error_type": error.details.get("error_type") or "error",
-                                               "description": error.msg, "properties": [], "validation_errors": []}
-                continue
-            result.reloaded = True
-            failed = (args.get("notCreated") or {}).get("reload")
-            if failed:
-                result.failures["(reload)"] = _set_error("(reload)", "reload", failed)
-                result.reloaded = False
-    still_missing = [strategy_id for strategy_id in missing_ids if strategy_id not in fetched_ok]
+    missing_ids, fetched = [], set()
+    for batch in client.pack(groups):
+        sent = [entry for call in batch if call[2] in chunk_of_call for entry in chunk_of_call[call[2]]]
+        try:
+            responses = client.post(batch, write=True)
+        except WriteOutcomeUnknown:
+            progress.unconfirmed.extend(name for _index, _kind, name, _body, _key in sent)
+            raise
+        for response in responses:
+            if response[2] in chunk_of_call:
+                _record_set(progress, chunk_of_call[response[2]], response, names_by_id, missing_ids)
+        for response in responses:
+            if response[2].startswith("g") and response[0] != "error":
+                # an error here is a creation id whose create failed: the others are fetched by id
+                for obj in check_method_response(response, GET).get("list") or ():
+                    if isinstance(obj, dict) and obj.get("name") is not None:
+                        progress.objects[obj["name"]] = _model.from_wire(obj)
+                        fetched.add(obj.get("id"))
+    still_missing = [strategy_id for strategy_id in missing_ids if strategy_id not in fetched]
     if still_missing:
         for obj in _get_by_ids(client, still_missing):
-            result.objects[obj["name"]] = _model.from_wire(obj)
-    return result
+            progress.objects[obj["name"]] = _model.from_wire(obj)
 
 
-def _send_reload(client):
-    response = client.post([list(RELOAD_CALL)], write=True)
-    args = check_method_response(response[0], ACTION_SET)
-    return not (args.get("notCreated") or {}).get("reload")
+def _record_set(progress, chunk, response, names_by_id, missing_ids):
+    """One ``/set`` answer into ``progress``. A method-level error refuses the whole call: each
+    strategy of the chunk fails with the server's reason."""
+    sections = {SECTIONS[kind] for _index, kind, _name, _body, _key in chunk}
+    try:
+        args = check_method_response(response, SET, sections)
+    except (PermissionDenied, MethodError) as refused:
+        for _index, kind, name, _body, _key in chunk:
+            progress.failures[name] = _call_refused(name, kind, refused)
+        return
+    by_key = {key: (kind, name) for _index, kind, name, _body, key in chunk}
+    for key, created in (args.get("created") or {}).items():
+        name = by_key.get(key, (None, key))[1]
+        progress.confirm("create", name)
+        progress.failures.pop(name, None)
+        if isinstance(created, dict) and created.get("id"):
+            missing_ids.append(created["id"])
+            names_by_id[created["id"]] = name
+    for key, error in (args.get("notCreated") or {}).items():
+        name = by_key.get(key, (None, key))[1]
+        if isinstance(error, dict) and error.get("type") == "primaryKeyViolation":
+            progress.taken.append(name)
+        else:
+            progress.failures[name] = _set_error(name, "create", error)
+    for strategy_id in (args.get("updated") or {}):
+        name = names_by_id.get(strategy_id, strategy_id)
+        progress.confirm("update", name)
+        progress.failures.pop(name, None)
+        missing_ids.append(strategy_id)
+    for strategy_id, error in (args.get("notUpdated") or {}).items():
+        name = names_by_id.get(strategy_id, strategy_id)
+        progress.failures[name] = _set_error(name, "update", error)
+    for strategy_id in args.get("destroyed") or ():
+        name = names_by_id.get(strategy_id, strategy_id)
+        progress.confirm("delete", name)
+        progress.failures.pop(name, None)
+    for strategy_id, error in (args.get("notDestroyed") or {}).items():
+        name = names_by_id.get(strategy_id, strategy_id)
+        if isinstance(error, dict) and error.get("type") == "notFound":
+            progress.confirm("delete", name)  # already gone (another run deleted it): converged
+            continue
+        progress.failures[name] = _set_error(name, "delete", error)
+
+
+def _send_reload(client, progress):
+    """One ``ReloadSettings``, after the writes, only when something changed. A reload is safe
+    to repeat, so it is retried like a read. A refusal is recorded, not raised: the changes
+    stand, and the result must say so."""
+    try:
+        response = client.post([list(RELOAD_CALL)], write=False)
+        args = check_method_response(response[0], ACTION_SET)
+    except (PermissionDenied, MethodError) as error:
+        progress.reload_failure = {"error_type": error.details.get("error_type") or "error",
+                                   "description": error.details.get("description") or error.msg,
+                                   "permission": error.details.get("permission")}
+        return
+    refused = (args.get("notCreated") or {}).get("reload")
+    if refused:
+        refused = refused if isinstance(refused, dict) else {}
+        progress.reload_failure = {"error_type": refused.get("type") or "error",
+                                   "description": refused.get("description"), "permission": None,
+                                   "validation_errors": refused.get("validationErrors") or []}
+        return
+    progress.reloaded = True
 
 
 # --- converging ----------------------------------------------------------------------------------------
 
 
 class Outcome:
-    def __init__(self, the_plan, objects, reloaded, failures, changed):
+    def __init__(self, the_plan, objects, progress=None, changed=None):
         self.plan = the_plan
         self.objects = objects
-        self.reloaded = reloaded
-        self.failures = failures
-        self.changed = changed
+        self.progress = progress or Progress()
+        self.changed = self.progress.changed if changed is None else changed
+
+    @property
+    def reloaded(self):
+        return self.progress.reloaded
+
+    @property
+    def failures(self):
+        return self.progress.failures
+
+
+class ChangesFailed(StalwartError):
+    """The run failed after it had changed something (or after a write whose outcome is unknown):
+    the details carry ``changed`` true, the ``plan``, ``applied`` and ``unconfirmed``."""
 
 
 def converge(client, desired, purge=False, force=False, reload=False, check_mode=False, warn=None):
     """Read, plan, and (unless ``check_mode``) write; recover from lost writes (re-read, re-plan,
     write what is still missing, at most ``retries`` rounds) and from creates that a concurrent
-    run made first (re-read those names, update them if needed)."""
+    run made first (re-read those names, update them if needed); reload once, after the writes,
+    when something changed. An error after something changed raises ``ChangesFailed``, which
+    says what was applied and what is unknown."""
     warn = warn or (lambda message: None)
     names = None if purge else [item["name"] for item in desired]
     snapshot = read(client, names=names, outbound=purge)
@@ -317,68 +437,120 @@ def converge(client, desired, purge=False, force=False, reload=False, check_mode
     for message in first_plan.warnings:
         warn(message)
     if check_mode or not first_plan.changed:
-        return Outcome(first_plan, dict(first_plan.predicted), False, {}, first_plan.changed)
+        return Outcome(first_plan, dict(first_plan.predicted), changed=first_plan.changed)
 
+    progress = Progress()
     objects = dict(snapshot.current)
-    the_plan, rounds, reloaded, lost = first_plan, 0, False, False
+    try:
+        _apply(client, first_plan, snapshot, desired, progress, purge, force, names, objects)
+        if reload and progress.changed:
+            _send_reload(client, progress)
+    except StalwartError as error:
+        if not progress.changed:
+            raise
+        outcome = Outcome(first_plan, _final_objects(first_plan, objects, progress), progress)
+        raise ChangesFailed(_changes_failed_text(error, progress), **_failure_details(outcome, error)) from None
+    return Outcome(first_plan, _final_objects(first_plan, objects, progress), progress)
+
+
+def _final_objects(first_plan, objects, progress):
+    result = dict(objects)
+    result.update(progress.objects)
+    for name in progress.applied["delete"]:
+        result.pop(name, None)
+    return result
+
+
+def _apply(client, first_plan, snapshot, desired, progress, purge, force, names, objects):
+    the_plan, rounds = first_plan, 0
     rounds_allowed = max(1, int(getattr(client, "retries", 3) or 0))
     while True:
         try:
-            result = write(client, the_plan, snapshot.durations_as_strings, reload=reload)
+            write(client, the_plan, snapshot.durations_as_strings, progress)
             break
-        except WriteOutcomeUnknown:
+        except WriteOutcomeUnknown as lost:
+            if progress.lost is None:
+                progress.lost = lost
             rounds += 1
-            lost = True
             if rounds > rounds_allowed:
                 raise
             client.back_off(rounds)  # the same backoff as a retry: a failing server gets a breather
             snapshot = read(client, names=names, outbound=purge)
-            objects = dict(snapshot.current)
-            the_plan = _planner.plan(snapshot.current, desired, purge=purge, protected=snapshot.protected,
-                                     force=force, unreadable_reason=snapshot.unreadable_reason)
+            objects.clear()
+            objects.update(snapshot.current)
+            next_plan = _planner.plan(snapshot.current, desired, purge=purge, protected=snapshot.protected,
+                                      force=force, unreadable_reason=snapshot.unreadable_reason)
+            progress.settle(the_plan, next_plan)
+            the_plan = next_plan
             if not the_plan.changed:
-                result = WriteResult()
-                if reload:
-                    # whether the lost request's reload ran is unknown; a reload is safe to repeat
-                    result.reloaded = _send_reload(client)
                 break
-    reloaded = result.reloaded
-    objects.update(result.objects)
-    if result.taken:
-        taken = set(result.taken)
+    if progress.taken:
+        taken = set(progress.taken)
+        progress.taken = []
         again = read(client, names=sorted(taken))
-        retry_plan = _planner.plan(again.current, [item for item in desired if item["name"] in taken])
         objects.update(again.current)
+        retry_plan = _planner.plan(again.current, [item for item in desired if item["name"] in taken])
         if retry_plan.changed:
-            # the first write's reload ran before these updates: reload again after them, or the
-            # server would keep running the concurrent run's values until the next reload
-            retried = write(client, retry_plan, again.durations_as_strings, reload=reload)
-            reloaded = reloaded or retried.reloaded
-            result.applied += retried.applied
-            objects.update(retried.objects)
-            result.failures.update(retried.failures)
-            for name in retried.taken:
-                result.failures[name] = {"strategy": name, "operation": "create", "error_type": "primaryKeyViolation",
-                                         "description": "created concurrently and then not found", "properties": ["name"],
-                                         "validation_errors": []}
-    for name in first_plan.delete:
-        objects.pop(name, None)
-    changed = lost or result.applied > 0
-    return Outcome(first_plan, objects, reloaded, result.failures, changed)
+            write(client, retry_plan, again.durations_as_strings, progress)
+            for name in progress.taken:
+                progress.failures[name] = {"strategy": name, "operation": "create",
+                                           "error_type": "primaryKeyViolation",
+                                           "description": "created concurrently and then not found",
+                                           "properties": ["name"], "validation_errors": []}
+
+
+def _names(names):
+    return ", ".join(shorten(name) for name in names)
+
+
+def _changes_failed_text(error, progress):
+    """The message of a failure after something changed: what was applied, what is unknown, what
+    happened, and that a re-run finishes the job (it reads first)."""
+    parts = []
+    if progress.lost is not None and progress.unconfirmed:
+        parts.append(f"a write was sent and its outcome is unknown: the server may or may not have applied it "
+                     f"({progress.lost.core}; strategies: {_names(progress.unconfirmed)})")
+    elif progress.lost is not None:
+        parts.append(f"a write's answer was lost ({progress.lost.core})")
+    applied = [f"{kind} {_names(names)}" for kind, names in progress.applied.items() if names]
+    if applied:
+        parts.append("the server applied: " + "; ".join(applied))
+    if error is not progress.lost:
+        parts.append(f"then: {error.core}")
+    return ("; ".join(parts) + ". Something may have changed on the server, so changed is true; re-run the task "
+            "once the server answers again: it reads the current state first and writes only what is missing")
+
+
+def _failure_details(outcome, error=None):
+    details = {}
+    if error is not None:
+        details.update({key: value for key, value in error.details.items()
+                        if key in ("status", "url", "error_type", "permission", "limit")})
+    details["changed"] = outcome.changed
+    details["plan"] = outcome.plan.summary()
+    details["applied"] = outcome.progress.applied_summary()
+    if outcome.progress.unconfirmed:
+        details["unconfirmed"] = list(outcome.progress.unconfirmed)
+    if outcome.progress.failures:
+        details["failed_strategies"] = list(outcome.progress.failures.values())
+    return details
 
 
 # --- results -----------------------------------------------------------------------------------------------
 
 
 def _failure_text(failure):
-    text = f"{failure['strategy']}: {failure['operation']} refused by the server ({failure['error_type']})"
+    text = f"{shorten(failure['strategy'])}: {failure['operation']} refused by the server ({failure['error_type']})"
     if failure.get("description"):
         text += f": {failure['description']}"
+    if failure.get("permission"):
+        plural = "s" if " and " in failure["permission"] else ""
+        text += f"; the credentials need the permission{plural} {failure['permission']}"
     if failure.get("properties"):
         text += f" [option: {', '.join(failure['properties'])}]"
     for entry in failure.get("validation_errors") or ():
         text += f" [{entry.get('type')} {entry.get('option', entry.get('property'))}"
-        text += f" = {entry['value']!r}]" if "value" in entry else "]"
+        text += f" = {shorten(entry['value'])}]" if "value" in entry else "]"
     return text
 
 
@@ -417,17 +589,39 @@ def _diff(outcome, desired, single):
     return {"before": before, "after": after}
 
 
+RELOAD_HOW = ("reload when the credentials allow it: run stalwart.mail.reload_settings (it needs the permissions "
+              "sysActionCreate and actionReloadSettings), or reload from Stalwart's web admin")
+
+
 def _failed(outcome, desired, single):
-    failures = list(outcome.failures.values())
-    shown = "; ".join(_failure_text(failure) for failure in failures)
-    count = len([failure for failure in failures if failure["operation"] != "reload"])
-    if single:
-        head = "the server refused the change"
-    else:
-        head = f"{count} of {len(outcome.plan.create) + len(outcome.plan.update) + len(outcome.plan.delete)} " \
-               "changes were refused by the server (the others were applied; a re-run retries the rest)"
+    """The failure of a run in which the server refused something: what it refused and why,
+    what was applied, and a reload that was refused after applied changes."""
+    progress = outcome.progress
+    failures = list(progress.failures.values())
+    parts = []
+    if failures:
+        total = len(outcome.plan.create) + len(outcome.plan.update) + len(outcome.plan.delete)
+        applied = sum(len(names) for names in progress.applied.values())
+        if single:
+            head = "the server refused the change"
+        else:
+            head = f"{len(failures)} of {total} changes were refused by the server"
+            head += (f" ({applied} applied; a re-run retries the rest)" if applied
+                     else " (nothing was applied; a re-run tries again)")
+        parts.append(f"{head}: " + "; ".join(_failure_text(failure) for failure in failures))
+    if progress.reload_failure:
+        refused = progress.reload_failure
+        text = f"({refused['error_type']})"
+        if refused.get("description"):
+            text += f": {refused['description']}"
+        if refused.get("permission"):
+            text += f"; the credentials need the permission {refused['permission']}"
+        what = "the other changes were applied" if failures else "the changes were applied"
+        parts.append(f"{what}, but the server refused to reload its settings {text}. The stored changes take "
+                     f"effect at the next reload: {RELOAD_HOW}")
     results = strategy_results(outcome, desired, single, diff=False)
-    return BatchFailed(f"{head}: {shown}", failed_strategies=failures, **results)
+    results.update(_failure_details(outcome))
+    return BatchFailed("; ".join(parts), **results)
 
 
 # --- module argument specs -----------------------------------------------------------------------------------
@@ -473,7 +667,7 @@ def name_the_strategy(raw, message):
         if isinstance(strategies, list):
             for position, item in enumerate(strategies):
                 if not isinstance(item, dict):
-                    return f"{_model.ItemContext(position).label()}: {_model.NOT_A_STRATEGY} {item!r}; {message}"
+                    return f"{_model.ItemContext(position).label()}: {_model.NOT_A_STRATEGY} {shorten(item)}; {message}"
         return message
     name = raw.get("name")
     if isinstance(name, str) and name:
@@ -518,9 +712,14 @@ def run_strategy_module(module, client_factory=None):
             if single and params.get("name"):
                 details.setdefault("strategy", params["name"])
             raise InputError(name_the_strategy(params, bad.msg), **details) from None
+        for item in desired:
+            if item["state"] == "absent" and item["values"]:
+                given = ", ".join(sorted(item["values"]))
+                module.warn(f"{item['label']}: state is absent, so the value options given with it are ignored "
+                            f"({given}); remove them, or set state: present")
         outcome = converge(client, desired, purge=bool(params.get("purge")), force=bool(params.get("force")),
                            reload=bool(params.get("reload")), check_mode=module.check_mode, warn=module.warn)
-        if outcome.failures:
+        if outcome.failures or outcome.progress.reload_failure:
             raise _failed(outcome, desired, single)
         results = strategy_results(outcome, desired, single, diff=module._diff)
     except StalwartError as caught:
@@ -531,14 +730,18 @@ def run_strategy_module(module, client_factory=None):
 
 
 def run_info_module(module, client_factory=None):
-    """The whole of ``mta_connection_strategy_info``: read (never write), sorted by name."""
+    """The whole of ``mta_connection_strategy_info``: read (never write), sorted by name. No
+    ``names`` means every strategy; an empty list asks for none (nothing is read)."""
     error = None
     try:
         names = module.params.get("names")
-        names = list(dict.fromkeys(str(name) for name in names)) if names else None
+        names = None if names is None else list(dict.fromkeys(str(name) for name in names))
         client = _client(module, client_factory)
-        snapshot = read(client, names=names)
-        strategies = [_model.to_info(snapshot.current[name]) for name in sorted(snapshot.current)]
+        if names == []:
+            strategies = []
+        else:
+            snapshot = read(client, names=names)
+            strategies = [_model.to_info(snapshot.current[name]) for name in sorted(snapshot.current)]
     except StalwartError as caught:
         error = caught
     if error is not None:

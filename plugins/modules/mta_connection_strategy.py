@@ -83,25 +83,29 @@ options:
           - absent
       id:
         description:
-          - Accepted and ignored, so that the output of M(stalwart.mail.mta_connection_strategy_info) can be pasted
-            as is; the name is the key.
+          - Accepted and ignored, so that the output of M(stalwart.mail.mta_connection_strategy_info) can be pasted as
+            is; the name is the key.
         type: str
       description:
         description:
-          - Free-text description of the strategy.
+          - 'Free-text description of the strategy: a string (a number is taken as its text; a list or a dictionary is
+            refused).'
           - V("") clears it.
-        type: str
+        type: raw
       ehlo_hostname:
         description:
-          - Host name (or IP literal) to announce in EHLO for connections made with this strategy.
-          - Compared lower-cased and IDNA-encoded, as the server stores it.
+          - 'Host name (or IP literal) to announce in EHLO for connections made with this strategy: a string.'
+          - 'Compared as the server stores it: white space removed, lower-cased, internationalised names as A-labels (UTS
+            46, so V(straße.example) is V(xn--strae-oqa.example), not V(strasse.example)).'
+          - The top-level domain must be in the Public Suffix List (or be V(test), V(localhost), V(local), V(internal),
+            V(lan), V(home), V(corp), V(intranet), V(private) or V(localdomain)), as the server requires.
           - V("") clears it.
-        type: str
+        type: raw
       source_ips:
         description:
           - Local IP addresses to send from, each with an optional EHLO host name.
-          - 'The server picks one address at random per delivery, so the order carries no meaning: a reordered list
-            is not a change. When a change is needed the list is written whole, in the order given.'
+          - 'The server picks one address at random per delivery, so the order carries no meaning: a reordered list is
+            not a change. When a change is needed the list is written whole, in the order given.'
           - V([]) clears the list.
         type: list
         elements: dict
@@ -116,7 +120,7 @@ options:
           ehlo_hostname:
             description:
               - Host name to announce in EHLO when sending from this address.
-              - 'Compared lower-cased and IDNA-encoded; V("") or no value: none.'
+              - 'Checked and compared like O(ehlo_hostname); V("") or no value: none.'
             type: str
       connect_timeout:
         description:
@@ -178,8 +182,11 @@ options:
   reload:
     description:
       - After a change, ask the server to apply the new configuration (an C(x:Action) C(ReloadSettings)),
-        once per run, in the same request as the last write. Stalwart does not reload a changed strategy
+        once per run, in a request of its own after the writes. Stalwart does not reload a changed strategy
         by itself.
+      - The reload is sent only when the server confirmed a change (also when other changes of the batch
+        were refused), never after a run whose every change was refused. When the server refuses the
+        reload itself, the task fails saying that the changes were applied and how to reload.
       - Needs the permissions C(sysActionCreate) and C(actionReloadSettings).
     type: bool
     default: false
@@ -192,7 +199,12 @@ notes:
   - A create that fails because another run created the same name at the same time is turned into an
     update of that strategy.
   - When the server refuses some strategies of a batch, the others are applied; the module fails listing
-    every refused strategy with the server's reason, and returns RV(failed_strategies).
+    every refused strategy with the server's reason, and returns RV(failed_strategies) and RV(applied).
+  - After a failure, RV(changed) is V(true) whenever the server confirmed a change or a write's outcome is
+    unknown (its answer was lost and the server could not be read back); V(false) means that nothing this
+    run wrote is on the server.
+  - Requests stay within the server's C(maxSizeRequest); a single strategy too large for one request is
+    refused before anything is written.
 seealso:
   - module: stalwart.mail.mta_connection_strategy_info
   - name: MtaConnectionStrategy reference
@@ -348,11 +360,30 @@ reloaded:
   returned: always
   type: bool
   sample: true
+applied:
+  description:
+    - On failure, what the server confirmed, in the shape of RV(plan) (C(update) is a list of names here).
+  returned: on failure, when the run had planned changes
+  type: dict
+  sample:
+    create: [warmup]
+    update: []
+    delete: []
+unconfirmed:
+  description:
+    - On failure, the strategies whose write was sent but whose answer was lost, when the server could not be
+      read back to settle it; they may or may not have been applied.
+  returned: on failure, when a write's outcome is unknown
+  type: list
+  elements: str
+  sample: [warmup]
 failed_strategies:
   description:
     - When the server refused some strategies, one entry per refused strategy; the others were applied.
     - O(source_ips) errors name the option as V(source_ips[].ip) or V(source_ips[].ehlo_hostname) (the
       server does not say which entry).
+    - When the server refused a whole request (C(error_type) V(forbidden)), every strategy it carried is
+      listed, and C(permission) names the permission the credentials lack.
   returned: on failure, when the server refused strategies
   type: list
   elements: dict

@@ -34,8 +34,9 @@ def test_quick_benchmark_writes_the_table_with_request_counts(tmp_path):
     # handler's reload (1 session GET + 1 POST)
     assert costs[("role converge", "1")] == costs[("role converge", "2")] == (5, 3)
     assert costs[("role no-op", "1")] == costs[("role no-op", "2")] == (2, 1)
-    # the loop: the same per item
-    assert costs[("loop converge", "2")] == (6, 4) and costs[("loop no-op", "2")] == (4, 2)
+    # the loop: per item, 1 session GET + 1 read POST, and on a converge 1 write POST and the
+    # module's own reload (reload: true), a POST of its own after the write
+    assert costs[("loop converge", "2")] == (8, 6) and costs[("loop no-op", "2")] == (4, 2)
     assert costs[("floor: one no-op task", "")] == (0, 0)
     # the fleet: the role's cost once per host
     assert costs[("fleet converge: 2 hosts, forks 2", "2 × 2")] == (10, 6)

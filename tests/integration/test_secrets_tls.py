@@ -199,7 +199,17 @@ def arm(sim, label, failure):
         tasks.append({"name": f"arm {label}", "ansible.builtin.uri": {
             **control, "method": "POST", "body_format": "json",
             "body": {"faults": [{**FAULTS[failure], "count": 10, "match": "any"}]}}})
+    if failure == "refused by server":
+        # a refusal the collection cannot foresee: the simulator refuses this name's create
+        tasks.append({"name": f"arm {label}", "ansible.builtin.uri": {
+            **control, "url": f"{sim.url}/_sim/refuse", "method": "POST", "body_format": "json",
+            "body": {"names": {strategy_name(label): None}}}})
     return tasks
+
+
+def strategy_name(label):
+    """The strategy a forced failure's task creates."""
+    return "secret-" + re.sub(r"\W+", "-", label)
 
 
 def credentials(auth, failure, files):
@@ -225,10 +235,8 @@ def forced_failures(sim, tls_sim, auth, failures, files):
         labels[label] = failure
         args = {"url": tls_sim.url if failure == "TLS" else sim.url, "retries": 0, "timeout": 1,
                 **credentials(auth, failure, files),
-                "name": "secret-" + re.sub(r"\W+", "-", label), "connect_timeout": "2m",
+                "name": strategy_name(label), "connect_timeout": "2m",
                 "source_ips": [{"ip": "192.0.2.7", "ehlo_hostname": "mx7.example.org"}]}
-        if failure == "refused by server":
-            args["ehlo_hostname"] = "mx.example.notatld"
         tasks += arm(sim, label, failure) + [task(label, args)]
     return tasks, labels
 

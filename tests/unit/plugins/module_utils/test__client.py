@@ -175,12 +175,13 @@ def free_port():
 
 def test_session_found_gives_its_api_url_and_limits(server):
     server.answer(session(api_url=server.url + "/jmap/", maxCallsInRequest=4, maxObjectsInGet=50,
-                          maxObjectsInSet=20))
+                          maxObjectsInSet=20, maxSizeRequest=200000))
     client = client_for(server)
     client.connect()
     assert client.session_found is True
     assert client.endpoint == server.url + "/jmap/"
-    assert client.limits == {"max_calls_in_request": 4, "max_objects_in_get": 50, "max_objects_in_set": 20}
+    assert client.limits == {"max_calls_in_request": 4, "max_objects_in_get": 50, "max_objects_in_set": 20,
+                             "max_size_request": 200000}
     assert client.requests_sent == 1
     assert [(r["method"], r["path"]) for r in server.requests] == [("GET", "/jmap/session")]
     assert server.requests[0]["headers"]["Authorization"] == f"Bearer {TOKEN}"
@@ -234,7 +235,8 @@ def test_missing_or_bad_limits_take_the_defaults(server):
     server.answer(answer)
     client = client_for(server)
     client.connect()
-    assert client.limits == {"max_calls_in_request": 8, "max_objects_in_get": 500, "max_objects_in_set": 500}
+    assert client.limits == {"max_calls_in_request": 8, "max_objects_in_get": 500, "max_objects_in_set": 500,
+                             "max_size_request": 10_000_000}
 
 
 def test_connect_twice_sends_one_request(server):

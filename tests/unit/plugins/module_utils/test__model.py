@@ -54,10 +54,24 @@ HOSTNAMES_OK = [
     ("MX.Bücher.Example.ORG", "mx.xn--bcher-kva.example.org"), ("mx_1.example.com", "mx_1.example.com"),
     ("  mx.example.com ", "mx.example.com"), ("münchen.de", "xn--mnchen-3ya.de"),
     ("192.0.2.1", "192.0.2.1"), ("2001:DB8::A", "2001:db8::a"), ("mx.lan", "mx.lan"),
-    ("mx.example.notatld", "mx.example.notatld"),  # unknown TLDs are the server's business
+    # the server removes white space anywhere in a name (Unicode White_Space), then checks it
+    ("mx example.com", "mxexample.com"), ("mx.\u3000example.com\t", "mx.example.com"),
+    # UTS 46 non-transitional, as the server: not IDNA 2003's ss / σ / dropped joiners
+    ("straße.example.com", "xn--strae-oqa.example.com"), ("ς.example.com", "xn--3xa.example.com"),
+    ("ẞ.example.de", "xn--zca.example.de"), ("क्\u200dष.example.com", "xn--11b2ezcw70k.example.com"),
+    ("نامه\u200cای.example.com", "xn--mgba3gch31f060k.example.com"),
+    ("mx.example.xn--p1ai", "mx.example.xn--p1ai"), ("mx.example.рф", "mx.example.xn--p1ai"),
+    # lower-cased letter by letter as the server does: a final capital sigma becomes σ, not ς
+    ("ΟΔΟΣ.example.com", "xn--pxavbq.example.com"), ("οδος.example.com", "xn--pxavbm.example.com"),
 ]
-HOSTNAMES_BAD = ["mailserver", "mx.example.com.", "mx..example.com", ".example.com", "mx example.com",
-                 "a" * 64 + ".example.com", "mx.exa$mple.com", "-mx.example.com", ("a" * 60 + ".") * 5 + "com"]
+HOSTNAMES_BAD = ["mailserver", "mx.example.com.", "mx..example.com", ".example.com", "mx. .example.com",
+                 "a" * 64 + ".example.com", "mx.exa$mple.com", "-mx.example.com", ("a" * 60 + ".") * 5 + "com",
+                 # the server's Public Suffix List check: an unknown top-level domain is refused
+                 "mx.example.notatld", "mx.example.invalid",
+                 # an IP literal only as it is: with spaces it is a name, and it has no known TLD
+                 " 192.0.2.1", "2001:db8::1 ",
+                 # a joiner where UTS 46 (CheckJoiners) does not allow one
+                 "a\u200db.example.com", "a\u200cb.example.com", "   "]
 
 
 @pytest.mark.parametrize("value,expected", HOSTNAMES_OK)
@@ -74,13 +88,14 @@ def test_normalise_hostname_refuses(value):
 @pytest.mark.parametrize("value,expected", [
     ("2001:DB8::A", "2001:db8::a"), ("2001:db8:0:0:0:0:0:a", "2001:db8::a"), ("2001:DB8:0::A", "2001:db8::a"),
     ("::ffff:1.2.3.4", "::ffff:1.2.3.4"), ("::FFFF:0102:0304", "::ffff:1.2.3.4"), ("192.0.2.10", "192.0.2.10"),
-    ("::", "::"), ("::1", "::1"), (" 192.0.2.1 ", "192.0.2.1"),
+    ("::", "::"), ("::1", "::1"),
 ])
 def test_canonical_ip(value, expected):
     assert _model.canonical_ip(value) == expected
 
 
-@pytest.mark.parametrize("value", ["192.0.2.300", "not-an-ip", "192.0.2.0/24", "fe80::1%eth0", "", "1.2.3"])
+@pytest.mark.parametrize("value", ["192.0.2.300", "not-an-ip", "192.0.2.0/24", "fe80::1%eth0", "", "1.2.3",
+                                   " 192.0.2.1 ", "192.0.2.1\n"])
 def test_canonical_ip_refuses(value):
     with pytest.raises(ValueError):
         _model.canonical_ip(value)
@@ -294,3 +309,16 @@ def test_the_roles_argument_specs_follow_the_table():
     names = set(sub) | {alias for option in sub.values() for alias in option.get("aliases", [])}
     assert set(items["source_ips"]["options"]) == names
     assert all(items["source_ips"]["options"][name]["type"] == sub[name]["type"] for name in sub)
+
+
+def test_stored_size_is_the_servers_pickle_size():
+    # measured on Stalwart 0.16.19: a random 199,980-letter description under the 7-letter name
+    # "r199980" was refused with "Object size 200013 exceeds maximum of 200000"
+    strategy = _model.defaults("r199980")
+    strategy["description"] = "x" * 199_980
+    assert _model.stored_size(strategy) == 200_013
+    strategy["source_ips"] = [{"ip": "2001:db8::1", "ehlo_hostname": "a.example.com"}, {"ip": "192.0.2.1",
+                                                                                        "ehlo_hostname": None}]
+    # each entry: its optional host name (1, then 1 length byte and 13 bytes), the family byte,
+    # 16 or 4 address bytes; the count stays one byte
+    assert _model.stored_size(strategy) == 200_013 + (1 + 1 + 13 + 1 + 16) + (1 + 1 + 4)

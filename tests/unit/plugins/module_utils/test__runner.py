@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from ansible_collections.stalwart.mail.plugins.module_utils import _model, _runner
+from ansible_collections.stalwart.mail.plugins.module_utils._client import JmapClient
 from ansible_collections.stalwart.mail.plugins.module_utils._errors import PermissionDenied, WriteOutcomeUnknown
 
 ROOT = Path(__file__).resolve().parents[4]
@@ -26,8 +27,8 @@ class FakeClient:
 
     def __init__(self, objects=(), strings=False, session_found=True, limits=None, outbound=None,
                  outbound_forbidden=False, refuse_hosts=(), query_forbidden=False, outbound_listing=None):
-        self.limits = dict({"max_objects_in_get": 500, "max_objects_in_set": 500, "max_calls_in_request": 16},
-                           **(limits or {}))
+        self.limits = dict({"max_objects_in_get": 500, "max_objects_in_set": 500, "max_calls_in_request": 16,
+                            "max_size_request": 10_000_000}, **(limits or {}))
         self.session_found = session_found
         self.retries = 3
         self.strings = strings
@@ -63,18 +64,14 @@ class FakeClient:
     def connect(self):
         pass
 
+    # the real client's packing of calls into requests (maxCallsInRequest and maxSizeRequest)
+    pack = JmapClient.pack
+    request_body = JmapClient.request_body
+    request_size = JmapClient.request_size
+
     def post_many(self, groups, write=False):
-        limit = self.limits["max_calls_in_request"]
-        batches, current = [], []
-        for group in groups:
-            if len(current) + len(group) > limit:
-                batches.append(current)
-                current = []
-            current.extend(group)
-        if current:
-            batches.append(current)
         responses = []
-        for batch in batches:
+        for batch in self.pack(groups):
             responses.extend(self.post(batch, write=write))
         return responses
 
@@ -179,10 +176,11 @@ def test_a_batch_costs_a_constant_number_of_posts(count):
     outcome = converge(client, items, reload=True)
     assert outcome.changed and not outcome.failures
     assert client.reloads == 1
-    reads = [post for post in client.posts if not post[0]]
+    reads = [post for post in client.posts[:-1] if not post[0]]
     writes = [post for post in client.posts if post[0]]
     assert len(reads) <= 2 and len(writes) <= 1 + (2 * count) // (500 * 8)
-    assert client.posts[-1][1][-1] == _runner.ACTION_SET  # the reload rides in the last write
+    # the reload is a POST of its own after the writes: sent only once they showed a change
+    assert client.posts[-1] == (False, [_runner.ACTION_SET])
     assert all(obj["connectTimeout"] == 60000 for obj in client.by_name().values() if obj["name"].startswith("old"))
     assert len(outcome.objects) == 2 * count
     assert outcome.objects[f"new-{count - 1:04}"]["id"] is not None
@@ -246,8 +244,12 @@ def test_lost_writes_past_retries_fail():
     client.lose_writes = 10
     client.drop_unapplied = True
     client.retries = 3
-    with pytest.raises(WriteOutcomeUnknown):
+    with pytest.raises(_runner.ChangesFailed) as caught:
         converge(client, [{"name": f"n-{index}", "connect_timeout": index + 1} for index in range(3)])
+    # the writes' outcome is unknown: never reported as unchanged (issue 10.1)
+    assert caught.value.details["changed"] is True
+    assert caught.value.details["unconfirmed"] == ["n-0", "n-1", "n-2"]
+    assert "outcome is unknown" in caught.value.msg
     assert sum(1 for post in client.posts if post[0]) == 4  # the first write and one per round after a re-read
     assert client.waits == [1, 2, 3], "each re-read round waits like a retry"
     assert client.objects == {}
@@ -270,16 +272,18 @@ def test_an_update_after_a_concurrent_create_is_followed_by_a_reload():
     assert outcome.reloaded and not outcome.failures
     writes = [methods for is_write, methods in client.posts if is_write]
     assert len(writes) == 2, writes
-    assert _runner.SET in writes[1] and writes[1][-1] == _runner.ACTION_SET, writes
-    assert client.reloads == 2
+    assert _runner.SET in writes[1], writes
+    # one reload, after the update that followed the concurrent create
+    assert client.posts[-1] == (False, [_runner.ACTION_SET])
+    assert client.reloads == 1
 
 
 def test_partial_failure_keeps_the_rest_and_maps_properties_to_options():
-    client = FakeClient([{"name": "upd"}], refuse_hosts={"mx.example.notatld", "mx20.example.notatld"})
+    client = FakeClient([{"name": "upd"}], refuse_hosts={"mx.refused.example.com", "mx20.refused.example.com"})
     desired = _model.desired_from_params({"strategies": [
         {"name": "good-1", "connect_timeout": "1m"},
-        {"name": "bad-host", "ehlo_hostname": "mx.example.notatld"},
-        {"name": "upd", "source_ips": [{"ip": "192.0.2.20", "ehlo_hostname": "mx20.example.notatld"}]},
+        {"name": "bad-host", "ehlo_hostname": "mx.refused.example.com"},
+        {"name": "upd", "source_ips": [{"ip": "192.0.2.20", "ehlo_hostname": "mx20.refused.example.com"}]},
     ]})
     outcome = _runner.converge(client, desired)
     assert sorted(outcome.failures) == ["bad-host", "upd"]
@@ -316,7 +320,7 @@ def test_purge_without_the_outbound_permission_deletes_nothing_and_says_why():
     assert forced.plan.delete == ["stale"] and sorted(client.by_name()) == ["bulk"]
 
 
-def test_forbidden_write_raises_permission_denied():
+def test_forbidden_write_fails_the_strategy_naming_the_permission():
     class ReadOnly(FakeClient):
         def _set(self, args, created):
             raise AssertionError("not reached")
@@ -327,9 +331,12 @@ def test_forbidden_write_raises_permission_denied():
                                   "of this type"}, call_id]
             return super()._call(name, args, call_id, responses, created)
 
-    with pytest.raises(PermissionDenied) as caught:
-        converge(ReadOnly(), [{"name": "new"}])
-    assert "sysMtaConnectionStrategyCreate" in caught.value.msg
+    outcome = converge(ReadOnly(), [{"name": "new"}])
+    # the whole /set was refused: the strategy fails with the server's reason and the permission
+    assert not outcome.changed
+    assert outcome.failures["new"]["error_type"] == "forbidden"
+    assert outcome.failures["new"]["permission"] == "sysMtaConnectionStrategyCreate"
+    assert "sysMtaConnectionStrategyCreate" in _runner._failure_text(outcome.failures["new"])
 
 
 def test_diff_in_the_users_units_and_whole_objects():

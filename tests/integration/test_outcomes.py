@@ -1,0 +1,267 @@
+"""What a run reports after a failure, and what it leaves on the server (docs/reliability.md, "What
+changed means after a failure"): a change the server confirmed or a write whose outcome is unknown
+is never reported as no change; a refused part names each strategy and the server's reason next to
+what was applied; a reload follows only an applied change, and a refused reload after an applied
+change says so. Also the request-size limit, host names as the server encodes them, and the input
+the module must refuse or accept before any request.
+
+The module runs in this process (``tests/support/inproc.py``) against a simulator served from a
+thread; every outcome is checked against what the simulator stored and counted.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.inproc import ThreadedSimulator, run_module
+from tests.support.sim import ADMIN_TOKEN, READONLY_TOKEN
+
+MODULE = "mta_connection_strategy"
+INFO = "mta_connection_strategy_info"
+# may read and create, not update or destroy; may not reload
+CREATE_ONLY = "create-only-token"
+# may do everything to strategies, but not reload
+NO_RELOAD = "no-reload-token"
+TOKENS = {
+    CREATE_ONLY: "sysMtaConnectionStrategyGet,sysMtaConnectionStrategyQuery,sysMtaConnectionStrategyCreate",
+    NO_RELOAD: "sysMtaConnectionStrategyGet,sysMtaConnectionStrategyQuery,sysMtaConnectionStrategyCreate,"
+               "sysMtaConnectionStrategyUpdate,sysMtaConnectionStrategyDestroy,sysMtaOutboundStrategyGet",
+}
+FAST = {"retries": 2, "timeout": 5}
+
+
+@pytest.fixture(scope="module")
+def server():
+    with ThreadedSimulator(tokens=TOKENS) as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def sim(server):
+    server.reset()
+    return server
+
+
+def run(sim, token=ADMIN_TOKEN, **args):
+    return run_module(MODULE, {"url": sim.url, "token": token, **FAST, **args})
+
+
+def names(sim):
+    return sorted(item["name"] for item in sim.objects())
+
+
+def sent(sim):
+    stats = sim.stats()
+    return {key: stats[key] for key in ("requests", "posts", "writes")}
+
+
+# --- 10.1: a lost answer, then an outage --------------------------------------------------------
+
+
+def test_a_lost_write_then_an_outage_reports_changed_and_an_unknown_outcome(sim):
+    sim.fault("drop_after", match="write")  # the five creates are committed, the answer is lost
+    sim.fault("http503", count=100, skip=2)  # then, after the session and the first read, an outage
+    result = run(sim, strategies=[{"name": f"lost-{index}"} for index in range(5)])
+    assert result.get("failed") is True
+    assert result["changed"] is True, "a write that may have been applied is never 'no change'"
+    assert "outcome is unknown" in result["msg"] and "lost-0" in result["msg"], result["msg"]
+    assert "nothing was changed" not in result["msg"], result["msg"]
+    assert result["unconfirmed"] == [f"lost-{index}" for index in range(5)]
+    assert result["plan"]["create"] == [f"lost-{index}" for index in range(5)]
+    assert names(sim) == ["default"] + [f"lost-{index}" for index in range(5)]
+    # the server is back: a re-run converges without a duplicate
+    sim.fault  # noqa: B018 - the faults are still queued; clear them
+    sim.http("DELETE", "/_sim/faults")
+    again = run(sim, strategies=[{"name": f"lost-{index}"} for index in range(5)])
+    assert again["changed"] is False and not again.get("failed"), again
+    assert names(sim) == ["default"] + [f"lost-{index}" for index in range(5)]
+
+
+def test_a_write_answered_503_until_the_retries_run_out_is_reported_as_that_write(sim):
+    sim.fault("http503", count=100, skip=2)  # the session and the read pass; the write and all after get 503
+    result = run(sim, name="outage", connect_timeout="1m")
+    assert result.get("failed") is True
+    assert result["changed"] is True
+    msg = result["msg"]
+    assert msg.startswith("a write was sent and its outcome is unknown: the server may or may not have applied "
+                          "it (HTTP 503"), msg
+    assert "after a write was sent" in msg and "then: HTTP 503" in msg, msg
+    assert "nothing was changed" not in msg, msg
+    assert names(sim) == ["default"]  # the 503 came before processing: nothing stored
+
+
+def test_a_write_answered_503_while_reads_work_fails_about_the_write_after_the_rounds(sim):
+    sim.fault("http503", count=100, match="write")
+    result = run(sim, name="outage", connect_timeout="1m")
+    assert result.get("failed") is True and result["changed"] is True
+    assert "HTTP 503" in result["msg"] and "after a write was sent" in result["msg"], result["msg"]
+    assert sim.stats()["writes"] == 0  # every write was refused by the fault, none resent blindly:
+    writes = [entry for entry in sim.log() if entry["class"] == "write"]
+    assert len(writes) == 1 + FAST["retries"], "the first write and one per re-read round"
+
+
+# --- 10.2: a later chunk refused as a whole -----------------------------------------------------------
+
+
+def test_a_refused_later_chunk_keeps_the_earlier_ones_in_changed_plan_and_applied(sim):
+    sim.reset(objects=[{"name": "existing"}], limits={"maxObjectsInSet": 2})
+    result = run(sim, token=CREATE_ONLY, strategies=[
+        {"name": "new-1"}, {"name": "new-2"}, {"name": "existing", "connect_timeout": "1m"}])
+    assert result.get("failed") is True
+    assert result["changed"] is True
+    assert result["plan"] == {"create": ["new-1", "new-2"], "update": {"existing": ["connect_timeout"]},
+                              "delete": []}
+    assert result["applied"] == {"create": ["new-1", "new-2"], "update": [], "delete": []}
+    [failure] = result["failed_strategies"]
+    assert failure["strategy"] == "existing" and failure["operation"] == "update"
+    assert failure["error_type"] == "forbidden"
+    assert failure["permission"] == "sysMtaConnectionStrategyUpdate"
+    assert "sysMtaConnectionStrategyUpdate" in result["msg"] and "existing" in result["msg"], result["msg"]
+    assert "1 of 3 changes were refused" in result["msg"] and "2 applied" in result["msg"], result["msg"]
+    assert {item["name"] for item in result["strategies"]} == {"new-1", "new-2", "existing"}
+    assert names(sim) == ["default", "existing", "new-1", "new-2"]
+
+
+def test_a_token_without_any_set_permission_is_told_the_permission_for_what_was_sent(sim):
+    sim.reset(objects=[{"name": "existing"}])
+    result = run(sim, token=READONLY_TOKEN, name="existing", data_timeout="20m")
+    assert result.get("failed") is True and result.get("changed", False) is False
+    msg = result["msg"]
+    assert "sysMtaConnectionStrategyUpdate" in msg, msg
+    assert "Create" not in msg and "Destroy" not in msg, msg
+    assert result["failed_strategies"][0]["permission"] == "sysMtaConnectionStrategyUpdate"
+
+
+# --- 10.4 and 10.9: reload only after an applied change; a refused reload says what stands ----------------
+
+
+def test_no_reload_when_every_change_is_refused(sim):
+    sim.refuse(["refused-1", "refused-2"])
+    result = run(sim, reload=True, strategies=[{"name": "refused-1"}, {"name": "refused-2"}])
+    assert result.get("failed") is True and result.get("changed", False) is False
+    assert result["reloaded"] is False
+    assert sim.stats()["reloads"] == 0
+    assert "nothing was applied" in result["msg"], result["msg"]
+
+
+def test_a_reload_follows_a_partly_applied_batch(sim):
+    sim.refuse(["refused"])
+    result = run(sim, reload=True, strategies=[{"name": "refused"}, {"name": "fine"}])
+    assert result.get("failed") is True and result["changed"] is True
+    assert result["reloaded"] is True and sim.stats()["reloads"] == 1
+    assert result["applied"]["create"] == ["fine"]
+
+
+def test_a_refused_reload_after_an_applied_change_says_the_change_stands(sim):
+    result = run(sim, token=NO_RELOAD, reload=True, name="applied", connect_timeout="2m")
+    assert result.get("failed") is True
+    assert result["changed"] is True and result["reloaded"] is False
+    msg = result["msg"]
+    assert msg.startswith("the changes were applied, but the server refused to reload its settings"), msg
+    assert "refused the change" not in msg, msg
+    assert "stalwart.mail.reload_settings" in msg and "sysActionCreate" in msg, msg
+    assert names(sim) == ["applied", "default"]
+    assert result["strategy"]["connect_timeout"] == "2m"
+
+
+def test_a_reload_is_one_request_after_the_writes(sim):
+    result = run(sim, reload=True, strategies=[{"name": f"r-{index}"} for index in range(3)])
+    assert result["changed"] is True and result["reloaded"] is True
+    log = [entry["class"] for entry in sim.log()]
+    assert log == ["session", "read", "write", "write"], log  # the last write is the reload alone
+    assert sim.stats()["reloads"] == 1
+
+
+# --- 10.5: maxSizeRequest --------------------------------------------------------------------------------
+
+
+def test_requests_stay_within_max_size_request(sim):
+    sim.reset(limits={"maxSizeRequest": 200_000})
+    batch = [{"name": f"big-{index:04}", "description": "d" * 100} for index in range(1200)]
+    result = run(sim, strategies=batch)
+    assert not result.get("failed"), result.get("msg")
+    assert result["changed"] is True and len(result["strategies"]) == 1200
+    stats = sim.stats()
+    assert stats["objects_created"] == 1200
+    # every request fitted (the simulator refuses larger ones with the server's limit error), and
+    # the creates took as few requests as their size allows: 1200 bodies of ~140 bytes
+    assert stats["bytes_in"] // stats["posts"] <= 200_000
+    writes = [entry for entry in sim.log() if entry["class"] == "write"]
+    assert len(writes) == -(-stats["bytes_in"] // 200_000) or len(writes) <= 3, len(writes)
+    assert run(sim, strategies=batch)["changed"] is False
+
+
+def test_a_strategy_too_large_for_one_request_is_refused_before_any_write(sim):
+    sim.reset(limits={"maxSizeRequest": 5_000})
+    result = run(sim, name="huge", description="d" * 6_000)
+    assert result.get("failed") is True and result.get("changed", False) is False
+    assert "'huge'" in result["msg"] and "maxSizeRequest" in result["msg"], result["msg"]
+    assert sim.stats()["writes"] == 0
+
+
+# --- 10.6: host names as the server encodes them (UTS 46) -------------------------------------------------------
+
+IDN = [
+    ("straße.example.com", "xn--strae-oqa.example.com"),  # IDNA 2003 would say strasse.example.com
+    ("ς.example.com", "xn--3xa.example.com"),  # final sigma; IDNA 2003: σ
+    ("क्\u200dष.example.com", "xn--11b2ezcw70k.example.com"),  # ZWJ after a virama; IDNA 2003 drops it
+    ("نامه\u200cای.example.com", "xn--mgba3gch31f060k.example.com"),  # ZWNJ; IDNA 2003 drops it
+]
+
+
+@pytest.mark.parametrize("given,stored", IDN, ids=["sharp-s", "final-sigma", "zwj", "zwnj"])
+def test_idn_host_names_are_stored_as_the_server_encodes_them(sim, given, stored):
+    result = run(sim, name="idn", ehlo_hostname=given, source_ips=[{"ip": "192.0.2.1", "ehlo_hostname": given}])
+    assert not result.get("failed"), result.get("msg")
+    [item] = [item for item in sim.objects() if item["name"] == "idn"]
+    assert item["ehloHostname"] == stored
+    assert item["sourceIps"]["0"]["ehloHostname"] == stored
+    assert run(sim, name="idn", ehlo_hostname=given,
+               source_ips=[{"ip": "192.0.2.1", "ehlo_hostname": given}])["changed"] is False
+
+
+# --- 10.7: a list or dict is not a description --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [["x", "y"], {"a": 1}], ids=["list", "dict"])
+@pytest.mark.parametrize("option", ["description", "ehlo_hostname"])
+def test_a_list_or_dict_value_is_refused_before_any_request_in_both_forms(sim, option, value):
+    single = run(sim, name="typed", **{option: value})
+    batch = run(sim, strategies=[{"name": "typed", option: value}])
+    for result in (single, batch):
+        assert result.get("failed") is True, result
+        assert "typed" in result["msg"] and option in result["msg"], result["msg"]
+        assert "expected a string" in result["msg"], result["msg"]
+    assert sent(sim) == {"requests": 0, "posts": 0, "writes": 0}
+
+
+# --- 10.9: a long value is cut in messages --------------------------------------------------------------------
+
+
+def test_a_quarter_megabyte_name_does_not_make_a_quarter_megabyte_message(sim):
+    long_name = "n" * 250_000
+    result = run(sim, name=long_name, ehlo_hostname="bad host!")
+    assert result.get("failed") is True
+    assert len(result["msg"]) < 2_000, len(result["msg"])
+    assert "250000 characters" in result["msg"], result["msg"][:400]
+
+
+# --- 10.10: an empty names list, and options ignored with state: absent -----------------------------------------
+
+
+def test_info_with_an_empty_names_list_returns_nothing_and_sends_nothing(sim):
+    result = run_module(INFO, {"url": sim.url, "token": ADMIN_TOKEN, "names": []})
+    assert result["strategies"] == [] and not result.get("failed")
+    assert sent(sim)["requests"] == 0
+    everything = run_module(INFO, {"url": sim.url, "token": ADMIN_TOKEN})
+    assert [item["name"] for item in everything["strategies"]] == ["default"]
+
+
+def test_value_options_with_state_absent_draw_a_warning(sim):
+    sim.reset(objects=[{"name": "gone"}])
+    result = run(sim, name="gone", state="absent", connect_timeout="1m")
+    assert result["changed"] is True
+    assert any("state is absent" in warning and "connect_timeout" in warning
+               for warning in result.get("warnings", [])), result.get("warnings")
+    batch = run(sim, strategies=[{"name": "other", "state": "absent", "description": "x"}])
+    assert any("strategies[0]" in warning and "description" in warning for warning in batch.get("warnings", []))
