@@ -22,6 +22,9 @@ from tests.support.sim import ADMIN_TOKEN, Simulator
 ROLE = "stalwart.mail.mta_connection_strategies"
 MODULE = "stalwart.mail.mta_connection_strategy"
 HANDLER = f"{ROLE} : Reload Stalwart settings"
+APPLY = f"{ROLE} : Apply the merged strategies in one module run"
+RESCUE_RELOAD = f"{ROLE} : Have the handler reload what the failed run applied"
+RESCUE_FAIL = f"{ROLE} : Fail as the module did"
 
 GROUP_VARS = {
     "stalwart_token": ADMIN_TOKEN,
@@ -247,6 +250,15 @@ BAD_INPUTS = [
     ("suffix-layer-bad-duration", {"stalwart_mta_connection_strategies__20_host": [
         {"name": "bulk", "connect_timeout": "soon"}]},
      ["bulk", "connect_timeout"]),
+    # an unquoted yes is a boolean in YAML: the message says so and how to quote it, in the plain
+    # list (which the role's argument spec would quietly turn into "True") and in a layer
+    ("name-unquoted-yes", {"stalwart_mta_connection_strategies": [{"name": True}]},
+     ["stalwart_mta_connection_strategies[0]", "must be a string", "quote it"]),
+    ("layer-name-unquoted-no", {"stalwart_mta_connection_strategies__20_host": [{"name": False}]},
+     ["stalwart_mta_connection_strategies__20_host[0]", "must be a string", "quote it"]),
+    # a list is not a description: refused (Ansible's str would have stored "['x', 'y']")
+    ("description-a-list", {"stalwart_mta_connection_strategies": [{"name": "s", "description": ["x", "y"]}]},
+     ["'s'", "description", "expected a string"]),
 ]
 
 
@@ -266,3 +278,41 @@ def test_bad_variables_fail_before_any_request(tmp_path, sim):
     assert sim.stats()["requests"] == 0
     assert sorted(stored(sim)) == ["default"]
     assert "admin-token" not in outcome.stdout + outcome.stderr
+
+
+def run_role(tmp_path, sim, **role_vars):
+    """The role on localhost against ``sim`` (errors kept: the outcome tells)."""
+    playbook = [{"name": "role", "hosts": "localhost", "gather_facts": False, "roles": [{"role": ROLE}],
+                 "vars": {"stalwart_url": sim.url, "stalwart_token": ADMIN_TOKEN, **role_vars}}]
+    return run_playbook(tmp_path, playbook)
+
+
+def test_a_run_that_fails_part_way_still_reloads_what_it_applied(tmp_path, sim):
+    sim.refuse(["refused"])  # the server refuses this one; the other is applied
+    outcome = run_role(tmp_path, sim, stalwart_mta_connection_strategies=[{"name": "applied"}, {"name": "refused"}])
+    assert outcome.rc != 0, outcome.output()
+    result = outcome.result(APPLY)
+    assert result["failed"] is True and result["changed"] is True
+    assert result["applied"]["create"] == ["applied"]
+    assert sorted(stored(sim)) == ["applied", "default"]
+    assert sim.stats()["reloads"] == 1, "the applied strategy must reach the running server"
+    assert outcome.status(HANDLER) == "changed"
+    assert "refused" in outcome.result(RESCUE_FAIL)["msg"]
+
+
+def test_a_run_that_applied_nothing_does_not_reload(tmp_path, sim):
+    sim.refuse(["refused"])
+    outcome = run_role(tmp_path, sim, stalwart_mta_connection_strategies=[{"name": "refused"}])
+    assert outcome.rc != 0
+    assert sim.stats()["reloads"] == 0
+    assert outcome.status(RESCUE_RELOAD) == "skipped"
+
+
+def test_a_numeric_name_is_taken_as_text_and_a_null_list_as_empty(tmp_path, sim):
+    outcome = run_role(tmp_path, sim, stalwart_mta_connection_strategies=None,
+                       stalwart_mta_connection_strategies__20_host=[{"name": 2024, "connect_timeout": "1m"}])
+    outcome.assert_ok()
+    assert stored(sim)["2024"]["connectTimeout"] == 60000
+    again = run_role(tmp_path, sim, stalwart_mta_connection_strategies=None,
+                     stalwart_mta_connection_strategies__20_host=[{"name": "2024", "connect_timeout": "60s"}])
+    assert again.assert_ok().result(APPLY)["changed"] is False

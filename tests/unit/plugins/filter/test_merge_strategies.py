@@ -93,7 +93,8 @@ def test_the_input_is_not_modified():
     ({HOST: [{"name": "a"}, "b"]}, [HOST + "[1]", "must be a dictionary"]),
     ({HOST: [{"connect_timeout": "1m"}]}, [HOST + "[0]", "has no name"]),
     ({HOST: [{"name": ""}]}, [HOST + "[0]", "has no name"]),
-    ({HOST: [{"name": 5}]}, [HOST + "[0]", "has no name"]),
+    ({HOST: [{"name": True}]}, [HOST + "[0]", "must be a string", "boolean true", "quote it"]),
+    ({HOST: [{"name": ["a"]}]}, [HOST + "[0]", "must be a string", "got a list"]),
     ({HOST: [{"name": "bulk", "conect_timeout": "1m"}]},
      [HOST + "[0] (strategy 'bulk')", "unknown key(s) conect_timeout", "accepted:", "connect_timeout"]),
     ({HOST: [{"name": "bulk", "state": "gone"}]}, [HOST + "[0] (strategy 'bulk')", "present or absent", "'gone'"]),
@@ -118,3 +119,8 @@ def test_source_ip_alias_is_accepted():
 def test_not_a_dictionary_of_layers_fails():
     with pytest.raises(AnsibleFilterError, match="dictionary from variable name"):
         merge_strategies([{"name": "s"}])
+
+
+def test_a_number_as_name_is_taken_as_its_text_as_the_module_takes_it():
+    assert merge_strategies({HOST: [{"name": 2024, "connect_timeout": "1m"}], BASE: [{"name": "2024"}]}) == [
+        {"name": "2024", "connect_timeout": "1m"}]
