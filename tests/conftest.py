@@ -12,6 +12,7 @@ and this checkout is the collection root itself. So a session-wide temporary dir
 from __future__ import annotations
 
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -61,3 +62,54 @@ def pytest_unconfigure(config):
             COLLECTIONS_ROOT.rmdir()
     except OSError:
         pass
+
+
+# --- the real-server part (tests/real/) -----------------------------------------------------------
+
+_REAL = {"deselected": 0, "passed": 0, "failed": 0, "skipped": 0, "why": None}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Without a real Stalwart server, the tests marked ``real`` are deselected, not skipped one by
+    one: the summary says so in one line (``pytest_terminal_summary``)."""
+    from tests.real.conftest import real_target  # pylint: disable=import-outside-toplevel
+
+    how, why = real_target()
+    if how is not None:
+        return
+    _REAL["why"] = why
+    kept, dropped = [], []
+    for item in items:
+        (dropped if item.get_closest_marker("real") else kept).append(item)
+    if dropped:
+        _REAL["deselected"] = len(dropped)
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
+_REAL_ID = re.compile(r"\[(?:[^\]]*-)?real(?:-[^\]]*)?\]$")
+
+
+def pytest_runtest_logreport(report):
+    """Count the real-server tests (the ``real`` parameter of ``backend``, or a test of
+    ``tests/real/test_real_*.py``) by outcome; a failed or skipped setup counts as the test's."""
+    if not (_REAL_ID.search(report.nodeid) or "/test_real_" in report.nodeid):
+        return
+    if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
+        _REAL[report.outcome] += 1
+
+
+def pytest_terminal_summary(terminalreporter):
+    """One line on the real-server part: what ran against which server, or why nothing did."""
+    from tests.real.conftest import real_target  # pylint: disable=import-outside-toplevel
+    from tests.real.server import binary_version  # pylint: disable=import-outside-toplevel
+
+    ran = _REAL["passed"] + _REAL["failed"]
+    how, what = real_target()
+    if how is None:
+        terminalreporter.write_line(f"real Stalwart server: none ({what}); the real-server tests were not run")
+    elif ran or _REAL["skipped"]:
+        server = f"Stalwart {binary_version(what)} ({what})" if how == "binary" else f"the server at {what}"
+        terminalreporter.write_line(f"real Stalwart server: {server}: {ran} real-server tests run "
+                                    f"({_REAL['passed']} passed, {_REAL['failed']} failed, "
+                                    f"{_REAL['skipped']} skipped)")

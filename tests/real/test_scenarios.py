@@ -1,0 +1,273 @@
+"""The contract's promises, through the collection's real entry points (playbooks with the modules
+and the role), against the simulator and against a real Stalwart server (``backend``, see
+``conftest.py``). Each outcome is read back from the server with raw JMAP and each request count
+comes from the counting proxy in front of it, never from the module's own report alone.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.integration.test_request_counts import expected_cost
+from tests.real.conftest import PREFIX
+from tests.support.ansible import run_playbook, run_tasks
+
+MODULE = "stalwart.mail.mta_connection_strategy"
+INFO = "stalwart.mail.mta_connection_strategy_info"
+ROLE = "stalwart.mail.mta_connection_strategies"
+DEFAULTS = {"connectTimeout": 300000, "dataTimeout": 600000, "ehloTimeout": 300000, "greetingTimeout": 300000,
+            "mailFromTimeout": 300000, "rcptToTimeout": 300000}
+
+
+def named(name):
+    return PREFIX + name
+
+
+def task(backend, label, args, module=MODULE, auth="token", **keywords):
+    return {"name": label, module: {**backend.connection(auth), **args}, "ignore_errors": True, **keywords}
+
+
+def run(backend, tmp_path, tasks, **kwargs):
+    backend.proxy.reset()
+    return run_tasks(tmp_path, tasks, **kwargs)
+
+
+def wire(backend, name):
+    """One strategy as the server stores it, without its id."""
+    item = dict(backend.strategies()[named(name)])
+    item.pop("id")
+    return item
+
+
+# --- create, update, delete; a second run writes nothing --------------------------------------------
+
+
+def test_create_update_delete_each_then_a_second_run_writes_nothing(backend, tmp_path):
+    strategy = {"name": named("life"), "description": "first", "ehlo_hostname": "MX.Example.ORG",
+                "connect_timeout": "3m", "source_ips": [{"ip": "192.0.2.10", "ehlo_hostname": "mx10.example.org"},
+                                                        {"ip": "2001:DB8::A"}]}
+    outcome = run(backend, tmp_path, [task(backend, "create", strategy), task(backend, "again", strategy)])
+    assert outcome.status("create") == "changed" and outcome.status("again") == "ok", outcome.output()
+    assert backend.proxy.counts()["writes"] == 1
+    assert wire(backend, "life") == {
+        "name": named("life"), "description": "first", "ehloHostname": "mx.example.org",
+        "sourceIps": {"0": {"ehloHostname": "mx10.example.org", "sourceIp": "192.0.2.10"},
+                      "1": {"ehloHostname": None, "sourceIp": "2001:db8::a"}},
+        **DEFAULTS, "connectTimeout": 180000}
+
+    update = {"name": named("life"), "description": "second", "data_timeout": "15m",
+              "source_ips": [{"ip": "192.0.2.11"}]}
+    outcome = run(backend, tmp_path, [task(backend, "update", update), task(backend, "again", update)])
+    assert outcome.status("update") == "changed" and outcome.status("again") == "ok", outcome.output()
+    assert outcome.result("update")["plan"]["update"] == {named("life"): ["description", "source_ips", "data_timeout"]}
+    assert backend.proxy.counts()["writes"] == 1
+    stored = wire(backend, "life")
+    assert (stored["description"], stored["dataTimeout"], stored["connectTimeout"]) == ("second", 900000, 180000)
+    assert stored["sourceIps"] == {"0": {"ehloHostname": None, "sourceIp": "192.0.2.11"}}
+
+    gone = {"name": named("life"), "state": "absent"}
+    outcome = run(backend, tmp_path, [task(backend, "delete", gone), task(backend, "again", gone)])
+    assert outcome.status("delete") == "changed" and outcome.status("again") == "ok", outcome.output()
+    assert backend.proxy.counts()["writes"] == 1
+    assert named("life") not in backend.strategies()
+
+
+# --- equivalent spellings are no change ----------------------------------------------------------------
+
+CANONICAL = {"description": "pool", "ehlo_hostname": "straße.example.com", "connect_timeout": 300000,
+             "data_timeout": "90s", "ehlo_timeout": "1h30m",
+             "source_ips": [{"ip": "2001:db8::a", "ehlo_hostname": "ΟΔΟΣ.example.com"},
+                            {"ip": "192.0.2.10", "ehlo_hostname": "mx.example.org"},
+                            {"ip": "::ffff:192.0.2.9", "ehlo_hostname": "x.example.org"}]}
+EQUIVALENT = [
+    ("durations in other units", {"connect_timeout": "5m", "data_timeout": 90000, "ehlo_timeout": "90m"}),
+    ("durations with spaces and case", {"connect_timeout": " 5 M ", "data_timeout": "90000ms",
+                                        "ehlo_timeout": "5400S"}),
+    ("durations as compounds", {"connect_timeout": "4m60s", "ehlo_timeout": "1h 1800s"}),
+    ("host name in upper case, A-label and capital sharp s", {"ehlo_hostname": "XN--STRAE-OQA.Example.COM"}),
+    ("host name with a capital sharp s", {"ehlo_hostname": "STRAẞE.EXAMPLE.COM"}),
+    ("source IPs reordered, IPv6 written out", {"source_ips": [
+        {"ip": "192.0.2.10", "ehlo_hostname": "MX.example.org"},
+        {"ip": "::FFFF:C000:0209", "ehlo_hostname": "x.example.org"},
+        {"ip": "2001:0DB8:0000:0000:0000:0000:0000:000A", "ehlo_hostname": "οδοσ.EXAMPLE.com"}]}),
+    ("source IPs with the alias", {"source_ips": [
+        {"source_ip": "2001:db8:0:0::a", "ehlo_hostname": "ΟΔΟΣ.example.com"},
+        {"source_ip": "192.0.2.10", "ehlo_hostname": "mx.example.org"},
+        {"source_ip": "::ffff:192.0.2.9", "ehlo_hostname": "x.example.org"}]}),
+]
+
+
+def test_equivalent_spellings_are_stored_once_and_never_change_anything(backend, tmp_path):
+    first = run(backend, tmp_path, [task(backend, "create", {"name": named("same"), **CANONICAL})])
+    assert first.status("create") == "changed", first.output()
+    stored = wire(backend, "same")
+    # the server's own form: UTS 46 A-labels (ß kept, a capital sigma lower-cased letter by letter,
+    # so a final one is σ, not ς), canonical IPs, integer milliseconds
+    assert stored["ehloHostname"] == "xn--strae-oqa.example.com"
+    assert stored["sourceIps"]["0"] == {"ehloHostname": "xn--pxavbq.example.com", "sourceIp": "2001:db8::a"}
+    assert stored["sourceIps"]["2"]["sourceIp"] == "::ffff:192.0.2.9"
+    assert (stored["connectTimeout"], stored["dataTimeout"], stored["ehloTimeout"]) == (300000, 90000, 5400000)
+    tasks = [task(backend, label, {"name": named("same"), **CANONICAL, **values}) for label, values in EQUIVALENT]
+    outcome = run(backend, tmp_path, tasks)
+    for label, _values in EQUIVALENT:
+        assert outcome.status(label) == "ok", (label, outcome.result(label))
+    assert backend.proxy.counts()["writes"] == 0
+    assert wire(backend, "same") == stored
+
+
+def test_empty_string_clears_and_a_left_out_option_stays(backend, tmp_path):
+    full = {"name": named("clear"), "description": "d", "ehlo_hostname": "mx.example.org",
+            "source_ips": [{"ip": "192.0.2.1"}], "greeting_timeout": "2m"}
+    outcome = run(backend, tmp_path, [
+        task(backend, "create", full),
+        task(backend, "left out", {"name": named("clear")}),
+        task(backend, "clear", {"name": named("clear"), "description": "", "ehlo_hostname": "", "source_ips": []}),
+        task(backend, "clear again", {"name": named("clear"), "description": "", "ehlo_hostname": "",
+                                      "source_ips": []}),
+    ])
+    assert [outcome.status(label) for label in ("create", "left out", "clear", "clear again")] == \
+        ["changed", "ok", "changed", "ok"], outcome.output()
+    stored = wire(backend, "clear")
+    assert (stored["description"], stored["ehloHostname"], stored["sourceIps"]) == (None, None, {})
+    assert stored["greetingTimeout"] == 120000
+
+
+@pytest.mark.parametrize("value", ["mx.example.org.", "mx..example.org", "localhost", "mx.example.notatld",
+                                   " 192.0.2.1", "a\u200db.example.org"])
+def test_what_the_server_refuses_is_refused_before_any_request(backend, tmp_path, value):
+    outcome = run(backend, tmp_path, [task(backend, "bad", {"name": named("bad"), "ehlo_hostname": value})])
+    result = outcome.result("bad")
+    assert result["failed"] is True and "ehlo_hostname" in result["msg"], result
+    assert backend.proxy.counts()["requests"] == 0
+    # and the server itself refuses the value, which is why the collection does
+    answer = backend.call("x:MtaConnectionStrategy/set", {"create": {"x": {"name": named("raw"), "ehloHostname": value}}})
+    assert "x" in answer.get("notCreated", {}), answer
+
+
+# --- check mode predicts the real run ----------------------------------------------------------------------
+
+
+def test_check_mode_writes_nothing_and_predicts_the_real_run_defaults_included(backend, tmp_path):
+    run(backend, tmp_path, [task(backend, "seed", {"name": named("upd"), "description": "old"})])
+    batch = {"strategies": [{"name": named("new"), "data_timeout": "20m", "ehlo_hostname": "Ünï.example.org"},
+                            {"name": named("upd"), "description": "new", "source_ips": [{"ip": "192.0.2.5"}]}]}
+    predicted = run(backend, tmp_path, [task(backend, "predict", batch)], check=True, diff=True)
+    assert backend.proxy.counts()["writes"] == 0
+    assert named("new") not in backend.strategies()
+    done = run(backend, tmp_path, [task(backend, "apply", batch)], diff=True)
+    guess, real = predicted.result("predict"), done.result("apply")
+    assert guess["changed"] is real["changed"] is True
+    assert guess["plan"] == real["plan"]
+    assert [dict(item, id=None) for item in guess["strategies"]] == [dict(item, id=None) for item in real["strategies"]]
+    assert guess["diff"]["before"] == real["diff"]["before"]
+    stored = wire(backend, "new")
+    assert stored == {"name": named("new"), "description": None, "ehloHostname": "xn--n-nga1b.example.org",
+                      "sourceIps": {}, **DEFAULTS, "dataTimeout": 1200000}
+
+
+# --- purge and the outbound strategy ---------------------------------------------------------------------------
+
+
+def test_purge_keeps_what_the_real_outbound_connection_routes_to(throwaway, tmp_path):
+    backend = throwaway
+    routed, other, kept = named("routed"), named("other"), named("kept")
+    run(backend, tmp_path, [task(backend, "seed", {"strategies": [{"name": routed}, {"name": other}]})])
+    backend.set_connection({"match": {"0": {"if": "rcpt_domain == 'gmail.com'", "then": f"'{routed}'"}},
+                            "else": "'default'"})
+    outcome = run(backend, tmp_path, [task(backend, "purge", {"strategies": [{"name": kept}], "purge": True})])
+    result = outcome.result("purge")
+    assert result["changed"] is True, result
+    assert result["plan"] == {"create": [kept], "update": {}, "delete": [other]}
+    assert any(routed in warning and "connection expression" in warning for warning in result["warnings"])
+    assert sorted(backend.strategies()) == sorted(["default", kept, routed])
+
+
+# --- credentials ----------------------------------------------------------------------------------------------
+
+
+def test_basic_auth_and_an_api_key_both_work(backend, tmp_path):
+    outcome = run(backend, tmp_path, [
+        task(backend, "basic", {"name": named("auth"), "connect_timeout": "1m"}, auth="basic"),
+        task(backend, "token", {"name": named("auth"), "connect_timeout": "2m"}, auth="token"),
+        task(backend, "info over basic", {"names": [named("auth")]}, module=INFO, auth="basic"),
+    ])
+    assert outcome.status("basic") == outcome.status("token") == "changed", outcome.output()
+    assert outcome.result("info over basic")["strategies"][0]["connect_timeout"] == "2m"
+    assert wire(backend, "auth")["connectTimeout"] == 120000
+    assert backend.basic_password not in outcome.stdout + outcome.stderr
+    assert backend.admin_token not in outcome.stdout + outcome.stderr
+
+
+def test_a_read_only_key_reads_and_is_told_which_permission_a_write_needs(backend, tmp_path):
+    run(backend, tmp_path, [task(backend, "seed", {"name": named("ro")})])
+    outcome = run(backend, tmp_path, [
+        task(backend, "read", {"names": [named("ro")]}, module=INFO, auth="readonly"),
+        task(backend, "create", {"name": named("ro-new")}, auth="readonly"),
+        task(backend, "update", {"name": named("ro"), "connect_timeout": "1m"}, auth="readonly"),
+    ])
+    assert [item["name"] for item in outcome.result("read")["strategies"]] == [named("ro")]
+    for label, permission in (("create", "sysMtaConnectionStrategyCreate"), ("update", "sysMtaConnectionStrategyUpdate")):
+        result = outcome.result(label)
+        assert result["failed"] is True and result.get("changed", False) is False, result
+        assert permission in result["msg"], result["msg"]
+    assert named("ro-new") not in backend.strategies()
+    assert wire(backend, "ro")["connectTimeout"] == 300000
+
+
+# --- reload; the info module's output through the role ----------------------------------------------------------
+
+
+def role_play(backend, strategies, **role_vars):
+    return [{"name": "role", "hosts": "localhost", "gather_facts": False, "roles": [{"role": ROLE}],
+             "vars": {"stalwart_url": backend.url, "stalwart_token": backend.admin_token,
+                      "stalwart_mta_connection_strategies": strategies, **role_vars}}]
+
+
+def test_reload_and_the_roles_handler_are_accepted_by_the_server(backend, tmp_path):
+    outcome = run(backend, tmp_path, [task(backend, "module", {"name": named("reload"), "reload": True})])
+    assert outcome.result("module")["reloaded"] is True, outcome.result("module")
+    backend.proxy.reset()
+    role = run_playbook(tmp_path, role_play(backend, [{"name": named("reload"), "connect_timeout": "1m"}]))
+    role.assert_ok()
+    assert role.status(f"{ROLE} : Reload Stalwart settings") == "changed"
+    assert backend.proxy.counts()["calls"].get("x:Action/set") == 1
+
+
+def test_the_info_modules_output_applied_through_the_role_changes_nothing(backend, tmp_path):
+    run(backend, tmp_path, [task(backend, "seed", {"strategies": [
+        {"name": named("export-a"), "description": "a", "ehlo_hostname": "Bücher.example.org", "data_timeout": 61000,
+         "source_ips": [{"ip": "2001:DB8:0::1", "ehlo_hostname": "ς.example.org"}, {"ip": "192.0.2.7"}]},
+        {"name": named("export-b"), "connect_timeout": "1h30m", "rcpt_to_timeout": "1500ms"},
+    ]})])
+    exported = run(backend, tmp_path, [task(backend, "export", {"names": [named("export-a"), named("export-b")]},
+                                            module=INFO)]).result("export")["strategies"]
+    backend.proxy.reset()
+    outcome = run_playbook(tmp_path, role_play(backend, exported))
+    outcome.assert_ok()
+    assert outcome.result(f"{ROLE} : Apply the merged strategies in one module run")["changed"] is False
+    assert backend.proxy.counts()["writes"] == 0
+
+
+# --- 1200 strategies: past the 500-object limits, in the documented request counts ---------------------------------
+
+
+def test_1200_strategies_converge_then_no_op_in_the_documented_request_counts(throwaway, tmp_path):
+    backend = throwaway
+    batch = [{"name": named(f"many-{index:04d}"), "description": f"strategy {index}", "connect_timeout": "2m",
+              "source_ips": [{"ip": f"192.0.2.{index % 250 + 1}", "ehlo_hostname": f"mx{index}.example.org"}]}
+             for index in range(1200)]
+    limits = {"maxObjectsInGet": 500, "maxObjectsInSet": 500, "maxCallsInRequest": 16}
+    args = {"strategies": batch, "reload": True}
+    converge = run(backend, tmp_path, [task(backend, "converge", args)])
+    assert converge.status("converge") == "changed", converge.result("converge").get("msg")
+    counts = backend.proxy.counts()
+    cost = expected_cost(limits, on_server=1, listed=1200, creates=1200)
+    assert (counts["requests"], counts["session"], counts["posts"]) == (
+        cost["requests"], cost["session_requests"], cost["posts"])
+    stored = backend.strategies()
+    assert len(stored) == 1201 and stored[named("many-0777")]["sourceIps"]["0"]["ehloHostname"] == "mx777.example.org"
+    noop = run(backend, tmp_path, [task(backend, "no-op", args)])
+    assert noop.status("no-op") == "ok"
+    counts = backend.proxy.counts()
+    cost = expected_cost(limits, on_server=1201, listed=1200)
+    assert (counts["requests"], counts["posts"], counts["writes"]) == (cost["requests"], cost["posts"], 0)
