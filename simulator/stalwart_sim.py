@@ -11,6 +11,9 @@ Run it with ``python simulator/stalwart_sim.py --port 0``; it prints one line
 ``stalwart-sim listening on http://127.0.0.1:PORT dialect=server`` and serves until SIGTERM/SIGINT.
 Tests drive it through the ``/_sim/`` control surface (stats, reset, faults); see
 ``docs/simulator.md``. Section numbers (§) in comments refer to ``stalwart-jmap-api.md``.
+
+Where those notes and the real server (Stalwart 0.16.19) disagree, the simulator follows the server:
+``tests/simulator/test_differential.py`` sends both the same requests and compares the answers.
 """
 
 from __future__ import annotations
@@ -40,7 +43,8 @@ from urllib.parse import urlsplit
 OBJECT = "MtaConnectionStrategy"
 GET, SET, QUERY = (f"x:{OBJECT}/get", f"x:{OBJECT}/set", f"x:{OBJECT}/query")
 OUTBOUND_GET, OUTBOUND_SET = "x:MtaOutboundStrategy/get", "x:MtaOutboundStrategy/set"
-ACTION_SET = "x:Action/set"
+ACTION_GET, ACTION_SET, ACTION_QUERY = "x:Action/get", "x:Action/set", "x:Action/query"
+ECHO = "Core/echo"
 SINGLETON_ID = "singleton"
 
 CORE = "urn:ietf:params:jmap:core"
@@ -68,18 +72,136 @@ DURATION_PROPERTIES = ("connectTimeout", "dataTimeout", "ehloTimeout", "greeting
 PROPERTY_ORDER = ("name", "description", "ehloHostname", "sourceIps") + DURATION_PROPERTIES
 DEFAULT_DURATIONS = {"connectTimeout": 300_000, "dataTimeout": 600_000, "ehloTimeout": 300_000,
                      "greetingTimeout": 300_000, "mailFromTimeout": 300_000, "rcptToTimeout": 300_000}
-ITEM_PROPERTIES = ("ehloHostname", "sourceIp")
 
-# Property names the server's registry knows on *other* object types. Such a key on this object
-# gives "Invalid property" with its own name as path, while a name unknown to the whole registry
-# fails earlier as "Invalid key for object" with path "" on create (§4.2.1). [ASSUMPTION] The
-# registry has hundreds of names; this is a representative subset.
-OTHER_REGISTRY_PROPERTIES = frozenset({
-    "enable", "enabled", "hostname", "port", "priority", "protocol", "address", "domain", "email",
-    "secret", "url", "username", "password", "timeout", "tls", "implicitTls", "allowInvalidCerts",
-    "connection", "route", "schedule", "value", "expression", "match", "else", "sourceIp",
-    "members", "roles", "permissions", "quota", "type", "key", "algorithm", "selector",
-})
+# Every property name of the server's registry (the ``Property`` enum of crates/registry).
+# [ASSUMPTION] The list was read from the Stalwart source of 0.16.19's time (just after the
+# v0.16.18 tag), not from the 0.16.19 binary itself. A key that is one of them but not a property of the object
+# gives "Invalid property" with its own name as path, while a name unknown to the whole registry fails
+# earlier, as "Invalid key for object" with the object's path ("" on create, §4.2.1); the same split
+# decides a query filter's error text and which names of a /get ``properties`` list count.
+REGISTRY_PROPERTIES = frozenset((
+    "@type abuseBanPeriod abuseBanRate accessKey accessKeyId accessToken accessTokenExpiry accessTokens "
+    "accountDomainId accountId accountIdentifier accountKey accountName accountSwitchKey accountType accountUri "
+    "accounts acmeProviderId addAuthResultsHeader addDateHeader addDeliveredToHeader addMessageIdHeader "
+    "addReceivedHeader addReceivedSpfHeader addReturnPathHeader additionalInformation address addresses "
+    "aggregateContactInfo aggregateDkimSignDomain aggregateFromAddress aggregateFromName aggregateMaxReportSize "
+    "aggregateOrgName aggregateSendFrequency aggregateSubject alarmId algorithms aliases allowCount "
+    "allowDirectoryQueries allowExternalRcpts allowInvalidCerts allowPlainTextAuth allowRelaying "
+    "allowSpamTraining allowedEndpoints allowedIps allowedNotifyUris alpha anonymousClientRegistration ansi "
+    "apiKey apiUser applicationKey applicationSecret arcResult arcVerify archiveDeletedAccountsFor "
+    "archiveDeletedItemsFor archivedAt archivedItemType archivedUntil arrivalDate asnUrls attemptNumber "
+    "attempts attrClass attrDescription attrEmail attrEmailAlias attrMemberOf attrSecret attrSecretChanged auid "
+    "auth authBanPeriod authBanRate authCodeExpiry authCodeMaxAttempts authFailure authId authSecret authToken "
+    "authUsername authenticatedAs authenticationResults autoAddInvitations autoUpdateFrequency baseDn baseUrl "
+    "bearerToken beta bind bindAuthentication bindDn bindSecret blobCleanupSchedule blobId blobSize blobStore "
+    "blockCount body brokers bucket bufferSize buffered cacheSize canonicalization capacityClient "
+    "capacityReadBuffer capacitySubscription catchAllAddress categories certificate certificateManagement "
+    "challengeType changesMaxResults chunking claimGroups claimName claimUsername cleartext clientId clientIp "
+    "clientSecret clientToken clusterFile columnClass columnDescription columnEmail columnSecret comment "
+    "compartmentOcid compressionAlgorithm concurrency condition confidence config configName connectTimeout "
+    "connection consumerKey contact contactInfo contacts container content contentTypes contents context count "
+    "create createdAt createdBy credentialId credentials currentSecret customEndpoint customRegion customRule "
+    "customerNumber dane dataCleanupSchedule dataStore dataTimeout database datacenterId dateRangeBegin "
+    "dateRangeEnd dateRangeStart day deadPropertyMaxSize defaultAdminRoleIds defaultCertificateId "
+    "defaultDisplayName defaultDomain defaultDomainId defaultExpiryDuplicate defaultExpiryVacation "
+    "defaultFolders defaultFromAddress defaultFromName defaultGroupRoleIds defaultHostname defaultHrefName "
+    "defaultLanguage defaultName defaultReturnPath defaultSubject defaultSubjectPrefix defaultTenantRoleIds "
+    "defaultUserRoleIds definition delay deleteAfter deleteAfterUse deliverAt deliverBy deliverTo "
+    "deliveryResult depth description details directory directoryId disableCapabilities disabledPermissions "
+    "discardAfter disposition dkim2Pass dkim2Result dkimAdspDns dkimCanonicalizedBody dkimCanonicalizedHeader "
+    "dkimDomain dkimIdentity dkimManagement dkimPass dkimResults dkimSelector dkimSelectorDns dkimSignDomain "
+    "dkimSignatures dkimStrict dkimVerify dmarcPass dmarcPolicy dmarcResult dmarcVerify dnsIpv4 dnsIpv6 "
+    "dnsManagement dnsMtaSts dnsMx dnsPtr dnsRbl dnsServer dnsServerId dnsTlsa dnsTxt dnsView dnsZoneFile "
+    "documentId documentType domain domainId domainLimit domainNames domainNamesNegative domains dsn due "
+    "duplicateExpiry duration eabHmacKey eabKeyId ehloDomain ehloHostname ehloTimeout elapsed else email "
+    "emailAddress emailAddresses emailAddressesNegative emailAlert emailDomain emailLimit emailPrefix "
+    "emailTemplate enable enableAssistedDiscovery enableEdns enableHsts enableLogExporter enableSpamFilter "
+    "enableSpanExporter enabled enabledPermissions encryptAtRest encryptOnAppend encryptionAtRest encryptionKey "
+    "endpoint envFrom envFromParameters envId envRcptTo envelopeFrom envelopeTo environment errorCommand "
+    "errorMessage errorType errors evaluatedDisposition evaluatedDkim evaluatedSpf event eventAlert eventEnd "
+    "eventEndTz eventId eventMessage eventSourceThrottle eventStart eventStartTz events eventsPolicy expire "
+    "expires expiresAt expiresAttempts expiry expn expungeSchedule expungeSchedulingInboxAfter "
+    "expungeShareNotifyAfter expungeSubmissionsAfter expungeTrashAfter extension extensions extraContactInfo "
+    "factor failOnTimeout failedAt failedAttemptNumber failedSessionCount failureDetails failureDkimSignDomain "
+    "failureFromAddress failureFromName failureReason failureReasonCode failureSendFrequency failureSubject "
+    "featureL2Normalize featureLogScale feedbackType fieldEmail fieldHoneyPot fieldName fieldSubject filePath "
+    "files filterLogin filterMailbox filterMemberOf fingerprint flags flagsAction flagsProtocol folderId "
+    "forDomain format from fromAddress fromEmail fromName futureRelease generateDkimKeys generator geoUrls "
+    "getMaxResults greetingTimeout greylistFor groupClass groupId headerFrom headers holdMetricsFor "
+    "holdMtaReportsFor holdSamplesFor holdTracesFor host hostedZoneId hostname hour httpAuth httpHeaders "
+    "httpRsvpEnable httpRsvpLinkExpiry httpRsvpTemplate httpRsvpUrl httpRua humanResult iCalendarData id "
+    "idTokenExpiry identityAlignment if impersonateServiceAccount implicitTls inMemoryStore "
+    "inboundReportAddresses inboundReportForwarding inboundReportMaxSize incidents includeSource indexAsn "
+    "indexAsnName indexBatchSize indexCalendar indexCalendarFields indexContactFields indexContacts "
+    "indexCountry indexEmail indexEmailFields indexKey indexTelemetry indexTracingFields indexValue "
+    "indicatorParameters initialDelay interval intervals ipLimit ipLookupStrategy ipRevPtr ipRevResult isActive "
+    "isArchive isBad isEnabled isFromOrganizer isGlobPattern isGzipped isNz isSenderAllowed isSpam isTls issuer "
+    "issuerUrl itipMaxSize jitter key keyName keyPrefix keyValues l1Ratio l2Ratio lastRenewal learnHamFromCard "
+    "learnHamFromReply learnSpamFromRblHits learnSpamFromTraps level licenseKey line listenerIds listeners "
+    "livePropertyMaxSize locale logo logoUrl loiterBanPeriod loiterBanRate lossy machineId mailExchangers "
+    "mailFrom mailFromTimeout mailRua mailingLists maintenanceType managedZone match maxAddressBooks maxAge "
+    "maxAllowedPacket maxApiKeys maxAppPasswords maxAttachmentSize maxAttempts maxAttendees maxAuthFailures "
+    "maxCalendars maxChangesHistory maxConcurrent maxConcurrentRequests maxConcurrentUploads maxConnections "
+    "maxContacts maxCpuCycles maxDelay maxDuration maxEntries maxEntrySize maxEventNotifications maxEvents "
+    "maxFailures maxFiles maxFolders maxHeaderSize maxICalendarSize maxIdentities maxIncludes maxLocalVars "
+    "maxLockTimeout maxLocks maxMailboxDepth maxMailboxNameLength maxMailboxes maxMaskedAddresses maxMatchVars "
+    "maxMessageSize maxMessages maxMessagesPerCommand maxMessagesPerSave maxMethodCalls maxMultihomed "
+    "maxMxHosts maxNestedBlocks maxNestedForEvery maxNestedIncludes maxNestedTests maxOutMessages "
+    "maxParticipantIdentities maxPublicKeys maxPushSize maxReceivedHeaders maxRecipients maxReconnects "
+    "maxRecurrenceExpansions maxRedirects maxReportSize maxRequestRate maxRequestSize maxResponseSize "
+    "maxResults maxRetries maxRetryWait maxScriptNameLength maxScriptSize maxScripts maxShares maxSize "
+    "maxStringLength maxSubmissions maxSubscriptions maxUidBatches maxUploadCount maxUploadSize maxVCardSize "
+    "maxVarNameLength maxVarSize memberGroupIds memberTenantId message messageIdHostname messageIds messages "
+    "metric metrics metricsCollectionInterval metricsPolicy minHamSamples minRetryWait minSpamSamples "
+    "minTriggerInterval minUidBatchSize minute mode model modelId modelType mtPriority mtaSts mtaStsTimeout "
+    "multiline mustMatchSender mxHosts name namespace negativeTtl nextNotify nextRetry nextTransitionAt "
+    "noCapabilityCheck noEcho noSoliciting nodeId notValidAfter notValidBefore notify notifyCount notifyDue "
+    "numFeatures numReplicas numShards onSuccessRenewCertificate openTelemetry options orcpt orgName "
+    "organizationName origin originalEnvelopeId originalMailFrom originalRcptTo otpAuth otpCode otpUrl "
+    "outboundReportDomain outboundReportSubmitter overrideProxyTrustedNetworks overrideType ovhEndpoint "
+    "parameters parseLimitContact parseLimitEmail parseLimitEvent password passwordDefaultExpiry "
+    "passwordHashAlgorithm passwordMaxLength passwordMinLength passwordMinStrength path period permissions "
+    "pingInterval pipelining policies policyAdkim policyAspf policyDiscoveryMethod policyDisposition "
+    "policyDomain policyFailureReportingOptions policyIdentifier policyIdentifiers policyNp "
+    "policyOverrideReasons policyStrings policySubdomainDisposition policyTestingMode policyType policyVersion "
+    "pollInterval pollingInterval poolMaxConnections poolMinConnections poolRecyclingMethod poolTimeoutCreate "
+    "poolTimeoutRecycle poolTimeoutWait poolWorkers port preferredChain prefix preserveIntermediates priority "
+    "privateKey privateKeyPassword privateKeyPem privateZone privateZoneOnly profile projectId prometheus "
+    "prompt propagationDelay propagationTimeout protectedHeaders protocol protocolVersion providerInfo "
+    "proxyTrustedNetworks publicKey publishRecords pushAttemptWait pushMaxAttempts pushRequestTimeout "
+    "pushRetryWait pushShardsTotal pushThrottle pushVerifyTimeout queryEmailAliases queryLogin queryMaxResults "
+    "queryMemberOf queryRecipient queueId queueName quotas rate rateLimit rateLimitAnonymous "
+    "rateLimitAuthenticated ratio rcptToTimeout readFromReplicas readReplicas reason receivedAt receivedFromIp "
+    "receivedViaPort receivingIp receivingMxHelo receivingMxHostname recipients records recurrenceId "
+    "redirectRoot redirectUris refresh refreshTokenExpiry refreshTokenRenewal region rejectNonFqdn remoteIp "
+    "renewBefore report reportAddressUri reportId reportedDomains reportedUris reportingMta requestMaxSize "
+    "requestTlsCertificate require requireAudience requireClientRegistration requireScopes requireTls "
+    "reservoirCapacity resourceGroup resourceUrl responseCode responseEnhanced responseHeaders responseHostname "
+    "responseMessage responsePosCategory responsePosConfidence responsePosExplanation result resultType "
+    "retireAfter retry retryCount retryDue returnPath reuseKey reverseIpVerify rewrite roleIds roles rotate "
+    "rotateAfter route rua sandbox sasToken saslMechanisms scanBanPaths scanBanPeriod scanBanRate schedule "
+    "scheduling scheme scope score scoreDiscard scoreReject scoreSpam script searchStore secret secretAccessKey "
+    "secretApiKey secretId secretKey securityToken selector selectorTemplate sendFrequency sendingMtaIp "
+    "sentinelSecret sentinelUsername separator serverHostname servers serviceAccountJson serviceName services "
+    "sessionToken setMaxObjects shardIndex sharedSecret sig0Algorithm signatureAlgorithm signatureKey "
+    "signerName size skipDeploy skipFirst smtpGreeting snippetMaxResults socketBacklog socketNoDelay "
+    "socketReceiveBufferSize socketReuseAddress socketReusePort socketSendBufferSize socketTosV4 socketTtl "
+    "sourceIp sourceIps sourcePort spamFilterRulesUrl spfDns spfEhloDomain spfEhloResult spfEhloVerify "
+    "spfFromVerify spfMailFromDomain spfMailFromResult spfResults stage stages startTime startTls status "
+    "storageAccount store stores strategy subAddressing subAuthId subject subjectAlternativeNames subscribe "
+    "subscriptionId sum summary supportedLanguages tag tags taskTypes tasks tcpOnError teamId tempFailOnError "
+    "temperature template tenancyOcid tenantId tenants text then thirdParty thirdPartyHash threadName "
+    "threadPoolSize threadsPerNode throttle timeZone timeout timeoutAnonymous timeoutAuthenticated "
+    "timeoutCommand timeoutConnect timeoutConnection timeoutData timeoutIdle timeoutMessage timeoutRequest "
+    "timeoutSession timestamp title tls tlsDisableCipherSuites tlsDisableProtocols tlsIgnoreClientOrder "
+    "tlsImplicit tlsTimeout to token totalDeadline totalFailedSessions totalSuccessfulSessions traceId tracer "
+    "trainFrequency transactionRetryDelay transactionRetryLimit transactionTimeout transferLimit trustContacts "
+    "trustReplies tsigAlgorithm ttl unpackDirectory updateRecords uploadQuota uploadTtl url urlLimit urlPrefix "
+    "urls usePermissiveCors useTls useXForwarded usedDiskQuota userAgent userCodeExpiry userOcid username "
+    "usernameDomain validateDomain value variableName verifyAfterWrite version viewName vrfy waitOnFail "
+    "wapiVersion webPushContact webPushKey websocketHeartbeat websocketThrottle websocketTimeout zone zoneIpV4 "
+    "zoneIpV6"
+).split())
 
 METHOD_FORBIDDEN = "You are not authorized to perform this action"
 # POST /_sim/refuse with a null error: what the server says of a host name it cannot take
@@ -87,13 +209,20 @@ DEFAULT_REFUSAL = {"type": "invalidPatch", "description": "Invalid hostname or I
                    "properties": ["ehloHostname"]}
 SERVER_UNAVAILABLE = ("This server is temporarily unavailable. Attempting this same operation "
                       "later may succeed.")
+ANCHOR_NOT_FOUND = "An anchor argument was supplied, but it cannot be found in the results of the query."
+SINGLETON_REFUSAL = "Singletons cannot be created or destroyed."
 REQUEST_TOO_LARGE = "The number of ids requested by the client exceeds the maximum number the server is willing to process in a single method call."
 
-ALL_PERMISSIONS = frozenset({
+STRATEGY_PERMISSIONS = frozenset({
     "sysMtaConnectionStrategyGet", "sysMtaConnectionStrategyQuery",
     "sysMtaConnectionStrategyCreate", "sysMtaConnectionStrategyUpdate",
-    "sysMtaConnectionStrategyDestroy", "sysMtaOutboundStrategyGet",
-    "sysMtaOutboundStrategyUpdate", "sysActionCreate", "actionReloadSettings",
+    "sysMtaConnectionStrategyDestroy",
+})
+# "impersonate" lets a caller name another account in ``accountId`` (§1.8): the administrator has it.
+ALL_PERMISSIONS = STRATEGY_PERMISSIONS | frozenset({
+    "sysMtaOutboundStrategyGet", "sysMtaOutboundStrategyCreate", "sysMtaOutboundStrategyUpdate",
+    "sysMtaOutboundStrategyDestroy", "sysActionGet", "sysActionQuery", "sysActionCreate", "sysActionUpdate",
+    "sysActionDestroy", "actionReloadSettings", "impersonate",
 })
 READONLY_PERMISSIONS = frozenset({"sysMtaConnectionStrategyGet", "sysMtaConnectionStrategyQuery",
                                   "sysMtaOutboundStrategyGet"})
@@ -102,9 +231,10 @@ PERMISSION_PRESETS = {
     "all": ALL_PERMISSIONS,
     "readonly": READONLY_PERMISSIONS,
     "none": frozenset(),
-    "nooutbound": ALL_PERMISSIONS - {"sysMtaOutboundStrategyGet"},
+    # strategies, the outbound update and the reload: no outbound read (purge must refuse)
+    "nooutbound": STRATEGY_PERMISSIONS | {"sysMtaOutboundStrategyUpdate", "sysActionCreate",
+                                          "actionReloadSettings"},
 }
-DEFAULT_DOMAIN = "example.com"
 
 
 # --------------------------------------------------------------------------------------------
@@ -113,10 +243,13 @@ DEFAULT_DOMAIN = "example.com"
 
 ALPHABET = "abcdefghijklmnopqrstuvwxyz792013"
 _DIGIT = {char: index for index, char in enumerate(ALPHABET)}
-# The server's decoder accidentally accepts upper-case K..Z (§1.9); they decode like the
-# lower-case letter. [ASSUMPTION] which value they map to is not documented.
+# The server's decoder accidentally accepts upper-case K..Z (§1.9): its inverse table maps them to the
+# values of the lower-case letters (crates/utils/src/codec/base32_custom.rs); "K" comes back as "k".
 _DIGIT.update({char.upper(): _DIGIT[char] for char in "klmnopqrstuvwxyz"})
 SNOWFLAKE_EPOCH_MS = 1_632_268_800_000  # 2021-09-22T00:00:00Z
+U64_MASK = (1 << 64) - 1
+SINGLETON_VALUE = 20_080_258_862_541  # Id::singleton(): "singleton" read as an id
+INVALID_ACCOUNT_ID = U64_MASK - 1  # an accountId at or above this is the caller's own account
 
 
 def encode_id(value: int) -> str:
@@ -131,9 +264,11 @@ def encode_id(value: int) -> str:
 
 
 def decode_id(text) -> int | None:
-    """Parse an id string; None when it is not a valid id (outside the alphabet, over u64).
+    """Parse an id string; None when a character is outside the alphabet (or not a string).
 
-    ``""`` parses as 0, like the server (§1.9)."""
+    ``""`` parses as 0, like the server (§1.9). There is no length limit: the server shifts a u64
+    left by five bits per character and keeps the low 64 bits, so ``"zzzzzzzzzzzzzzzz"`` is the
+    id ``"jzzzzzzzzzzzz"``."""
     if not isinstance(text, str):
         return None
     value = 0
@@ -141,10 +276,15 @@ def decode_id(text) -> int | None:
         digit = _DIGIT.get(char)
         if digit is None:
             return None
-        value = (value << 5) | digit
-        if value >= 1 << 64:
-            return None
+        value = ((value << 5) | digit) & U64_MASK
     return value
+
+
+def canonical_id(text) -> str | None:
+    """An id as the server writes it back (decoded and re-encoded: ``"abc"`` → ``"bc"``,
+    ``""`` → ``"a"``, ``"K"`` → ``"k"``), or None when it does not parse."""
+    value = decode_id(text)
+    return None if value is None else encode_id(value)
 
 
 class IdGenerator:
@@ -387,18 +527,329 @@ def is_int(value) -> bool:
 
 
 # --------------------------------------------------------------------------------------------
-# The object model: stored form, wire form per dialect, patching (§3, §4.2)
+# JSON pointers (jmap-tools): update keys, reference paths and the paths of SetErrors
 # --------------------------------------------------------------------------------------------
 
+def parse_pointer(text: str, properties=True) -> list:
+    """``JsonPointer::parse``: a list of ("key", str), ("num", int), ("wild",) or ("root",) items.
+
+    Segments may or may not start with "/" (``"ids"`` is ``"/ids"``); digits make a number unless
+    they have a leading zero; ``~0``/``~1`` and ``\\x`` escape. A quirk kept from the server: the
+    number accumulator is only reset by a number segment. ``properties`` is unused (keys that name a
+    registry property and keys that do not behave alike here) and kept for readability."""
+    del properties
+    items, buf, num, token, start = [], bytearray(), 0, "unknown", 0
+    data = text.encode("utf-8", "surrogatepass")
+
+    def process(token_bytes):
+        nonlocal num
+        if token == "string":
+            items.append(("key", buf.decode("utf-8", "replace")))
+            buf.clear()
+        elif token == "number":
+            if token_bytes[:1] == b"0" and len(token_bytes) > 1:
+                items.append(("key", token_bytes.decode()))
+            else:
+                items.append(("num", num))
+            num = 0
+        elif token == "wild":
+            items.append(("wild",))
+        elif token == "unknown" and start > 0:
+            items.append(("key", ""))
+
+    position = 0
+    while position < len(data):
+        char = data[position]
+        if 0x30 <= char <= 0x39 and token in ("unknown", "number"):
+            num = min(num * 10 + char - 0x30, U64_MASK)
+            token = "number"
+        elif char == 0x2A and token == "unknown":  # *
+            token = "wild"
+        elif char == 0x30 and token == "escaped":
+            buf.extend(b"~")
+            token = "string"
+        elif char == 0x31 and token == "escaped":
+            buf.extend(b"/")
+            token = "string"
+        elif char == 0x2F:  # /
+            process(data[start:position])
+            token, start = "unknown", position + 1
+        else:
+            if token in ("number", "wild") and position > start:
+                buf.extend(data[start:position])
+            if char == 0x7E and token != "escaped":  # ~
+                token = "escaped"
+            elif char == 0x5C:  # backslash: the next byte as it is
+                position += 1
+                buf.append(data[position] if position < len(data) else 0x5C)
+                token = "string"
+            else:
+                buf.append(char)
+                token = "string"
+        position += 1
+    process(data[start:])
+    return items or [("root",)]
+
+
+def pointer_text(items) -> str:
+    """A pointer as the server prints it (keys escaped, ``/``-joined, no leading ``/``)."""
+    parts = []
+    for item in items:
+        if item[0] == "key":
+            parts.append(item[1].replace("~", "~0").replace("/", "~1"))
+        elif item[0] == "num":
+            parts.append(str(item[1]))
+        elif item[0] == "wild":
+            parts.append("*")
+        else:
+            parts.append("")
+    return "/".join(parts)
+
+
+def parse_u32(text) -> int | None:
+    """Rust's ``str::parse::<u32>``: optional ``+``, ASCII digits, at most 4294967295."""
+    if not isinstance(text, str) or not re.fullmatch(r"\+?[0-9]+", text):
+        return None
+    value = int(text)
+    return value if value < 1 << 32 else None
+
+
+# --------------------------------------------------------------------------------------------
+# The object model: the registry's JSON patch engine (§3, §4.2), for the types used here
+# --------------------------------------------------------------------------------------------
+
+class PatchError(Exception):
+    """``invalidPatch`` with the path of the failing location."""
+
+    def __init__(self, path, message):
+        super().__init__(message)
+        self.path, self.message = path, message
+
+    def set_error(self) -> "SetError":
+        return SetError("invalidPatch", self.message, [self.path])
+
+
+class Pointer:
+    """``JsonPointerPatch``: a pointer, a read position, and whether this is a create."""
+
+    def __init__(self, items, is_create, dialect, pos=0):
+        self.items, self.is_create, self.dialect, self.pos = items, is_create, dialect, pos
+
+    def next(self):
+        if self.pos < len(self.items):
+            self.pos += 1
+            return self.items[self.pos - 1]
+        return None
+
+    def next_property(self):
+        """The next segment when it is a key naming a registry property, else None (consumed)."""
+        item = self.next()
+        return item[1] if item is not None and item[0] == "key" and item[1] in REGISTRY_PROPERTIES else None
+
+    def has_next(self) -> bool:
+        return self.pos < len(self.items)
+
+    @property
+    def path(self) -> str:
+        return pointer_text(self.items)
+
+    def copy(self) -> "Pointer":
+        return Pointer(self.items, self.is_create, self.dialect, self.pos)
+
+    def assert_eof(self):
+        if self.has_next():
+            raise PatchError(self.path, "Invalid JSON Pointer path")
+
+
+class StringType:
+    """``String``: a non-empty string, run through the validators (``hostname``)."""
+
+    def __init__(self, hostname=False):
+        self.hostname = hostname
+
+    def default(self):
+        return ""
+
+    def patch(self, current, pointer, value):
+        if not isinstance(value, str) or value == "":
+            raise PatchError(pointer.path, "Invalid value for property.")
+        if self.hostname:
+            value = normalise_hostname(value)
+            if value is None:
+                raise PatchError(pointer.path, "Invalid hostname or IP address")
+        pointer.assert_eof()
+        return value
+
+
+class OptionType:
+    """``Option<T>``: null clears; otherwise the inner type patches the value (or its default)."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def default(self):
+        return None
+
+    def patch(self, current, pointer, value):
+        if value is None:
+            pointer.assert_eof()
+            return None
+        return self.inner.patch(self.inner.default() if current is None else current, pointer, value)
+
+
+class DurationType:
+    """``Duration``: integer milliseconds > 0 (§3.4); the docs dialect also reads "5m"."""
+
+    def __init__(self, default):
+        self.default_ms = default
+
+    def default(self):
+        return self.default_ms
+
+    def patch(self, current, pointer, value):
+        item = pointer.next()
+        if item is None and isinstance(value, (int, float)) and not isinstance(value, bool):
+            if is_int(value) and 0 < value < 1 << 64:
+                return value
+            raise PatchError(pointer.path, "Invalid duration value")
+        if item is None and isinstance(value, str) and pointer.dialect == "docs":
+            # [ASSUMPTION] the docs dialect parses strings with Duration::from_str; a string
+            # that does not parse (or is 0) is an "Invalid duration value".
+            parsed = parse_duration_text(value)
+            if parsed is None or parsed <= 0 or parsed >= 1 << 64:
+                raise PatchError(pointer.path, "Invalid duration value")
+            return parsed
+        raise PatchError(pointer.path, "Invalid path for Duration")
+
+
+class IpType:
+    """``IpAddr``: a string Rust parses, stored in Rust's canonical form (``0.0.0.0`` default)."""
+
+    def default(self):
+        return "0.0.0.0"
+
+    def patch(self, current, pointer, value):
+        item = pointer.next()
+        if item is None and isinstance(value, str):
+            address = parse_ip(value)
+            if address is None:
+                raise PatchError(pointer.path, "Failed to parse IpAddr from string")
+            return canonical_ip(address)
+        raise PatchError(pointer.path, "Invalid path for IpAddr, expected a string value")
+
+
+class ListType:
+    """``List<T>`` (§3.3): an object keyed by u32 positions; a pointer addresses one item."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def default(self):
+        return {}
+
+    def patch(self, current, pointer, value):
+        items = {int(key): item for key, item in current.items()}
+        item = pointer.next()
+        key = None
+        if item is not None and item[0] == "num":
+            key = item[1] & 0xFFFF_FFFF  # the server's `as u32`
+        elif item is not None and item[0] == "key":
+            key = parse_u32(item[1])
+        if key is not None:
+            if value is None and not pointer.has_next():
+                if key in items:
+                    del items[key]
+                    return self.numbered(items)
+            else:
+                base = items.get(key)
+                items[key] = self.inner.patch(self.inner.default() if base is None else base, pointer, value)
+                return self.numbered(items)
+        elif item is None and isinstance(value, dict):
+            replaced = {}
+            for text, entry in value.items():
+                position = parse_u32(text)
+                if position is None:
+                    raise PatchError(pointer.path, "Invalid key for object property")
+                replaced[position] = self.inner.patch(self.inner.default(), pointer.copy(), entry)
+            return self.numbered(replaced)
+        raise PatchError(pointer.path, "Invalid value for object property")
+
+    @staticmethod
+    def numbered(items) -> dict:
+        """Positions as string keys, in numeric order (renumbered only when stored)."""
+        return {str(key): items[key] for key in sorted(items)}
+
+
+class StructType:
+    """A registry object or nested object: fields patched one by one, a whole JSON object
+    merged into the current value (fields it does not name keep their values)."""
+
+    def __init__(self, fields, read_only=(), defaults=None):
+        self.fields, self.read_only, self.defaults = fields, frozenset(read_only), defaults or {}
+
+    def default(self):
+        return {name: copy.deepcopy(self.defaults[name]) if name in self.defaults else kind.default()
+                for name, kind in self.fields.items()}
+
+    def patch(self, current, pointer, value):
+        if pointer.has_next():
+            return self.patch_property(current, pointer, value)
+        if not isinstance(value, dict):
+            raise PatchError(pointer.path, "Invalid value type for object")
+        result = current
+        for key, entry in value.items():
+            if key not in REGISTRY_PROPERTIES:
+                raise PatchError(pointer.path, "Invalid key for object")
+            if key == "@type":
+                continue
+            try:
+                result = self.patch_property(result, Pointer([("key", key)], pointer.is_create, pointer.dialect),
+                                             entry)
+            except PatchError as error:
+                if error.path:
+                    if pointer.items:
+                        error.path = f"{pointer.path}/{error.path}"
+                else:
+                    error.path = pointer_text(list(pointer.items) + [("key", key)])
+                raise
+        return result
+
+    def patch_property(self, current, pointer, value):
+        name = pointer.next_property()
+        if name == "@type":  # ignored: these objects have a single variant (§3.6)
+            return current
+        if name not in self.fields:
+            raise PatchError(pointer.path, "Invalid property")
+        if name in self.read_only and not pointer.is_create:
+            raise PatchError(pointer.path, "Cannot modify read-only property")
+        result = dict(current)
+        result[name] = self.fields[name].patch(current[name], pointer, value)
+        return result
+
+
+IP_HOST = StructType({"ehloHostname": OptionType(StringType(hostname=True)), "sourceIp": IpType()})
+STRATEGY = StructType({
+    "name": StringType(), "description": OptionType(StringType()),
+    "ehloHostname": OptionType(StringType(hostname=True)), "sourceIps": ListType(IP_HOST),
+    **{name: DurationType(default) for name, default in DEFAULT_DURATIONS.items()},
+}, read_only=("name",))
+EXPRESSION_MATCH = StructType({"if": StringType(), "then": StringType()})
+EXPRESSION = StructType({"match": ListType(EXPRESSION_MATCH), "else": StringType()})
+LOCAL_DOMAIN_MATCH = {"if": "is_local_domain(rcpt_domain)", "then": "'local'"}
+OUTBOUND = StructType({name: EXPRESSION for name in ("connection", "route", "schedule", "tls")}, defaults={
+    # MtaOutboundStrategy::default() (crates/registry/src/schema/structs_impl.rs)
+    "connection": {"match": {}, "else": "'default'"},
+    "route": {"match": {"0": LOCAL_DOMAIN_MATCH}, "else": "'mx'"},
+    "schedule": {"match": {"0": LOCAL_DOMAIN_MATCH, "1": {"if": "source == 'dsn'", "then": "'dsn'"},
+                           "2": {"if": "source == 'report'", "then": "'report'"}}, "else": "'remote'"},
+    "tls": {"match": {"0": {"if": "retry_num > 0 && last_error == 'tls'", "then": "'invalid-tls'"}},
+            "else": "'default'"},
+})
+
+
 def default_strategy() -> dict:
-    """A strategy with every default of §3.1 (``name`` unset)."""
-    return {"name": None, "description": None, "ehloHostname": None, "sourceIps": {},
-            **DEFAULT_DURATIONS}
-
-
-def default_item() -> dict:
-    """A ``MtaConnectionIpHost`` with its defaults: ``sourceIp`` 0.0.0.0 fails validation later."""
-    return {"ehloHostname": None, "sourceIp": "0.0.0.0"}
+    """A strategy with every default of §3.1 (``name`` empty, which fails validation)."""
+    return STRATEGY.default()
 
 
 def renumbered(source_ips) -> dict:
@@ -406,180 +857,28 @@ def renumbered(source_ips) -> dict:
     return {str(index): dict(source_ips[key]) for index, key in enumerate(sorted(source_ips, key=int))}
 
 
-def unescape_segment(segment: str) -> str:
-    """JSON pointer ``~1`` → ``/`` and ``~0`` → ``~``."""
-    return segment.replace("~1", "/").replace("~0", "~")
+def patch_create(kind: StructType, base: dict, body, dialect: str) -> dict:
+    """A create: the whole body patched onto ``base`` (the defaults) in create mode; raises
+    ``SetError``."""
+    try:
+        return kind.patch(base, Pointer([], True, dialect), body)
+    except PatchError as error:
+        raise error.set_error() from None
 
 
-class Patcher:
-    """Applies a create or update body to a stored strategy, as the server's JSON-pointer patch
-    engine does (§3.3–§3.6), raising ``SetError`` with the server's messages and paths."""
-
-    def __init__(self, dialect: str):
-        self.dialect = dialect
-
-    # -- whole object ------------------------------------------------------------------------
-
-    def create(self, body) -> dict:
-        """A new stored object from a create body (defaults plus the given properties)."""
-        if not isinstance(body, dict):
-            raise SetError("invalidPatch", "Invalid value type for object", [""])
-        target = default_strategy()
-        for key, value in body.items():
-            if key == "@type":  # ignored for this single-variant object (§3.6)
-                continue
-            if key == "id":
-                raise invalid_patch("Invalid property", "id")
-            if key in PROPERTY_ORDER:
-                self.set_property(target, key, value, is_create=True)
-            elif key in OTHER_REGISTRY_PROPERTIES:
-                raise invalid_patch("Invalid property", key)
-            else:
-                # Unknown to the whole registry: the key does not parse, path is the root (§4.2.1).
-                # Pointer keys are not allowed on create either.
-                raise invalid_patch("Invalid key for object", "")
-        return target
-
-    def update(self, stored: dict, patch) -> dict:
-        """A patched copy of ``stored``; keys are property names or JSON pointers."""
-        if not isinstance(patch, dict):
-            # [ASSUMPTION] §8.2: the server unwrap()s here; the fake refuses the update instead.
-            raise SetError("invalidPatch", "Invalid value type for object", [""])
-        target = copy.deepcopy(stored)
-        for key, value in patch.items():
-            if key == "@type":
-                continue
-            segments = [unescape_segment(part) for part in key.split("/")]
-            head = segments[0]
-            if head == "id":
-                raise invalid_patch("Invalid property", key)
-            if head not in PROPERTY_ORDER:
-                raise invalid_patch("Invalid property", key)
-            if head == "name":
-                # assert_read_only passes only on create, even for an unchanged value (§3.2).
-                raise invalid_patch("Cannot modify read-only property", "name")
-            if len(segments) == 1:
-                self.set_property(target, head, value, is_create=False)
-            elif head == "sourceIps":
-                self.patch_source_ips(target, segments[1:], value, key)
-            elif head in DURATION_PROPERTIES:
-                raise invalid_patch("Invalid path for Duration", key)
-            else:
-                # [ASSUMPTION] a pointer below a scalar string property.
-                raise invalid_patch("Invalid JSON Pointer path", key)
-        return target
-
-    # -- properties --------------------------------------------------------------------------
-
-    def set_property(self, target, name, value, is_create):
-        """Replace one top-level property, validating like the server."""
-        if name == "name":
-            if not is_create:
-                raise invalid_patch("Cannot modify read-only property", "name")
-            if not isinstance(value, str) or value == "":
-                raise invalid_patch("Invalid value for property.", name)
-            target[name] = value
-        elif name == "description":
-            if value is not None and (not isinstance(value, str) or value == ""):
-                raise invalid_patch("Invalid value for property.", name)
-            target[name] = value
-        elif name == "ehloHostname":
-            target[name] = self.hostname(value, name)
-        elif name == "sourceIps":
-            target[name] = self.source_ip_list(value, name)
-        else:
-            target[name] = self.duration(value, name)
-
-    def hostname(self, value, path):
-        """A nullable hostname field: None, an IP literal or a normalised hostname."""
-        if value is None:
-            return None
-        if not isinstance(value, str):
-            raise invalid_patch("Invalid value for property.", path)
-        normalised = normalise_hostname(value)
-        if normalised is None:
-            raise invalid_patch("Invalid hostname or IP address", path)
-        return normalised
-
-    def duration(self, value, path):
-        """§3.4: integer ms > 0; the docs dialect also takes the human string form."""
-        if is_int(value):
-            if 0 < value < 1 << 64:
-                return value
-            raise invalid_patch("Invalid duration value", path)
-        if isinstance(value, float):
-            raise invalid_patch("Invalid duration value", path)
-        if isinstance(value, str) and self.dialect == "docs":
-            # [ASSUMPTION] the docs dialect parses strings with Duration::from_str; a string
-            # that does not parse (or is 0) is an "Invalid duration value".
-            parsed = parse_duration_text(value)
-            if parsed is None or parsed <= 0 or parsed >= 1 << 64:
-                raise invalid_patch("Invalid duration value", path)
-            return parsed
-        raise invalid_patch("Invalid path for Duration", path)
-
-    def source_ip_list(self, value, path):
-        """Whole-list replacement: a JSON object keyed by u32 positions (§3.3). Errors inside an
-        item name ``sourceIps/<field>``: the server drops the index from the path (§4.2.1)."""
-        if not isinstance(value, dict):
-            raise invalid_patch("Invalid value for object property", path)
-        items = {}
-        for key, item in value.items():
-            if not re.fullmatch(r"\d+", key) or int(key) >= 1 << 32:
-                raise invalid_patch("Invalid key for object property", path)
-            items[int(key)] = self.item(default_item(), item, path)
-        return {str(index): items[index] for index in sorted(items)}
-
-    def item(self, base, value, path):
-        """Merge ``value`` (an object) into a source IP item; errors name ``path/<field>``."""
-        if not isinstance(value, dict):
-            raise invalid_patch("Invalid value type for object", path)
-        item = dict(base)
-        for key, field in value.items():
-            if key == "@type":
-                continue
-            self.item_field(item, key, field, f"{path}/{key}")
-        return item
-
-    def item_field(self, item, key, value, path):
-        """Set one field of a source IP item."""
-        if key == "ehloHostname":
-            item[key] = self.hostname(value, path)
-        elif key == "sourceIp":
-            if not isinstance(value, str):
-                raise invalid_patch("Invalid path for IpAddr, expected a string value", path)
-            address = parse_ip(value)
-            if address is None:
-                raise invalid_patch("Failed to parse IpAddr from string", path)
-            item[key] = canonical_ip(address)
-        elif key in PROPERTY_ORDER or key in OTHER_REGISTRY_PROPERTIES:
-            raise invalid_patch("Invalid property", path)
-        else:
-            # [ASSUMPTION] an unknown nested key fails to parse like an unknown top-level key.
-            raise invalid_patch("Invalid key for object", path.rsplit("/", 1)[0])
-
-    def patch_source_ips(self, target, rest, value, key):
-        """Item pointer patches: ``sourceIps/3``, ``sourceIps/3/sourceIp``, ``sourceIps/3: null``."""
-        index_text = rest[0]
-        if not re.fullmatch(r"\d+", index_text) or int(index_text) >= 1 << 32:
-            raise invalid_patch("Invalid key for object property", key)
-        # Positions in memory are the stored ones ("0".."n-1") until the next write renumbers.
-        items = {int(position): item for position, item in target["sourceIps"].items()}
-        index = int(index_text)
-        if len(rest) == 1:
-            if value is None:
-                if index not in items:
-                    raise invalid_patch("Invalid value for object property", key)
-                del items[index]
-            else:
-                items[index] = self.item(items.get(index, default_item()), value, key)
-        elif len(rest) == 2:
-            item = dict(items.get(index, default_item()))
-            self.item_field(item, rest[1], value, key)
-            items[index] = item
-        else:
-            raise invalid_patch("Invalid JSON Pointer path", key)
-        target["sourceIps"] = {str(position): items[position] for position in sorted(items)}
+def patch_update(kind: StructType, stored: dict, patch: dict, dialect: str) -> dict:
+    """An update: each key of ``patch`` (a property name or a JSON pointer) patched in turn onto a
+    copy of ``stored``; raises ``SetError``."""
+    result = copy.deepcopy(stored)
+    for key, value in patch.items():
+        if key == "@type":
+            continue
+        items = [("key", key)] if key in REGISTRY_PROPERTIES else parse_pointer(key)
+        try:
+            result = kind.patch(result, Pointer(items, False, dialect), value)
+        except PatchError as error:
+            raise error.set_error() from None
+    return result
 
 
 def leb128_size(number: int) -> int:
@@ -638,118 +937,433 @@ def validate_strategy(stored: dict):
             "value": f"Object size {size} exceeds maximum of {MAX_OBJECT_SIZE}"}])
 
 
-def wire_strategy(stored: dict, object_id: str, dialect: str, properties=None) -> dict:
-    """The /get form (§3.1): fixed key order, explicit nulls, ``id`` last, durations per dialect."""
+def wire_object(stored: dict, object_id: str, order, properties=None, durations=None) -> dict:
+    """The /get form (§3.1): fixed key order, explicit nulls, ``id`` last; ``durations`` renders
+    the duration properties (the docs dialect's strings)."""
     wire = {}
-    for name in PROPERTY_ORDER:
+    for name in order:
         if properties is not None and name not in properties:
             continue
-        value = stored[name]
+        value = copy.deepcopy(stored[name])
         if name == "sourceIps":
             value = renumbered(value)
-        elif name in DURATION_PROPERTIES and dialect == "docs":
-            value = human_duration(value)
+        elif durations is not None and name in DURATION_PROPERTIES:
+            value = durations(value)
         wire[name] = value
     wire["id"] = object_id
     return wire
 
 
+def wire_strategy(stored: dict, object_id: str, dialect: str, properties=None) -> dict:
+    """A strategy as /get shows it in ``dialect``."""
+    return wire_object(stored, object_id, PROPERTY_ORDER, properties,
+                       human_duration if dialect == "docs" else None)
+
+
 def default_outbound() -> dict:
-    """The ``MtaOutboundStrategy`` singleton's default ``connection`` expression (§2)."""
-    return {"connection": {"match": {}, "else": "'default'"}}
+    """The ``MtaOutboundStrategy`` singleton's defaults (§2): four expressions."""
+    return OUTBOUND.default()
 
 
-def validate_expression(value, path):
-    """Syntax-only check of an ``Expression`` (§2): ``{"match": {"0": {"if","then"}}, "else"}``.
-    Returns the stored form (match renumbered)."""
-    if not isinstance(value, dict):
-        raise invalid_patch("Invalid value for object property", path)
-    result = {"match": {}, "else": None}
-    for key, field in value.items():
-        if key == "match":
-            if not isinstance(field, dict):
-                raise invalid_patch("Invalid value for object property", f"{path}/match")
-            entries = {}
-            for position, entry in field.items():
-                if not re.fullmatch(r"\d+", position):
-                    raise invalid_patch("Invalid key for object property", f"{path}/match")
-                if (not isinstance(entry, dict) or set(entry) != {"if", "then"}
-                        or not all(isinstance(entry[part], str) and entry[part] for part in entry)):
-                    raise invalid_patch("Invalid value for object property", f"{path}/match")
-                entries[int(position)] = {"if": entry["if"], "then": entry["then"]}
-            result["match"] = {str(index): entries[key] for index, key in enumerate(sorted(entries))}
-        elif key == "else":
-            if not isinstance(field, str) or not field:
-                raise invalid_patch("Invalid value for property.", f"{path}/else")
-            result["else"] = field
-        else:
-            raise invalid_patch("Invalid property", f"{path}/{key}")
-    if result["else"] is None:
-        raise SetError("validationFailed", validationErrors=[{"type": "Required", "property": "else"}])
-    return result
+def outbound_expressions_error(outbound: dict) -> SetError | None:
+    """The server compiles the four expressions after a patch; the first that fails gives
+    ``validationFailed`` naming the property."""
+    for name in OUTBOUND.fields:
+        message = expression_error(name, outbound[name])
+        if message is not None:
+            return SetError("validationFailed", properties=[name],
+                            validationErrors=[{"type": "Invalid", "property": name, "value": message}])
+    return None
+
+
+def stored_outbound(outbound: dict) -> dict:
+    """Expression lists renumbered from 0, as storage leaves them."""
+    return {name: {"match": renumbered(value["match"]), "else": value["else"]} for name, value in outbound.items()}
 
 
 # --------------------------------------------------------------------------------------------
-# References (§4.4)
+# References (§4.4): what the server's result-reference evaluation finds
 # --------------------------------------------------------------------------------------------
 
-def evaluate_pointer(value, parts):
-    """RFC 8620 §3.7 JSON pointer with ``*``: on an array, map the rest over the items and
-    flatten one level. Raises KeyError when the path does not resolve."""
-    if not parts:
-        return value
-    head, rest = unescape_segment(parts[0]), parts[1:]
-    if isinstance(value, list):
-        if head == "*":
-            results = []
-            for item in value:
-                found = evaluate_pointer(item, rest)
-                if isinstance(found, list):
-                    results.extend(found)
-                else:
-                    results.append(found)
-            return results
-        if re.fullmatch(r"\d+", head) and int(head) < len(value):
-            return evaluate_pointer(value[int(head)], rest)
-        raise KeyError(head)
-    if isinstance(value, dict) and head in value:
-        return evaluate_pointer(value[head], rest)
-    raise KeyError(head)
+class ReferenceNotFound(Exception):
+    """The referenced response is missing, or its path does not start where it can."""
 
 
-def resolve_creation_refs(value, created_ids, depth=0):
-    """Replace ``"#n1"`` string values and object keys (depth ≤ 5) by the created id.
-    [ASSUMPTION] an unknown ``#name`` is left as it is."""
-    if depth > 5:
-        return value
-    if isinstance(value, str):
-        if value.startswith("#") and value[1:] in created_ids:
-            return created_ids[value[1:]]
-        return value
-    if isinstance(value, dict):
-        return {resolve_creation_refs(key, created_ids, depth + 1) if key.startswith("#") else key:
-                resolve_creation_refs(item, created_ids, depth + 1) for key, item in value.items()}
-    if isinstance(value, list):
-        return [resolve_creation_refs(item, created_ids, depth + 1) for item in value]
+def evaluate_reference(response_name: str, result: dict, items: list) -> list:
+    """The values a result reference's path yields from one response, as
+    ``("id", text)`` and ``("property", text)`` entries (crates/jmap-proto/src/references/jsptr.rs).
+
+    Only a /get (``/list/...``) or a /query (``/ids...``) response can be referenced; a path
+    segment that does not match yields nothing rather than an error, and only ids are collected
+    from a /get (a ``/list/*/name`` path yields an empty list)."""
+    found = []
+    kind = response_name.rsplit("/", 1)[-1]
+    head, rest = (items[0], items[1:]) if items else (None, [])
+    if kind == "get" and head is not None and head[0] == "key" and head[1] == "list":
+        evaluate_list(result.get("list") or [], rest, lambda value, tail: evaluate_value(value, tail, found))
+        return found
+    if kind == "query" and head is not None and head[0] == "key" and head[1] == "ids":
+        # an id ends the path: the segments below it are ignored
+        evaluate_list(result.get("ids") or [], rest, lambda value, tail: found.append(("id", value)))
+        return found
+    raise ReferenceNotFound
+
+
+def evaluate_list(values, items, each):
+    head, rest = (items[0], items[1:]) if items else (None, [])
+    if head is not None and head[0] == "num":
+        if head[1] < len(values):
+            each(values[head[1]], rest)
+    elif head is None or head[0] in ("wild", "root"):
+        for value in values:
+            each(value, rest)
+
+
+def evaluate_value(value, items, found, is_id=False):
+    """One value of a /get ``list`` (an object, or a value inside it). Only ids are collected: in
+    these objects, the top-level ``id``."""
+    head, rest = (items[0], items[1:]) if items else (None, [])
+    if head is None or head[0] == "root":
+        if is_id:
+            found.append(("id", value))
+    elif head[0] == "key":
+        if isinstance(value, dict) and head[1] in value:
+            evaluate_value(value[head[1]], rest, found, head[1] == "id")
+    elif head[0] == "num":
+        if isinstance(value, dict) and str(head[1]) in value:
+            evaluate_value(value[str(head[1])], rest, found, str(head[1]) == "id")
+        elif isinstance(value, list) and head[1] < len(value):
+            evaluate_value(value[head[1]], rest, found)
+    elif isinstance(value, dict):  # a wildcard
+        for key, entry in value.items():
+            evaluate_value(entry, rest, found, key == "id")
+    elif isinstance(value, list):
+        for entry in value:
+            evaluate_value(entry, rest, found)
+
+
+def reference_text(reference: dict) -> str:
+    """A result reference as the server prints it in an error."""
+    return (f"{{ resultOf: {reference['resultOf']}, name: {reference['name']}, "
+            f"path: {pointer_text(parse_pointer(reference['path']))} }}")
+
+
+def resolve_key_references(value, created_ids, depth=0):
+    """Object keys ``"#n1"`` naming a creation id (depth < 5) become that id; values are not
+    resolved (no property of these objects holds an id)."""
+    if isinstance(value, dict) and depth < 5:
+        resolved = {}
+        for key, item in value.items():
+            if key.startswith("#") and key[1:] in created_ids:
+                key = created_ids[key[1:]]
+            resolved[key] = resolve_key_references(item, created_ids, depth + 1) \
+                if isinstance(item, (dict, list)) else item
+        return resolved
+    if isinstance(value, list) and depth < 5:
+        return [resolve_key_references(item, created_ids, depth + 1) for item in value]
     return value
 
 
-def creation_refs_in(value, depth=0):
-    """Every ``#name`` string (value or key) inside a create body, for ordering the creates."""
-    found = set()
-    if depth > 5:
-        return found
-    if isinstance(value, str) and value.startswith("#"):
-        found.add(value[1:])
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            if key.startswith("#"):
-                found.add(key[1:])
-            found |= creation_refs_in(item, depth + 1)
-    elif isinstance(value, list):
-        for item in value:
-            found |= creation_refs_in(item, depth + 1)
-    return found
+# --------------------------------------------------------------------------------------------
+# Expressions of the outbound strategy (§2): which texts the server refuses, and its words
+# --------------------------------------------------------------------------------------------
+
+# The expression language's vocabulary, as data: its functions and how many arguments each takes
+# (the server's function table, crates/common/src/expr/functions/mod.rs)
+EXPRESSION_FUNCTIONS = {
+    "count": 1, "sort": 2, "dedup": 1, "winnow": 1, "is_intersect": 2, "is_email": 1, "email_part": 2,
+    "is_empty": 1, "is_number": 1, "is_ip_addr": 1, "is_ipv4_addr": 1, "is_ipv6_addr": 1,
+    "is_ip_in_cidr": 2, "ip_reverse_name": 1, "trim": 1, "trim_end": 1, "trim_start": 1, "len": 1,
+    "to_lowercase": 1, "to_uppercase": 1, "is_uppercase": 1, "is_lowercase": 1, "has_digits": 1,
+    "count_spaces": 1, "count_uppercase": 1, "count_lowercase": 1, "count_chars": 1, "contains": 2,
+    "contains_ignore_case": 2, "eq_ignore_case": 2, "starts_with": 2, "ends_with": 2, "lines": 1,
+    "substring": 3, "strip_prefix": 2, "strip_suffix": 2, "split": 2, "rsplit": 2, "split_once": 2,
+    "rsplit_once": 2, "split_n": 3, "split_words": 1, "hash": 2, "if_then": 3,
+    # the asynchronous ones
+    "is_local_domain": 1, "is_local_address": 1, "key_get": 2, "key_exists": 2, "key_set": 3,
+    "counter_incr": 3, "counter_get": 2, "dns_query": 2, "sql_query": 3,
+}
+# ExpressionVariable and ExpressionConstant (crates/registry/src/schema/enums_impl.rs)
+EXPRESSION_VARIABLES = frozenset((
+    "asn attributes authenticated_as authority bcc bcc.domain bcc.local bcc.name body body.html body.raw "
+    "body.text body.words cc cc.domain cc.local cc.name country domain email email_lower env_from "
+    "env_from.domain env_from.local env_to expires_in from from.domain from.local from.name headers "
+    "helo_domain host ip ip_reverse is_tls is_v4 is_v6 last_error last_status listener local local_ip "
+    "local_port location method mx name name_lower notify_num octets path path_query port priority "
+    "protocol query queue_age queue_name raw raw_lower rcpt rcpt_domain received_from_ip "
+    "received_via_port recipients remote_ip remote_ip.ptr remote_port reply_to reply_to.domain "
+    "reply_to.local reply_to.name retry_num reverse_ip scheme sender sender_domain size sld source "
+    "subject subject.thread subject.words to to.domain to.local to.name url url_original value "
+    "value_lower").split())
+EXPRESSION_CONSTANTS = frozenset((
+    "relaxed strict disable optional require ipv4_only ipv6_only ipv6_then_ipv4 ipv4_then_ipv6 hourly "
+    "daily weekly login plain xoauth2 oauthbearer mixer stanag4406 nsep").split())
+# The variables each outbound expression may use (MTA_QUEUE_HOST_VARIABLE, MTA_QUEUE_RCPT_VARIABLE)
+HOST_VARIABLES = frozenset((
+    "sender sender_domain rcpt_domain rcpt recipients mx priority remote_ip local_ip retry_num "
+    "notify_num expires_in last_status last_error queue_name queue_age received_from_ip "
+    "received_via_port source size").split())
+RCPT_VARIABLES = HOST_VARIABLES - {"mx", "remote_ip", "local_ip"}
+OUTBOUND_VARIABLES = {"connection": HOST_VARIABLES, "route": RCPT_VARIABLES, "schedule": RCPT_VARIABLES,
+                      "tls": HOST_VARIABLES}
+SYSTEM_VARIABLES = frozenset({"domain", "hostname", "node_id", "node_hostname", "node_role"})
+
+
+def rust_debug(text: str) -> str:
+    """A string as Rust's ``{:?}`` prints it (quotes; backslash, quote and control escapes)."""
+    out = []
+    for char in text:
+        if char in "\"\\":
+            out.append("\\" + char)
+        elif char == "\n":
+            out.append("\\n")
+        elif char == "\r":
+            out.append("\\r")
+        elif char == "\t":
+            out.append("\\t")
+        elif char == "\0":
+            out.append("\\0")
+        elif unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp") or char in ("\u00ad",):
+            out.append(f"\\u{{{ord(char):x}}}")
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'
+
+
+def rust_char_debug(char: str) -> str:
+    """A character as Rust's ``{:?}`` prints it: ``'#'``."""
+    return "'" + ("\\'" if char == "'" else rust_debug(char)[1:-1].replace('\\"', '"')) + "'"
+
+
+# [APPROXIMATION] The checks below are the simulator's own: a scanner and one left-to-right pass
+# that answer the server's messages for the mistakes people make (checked case by case against a
+# real server by tests/simulator/test_differential.py). The server's parser is more lenient than
+# a grammar would be ("1 +" and "'a' 'b'" are accepted) and so is this one: it checks only words,
+# strings, brackets and argument counts. Known differences, all on malformed text that both sides
+# refuse with different words or that only the server refuses:
+# - arguments are counted as the comma-separated slots that hold anything; the server counts
+#   operands less binary operators, so "count(1 +)" and "count(1 2)" pass here;
+# - a word is letters, digits, "_", "$" and "."; the server lets a word with a dot go on with ":"
+#   and "*", so "a.*" is refused here as "a." rather than as "a.*";
+# - a function name that is not followed by "(" is refused when its bracket closes or the text
+#   ends, wherever its operands are.
+EXPRESSION_SPACE = " \r\n"  # a tab is not white space to the server: it is an invalid character
+EXPRESSION_OPERATORS = ("==", "!=", ">=", "<=", "&&", "||", "=", "!", "&", "|", "^", "+", "-", "*", "/", ">",
+                        "<", ",")
+WORD = re.compile(r"[A-Za-z0-9_$.]+")
+SPECIAL_FUNCTIONS = ("matches", "system", "metric")  # their first argument is a quoted name or pattern
+
+
+class ExpressionText:
+    """The text of one expression, read token by token: ``(kind, value, ends_text)``."""
+
+    def __init__(self, text: str):
+        self.text, self.pos = text, 0
+
+    def error_char(self, char: str) -> ValueError:
+        # the server reads the text byte by byte: "é" is reported as its first byte, 'Ã'
+        shown = chr(char.encode("utf-8")[0]) if not char.isascii() else char
+        return ValueError(f"Invalid character {rust_char_debug(shown)}")
+
+    def quoted(self) -> str:
+        """The string that starts at ``pos`` (a quote), with its backslash escapes undone."""
+        quote, out = self.text[self.pos], []
+        index = self.pos + 1
+        while index < len(self.text):
+            char = self.text[index]
+            if char == "\\" and index + 1 < len(self.text):
+                out.append({"n": "\n", "r": "\r", "t": "\t"}.get(self.text[index + 1], self.text[index + 1]))
+                index += 2
+            elif char == quote:
+                self.pos = index + 1
+                return "".join(out)
+            else:
+                out.append(char)
+                index += 1
+        raise ValueError("Unterminated string")
+
+    def skip_to(self, wanted: str) -> None:
+        """Past white space (tabs and form feeds too, here) to ``wanted``, which must come next."""
+        while self.pos < len(self.text) and self.text[self.pos] in " \t\n\x0c\r":
+            self.pos += 1
+        if self.pos >= len(self.text):
+            raise ValueError("Unexpected end of expression")
+        if self.text[self.pos] not in wanted:
+            raise ValueError(f"Expected {rust_char_debug(wanted[0])}, found invalid character "
+                             f"{rust_char_debug(self.text[self.pos])}")
+
+    def tokens(self):
+        text = self.text
+        while self.pos < len(text):
+            char = text[self.pos]
+            if char == "}":  # the server stops reading at a closing brace
+                return
+            if char in EXPRESSION_SPACE:
+                self.pos += 1
+            elif char in "'\"":
+                yield "string", self.quoted(), False
+            elif (word := WORD.match(text, self.pos)):
+                self.pos = word.end()
+                name = word.group()
+                if name in SPECIAL_FUNCTIONS and text[self.pos:self.pos + 1] == "(":
+                    yield "special", self.special(name), False
+                    yield "(", "(", False
+                    continue
+                yield "word", name, self.pos >= len(text) or text[self.pos] == "}"
+            elif char in "()[]":
+                self.pos += 1
+                yield char, char, False
+            else:
+                operator = next((op for op in EXPRESSION_OPERATORS if text.startswith(op, self.pos)), None)
+                if operator is None:
+                    raise self.error_char(char)
+                if operator == "=" and self.pos + 1 < len(text):
+                    operator = text[self.pos:self.pos + 2]  # "=" takes the character after it with it
+                self.pos += len(operator)
+                yield "operator", operator, False
+
+    def special(self, name: str) -> str:
+        """``matches('re', …``, ``system('name'`` or ``metric('name'``: the quoted first argument."""
+        self.pos += 1
+        self.skip_to("\"'")
+        value = self.quoted()
+        if name == "matches":
+            try:
+                re.compile(value)  # [APPROXIMATION] Python's re stands in for the server's regex engine
+            except re.error as error:
+                raise ValueError(f"Invalid regular expression {rust_debug(value)}: {error}") from None
+            self.skip_to(",")
+            self.pos += 1
+        elif name == "system" and value not in SYSTEM_VARIABLES:
+            raise ValueError(f"Invalid system variable name {rust_debug(value)}")
+        return name
+
+
+def check_word(word: str, variables) -> str:
+    """What a word is ("number", "variable", "function", "name"), or ValueError as the server says."""
+    if not re.search(r"[A-Za-z_$]", word) and re.search(r"[0-9]", word):
+        if "." in word:
+            if word.count(".") > 1:
+                raise ValueError(f"Invalid float value {word}")
+            return "number"
+        if int(word) >= 1 << 63:
+            raise ValueError(f"Invalid integer value {word}")
+        return "number"
+    if word in ("true", "false") or (word.startswith("$") and len(word) > 1):
+        return "name"
+    if word in EXPRESSION_FUNCTIONS:
+        return "function"
+    if word in EXPRESSION_VARIABLES:
+        if word not in variables:
+            raise ValueError(f"Variable {rust_debug(word)} not allowed in this context")
+        return "variable"
+    if word in EXPRESSION_CONSTANTS or parse_duration_text(word) is not None:
+        return "name"
+    raise ValueError(f"Invalid variable or constant {rust_debug(word)}")
+
+
+class Group:
+    """One open bracket: ``(`` (a call of ``function`` when it has one), ``[`` (an index when
+    ``index``); counts the argument slots that hold something."""
+
+    def __init__(self, bracket, function=None, index=False):
+        self.bracket, self.function, self.index = bracket, function, index
+        self.slots, self.filled, self.dangling = 0, False, False
+
+    def operand(self):
+        self.filled = True
+
+    def comma(self):
+        self.slots += self.filled
+        self.filled = False
+
+    def arguments(self) -> int:
+        return self.slots + self.filled
+
+
+def check_expression(text: str, variables) -> None:
+    """Raises ValueError with the server's message when it would refuse ``text`` (see above)."""
+    groups = [Group(None)]
+    pending_call = None  # a function name whose "(" is still to come
+    indexable = False  # the last thing read was a variable or a closing bracket
+    for kind, value, ends_text in ExpressionText(text).tokens():
+        if kind == "word" and ends_text and len(groups) > 1 and any(g.bracket == "(" for g in groups):
+            raise ValueError("Unmatched open parenthesis")  # checked before the last word is read
+        if pending_call is not None and kind != "(":
+            groups[-1].dangling = True
+            pending_call = None
+        was_indexable, indexable = indexable, False
+        if kind == "word":
+            what = check_word(value, variables)
+            groups[-1].operand()
+            if what == "function":
+                pending_call = value
+            indexable = what == "variable"
+        elif kind == "special":
+            groups[-1].operand()
+            pending_call = value
+        elif kind == "string":
+            groups[-1].operand()
+        elif kind == "operator":
+            if value == ",":
+                groups[-1].comma()
+        elif kind == "(":
+            if pending_call is None:
+                groups[-1].operand()
+            groups.append(Group("(", pending_call))
+            pending_call = None
+        elif kind == "[":
+            if not was_indexable:
+                groups[-1].operand()
+            groups.append(Group("[", index=was_indexable))
+        else:  # ")" or "]"
+            if kind == ")" and not any(g.bracket == "(" for g in groups):
+                raise ValueError("Unmatched close parenthesis")
+            group = groups.pop()
+            if group.dangling or group.bracket != {")": "(", "]": "["}[kind]:
+                raise ValueError("Mismatched parentheses")
+            check_arguments(group)
+            indexable = True
+    if any(g.bracket == "(" for g in groups):
+        raise ValueError("Unmatched open parenthesis")
+    if pending_call is not None or len(groups) > 1 or groups[0].dangling:
+        raise ValueError("Invalid token on the operator stack")
+
+
+def check_arguments(group: Group) -> None:
+    got = group.arguments()
+    if group.index and got != 1:
+        raise ValueError("Missing array index")
+    if group.function in ("system", "metric"):
+        if got:
+            raise ValueError("Expression function expected 1 argument")
+    elif group.function == "matches":
+        if got != 1:
+            raise ValueError('Expression function "matches" expected 2 arguments')
+    elif group.function is not None and got != EXPRESSION_FUNCTIONS[group.function]:
+        raise ValueError(f"Expression function {rust_debug(group.function)} expected "
+                         f"{EXPRESSION_FUNCTIONS[group.function]} arguments, got {got}")
+
+
+def expression_error(property_name: str, expression: dict) -> str | None:
+    """What the server's expression compiler says of one stored ``Expression`` (§2), or None."""
+    if expression["else"] == "":
+        return "Missing 'else' block in 'if' expression" if expression["match"] else None
+    matches = [expression["match"][key] for key in sorted(expression["match"], key=int)]
+    if any(entry["if"] == "" or entry["then"] == "" for entry in matches):
+        return "All 'if' and 'then' blocks must be non-empty"
+    variables = OUTBOUND_VARIABLES[property_name]
+    try:
+        check_expression(expression["else"], variables)
+    except ValueError as error:
+        return f"Error parsing 'else' expression: {error}"
+    for number, entry in enumerate(matches, 1):
+        for part in ("if", "then"):
+            try:
+                check_expression(entry[part], variables)
+            except ValueError as error:
+                return f"Error parsing '{part}' expression in condition #{number}: {error}"
+    return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -792,6 +1406,400 @@ def empty_stats() -> dict:
             "reloads": 0, "bytes_in": 0, "bytes_out": 0, "max_calls_in_one_post": 0, "set_errors": {}}
 
 
+# --------------------------------------------------------------------------------------------
+# Method arguments as the server's deserializer reads them
+# --------------------------------------------------------------------------------------------
+
+KNOWN_METHODS = frozenset({GET, SET, QUERY, OUTBOUND_GET, OUTBOUND_SET, ACTION_GET, ACTION_SET, ACTION_QUERY,
+                           ECHO})
+
+
+def serde_value(value) -> str:
+    """How serde names a JSON value in an "invalid type" message."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"boolean `{str(value).lower()}`"
+    if is_int(value):
+        return f"integer `{value}`"
+    if isinstance(value, float):
+        return f"floating point `{value!r}`"
+    if isinstance(value, str):
+        return f"string {rust_debug(value)}"
+    return "sequence" if isinstance(value, list) else "map"
+
+
+class ArgumentProblem(Exception):
+    """A value the server cannot deserialize: ``recoverable`` when the server reads on after it
+    (a scalar, nothing but closing brackets after it in the call's arguments); ``where`` is the
+    path, from the arguments object, of the value after which the server's reader stopped."""
+
+    def __init__(self, message, recoverable, where, after=0):
+        super().__init__(message)
+        self.message, self.recoverable, self.where = message, recoverable, where
+        self.after = after  # a custom error right after a value is placed one byte further
+
+
+def expect(value, ok, expected, last, where, nullable=True):
+    """Raise ``ArgumentProblem`` unless ``ok(value)`` (or a null that is allowed)."""
+    if (value is None and nullable) or (value is not None and ok(value)):
+        return
+    compound = isinstance(value, (dict, list))
+    raise ArgumentProblem(f"invalid type: {serde_value(value)}, expected {expected}", last and not compound, where)
+
+
+def expect_strings(value, expected_item, last, where):
+    """A list of strings (or null)."""
+    expect(value, lambda v: isinstance(v, list), "a sequence", last, where)
+    for index, item in enumerate(value or ()):
+        expect(item, lambda v: isinstance(v, str), expected_item, last and index == len(value) - 1,
+               (*where, index), nullable=False)
+
+
+def expect_reference(value, last, where):
+    """A ResultReference: an object with string ``resultOf``, ``name`` and ``path``."""
+    expect(value, lambda v: isinstance(v, dict), "struct ResultReference", last, where, nullable=False)
+    for index, key in enumerate(value):
+        if key in ("resultOf", "name", "path"):
+            expect(value[key], lambda v: isinstance(v, str), "a string", last and index == len(value) - 1,
+                   (*where, key), nullable=False)
+    for key in ("resultOf", "name", "path"):
+        if key not in value:
+            raise ArgumentProblem(f"missing field `{key}`", last, where)
+
+
+def expect_filter(value, last, where):
+    """A filter object (FilterMapCollector): ``operator`` AND/OR/NOT, ``conditions`` a list of
+    filter objects (or nulls), not both conditions and properties."""
+    if value is None:
+        return
+    expect(value, lambda v: isinstance(v, dict), "a filter object", last, where, nullable=False)
+    has_conditions = has_property = False
+    for index, (key, item) in enumerate(value.items()):
+        tail = last and index == len(value) - 1
+        if key == "operator":
+            expect(item, lambda v: isinstance(v, str), "a borrowed string", tail, (*where, key), nullable=False)
+            if item not in ("AND", "OR", "NOT"):
+                raise ArgumentProblem("Unknown filter operator: operator", tail, (*where, key), after=1)
+        elif key == "conditions":
+            has_conditions = True
+            expect(item, lambda v: isinstance(v, list), "a sequence", tail, (*where, key), nullable=False)
+            for position, entry in enumerate(item):
+                expect_filter(entry, tail and position == len(item) - 1, (*where, key, position))
+        else:
+            has_property = True
+    if has_conditions and has_property:
+        raise ArgumentProblem("Cannot mix conditions with property filters", last, where)
+
+
+def expect_sort(value, last, where):
+    expect(value, lambda v: isinstance(v, list), "a sequence", last, where)
+    for index, comparator in enumerate(value or ()):
+        tail = last and index == len(value) - 1
+        expect(comparator, lambda v: isinstance(v, dict), "a JMAP request object", tail, (*where, index),
+               nullable=False)
+        for position, (key, item) in enumerate(comparator.items()):
+            end = tail and position == len(comparator) - 1
+            if key == "property":
+                expect(item, lambda v: isinstance(v, str), "a string", end, (*where, index, key), nullable=False)
+            elif key == "isAscending":
+                expect(item, lambda v: isinstance(v, bool), "a boolean", end, (*where, index, key), nullable=False)
+            elif key == "collation":
+                expect(item, lambda v: isinstance(v, str), "a string", end, (*where, index, key))
+
+
+def expect_integer(value, last, kind, where):
+    """An ``i32`` (position, anchorOffset) or ``usize`` (limit)."""
+    if value is None:
+        return
+    if is_int(value):
+        low, high = (-(1 << 31), (1 << 31) - 1) if kind == "i32" else (0, U64_MASK)
+        if not low <= value <= high:
+            raise ArgumentProblem(f"invalid value: {serde_value(value)}, expected {kind}", last, where)
+        return
+    expect(value, lambda v: False, kind, last, where)
+
+
+def argument_problem(name, arguments):
+    """The first argument of a known method the server cannot read, as an ``ArgumentProblem``,
+    or None. A recoverable one is an ``invalidArguments`` of that call (with where the server's
+    reader stopped: ``json_position``); otherwise the whole request is ``notRequest``.
+
+    [APPROXIMATION] Which mistakes the server can read on after is inferred from the cases
+    measured (a scalar, or the end of an object, with only closing brackets after it)."""
+    if name == ECHO:
+        return None
+    keys = list(arguments)
+    function = name.rsplit("/", 1)[1]
+    references = {"get": ("ids", "properties"), "set": ("destroy",)}.get(function, ())
+    try:
+        for index, key in enumerate(keys):
+            value, last, where = arguments[key], index == len(keys) - 1, (key,)
+            if key == "accountId":
+                expect(value, lambda v: isinstance(v, str), "a borrowed string", last, where, nullable=False)
+            elif key.startswith("#") and key[1:] in references:
+                expect_reference(value, last, where)
+            elif function == "get" and key in ("ids", "properties"):
+                expect_strings(value, "a string", last, where)
+            elif function == "set" and key in ("create", "update"):
+                expect(value, lambda v: isinstance(v, dict), "a valid map", last, where)
+            elif function == "set" and key == "destroy":
+                expect_strings(value, "a borrowed string", last, where)
+            elif function == "set" and key == "ifInState":
+                expect(value, lambda v: isinstance(v, str), "a string", last, where)
+            elif function == "query" and key == "filter":
+                expect_filter(value, last, where)
+            elif function == "query" and key == "sort":
+                expect_sort(value, last, where)
+            elif function == "query" and key in ("position", "anchorOffset"):
+                expect_integer(value, last, "i32", where)
+            elif function == "query" and key == "limit":
+                expect_integer(value, last, "usize", where)
+            elif function == "query" and key == "anchor":
+                expect(value, lambda v: isinstance(v, str), "a borrowed string", last, where)
+            elif function == "query" and key == "calculateTotal":
+                expect(value, lambda v: isinstance(v, bool), "a boolean", last, where)
+    except ArgumentProblem as problem:
+        return problem
+    return None
+
+
+class JsonNode:
+    """A JSON value of the raw body with where it ends (for the server's error positions)."""
+
+    __slots__ = ("end", "children")
+
+    def __init__(self, end, children=None):
+        self.end, self.children = end, children
+
+    def child(self, step):
+        """The member (an object key) or item (a list index) ``step``; the last of duplicates."""
+        if isinstance(self.children, dict):
+            return self.children.get(step)
+        if isinstance(self.children, list) and isinstance(step, int) and step < len(self.children):
+            return self.children[step]
+        return None
+
+
+def scan_json(raw: bytes):
+    """Where each value of a (valid) JSON document ends: a tree of ``JsonNode``."""
+    def skip(position):
+        while position < len(raw) and raw[position] in b" \t\r\n":
+            position += 1
+        return position
+
+    def string_end(position):  # position at the opening quote
+        position += 1
+        while raw[position] != 0x22:
+            position += 2 if raw[position] == 0x5C else 1
+        return position + 1
+
+    def value(position):
+        position = skip(position)
+        char = raw[position]
+        if char == 0x7B:  # {
+            members, position = {}, skip(position + 1)
+            while raw[position] != 0x7D:
+                key_end = string_end(position)
+                key = json.loads(raw[position:key_end])
+                node = value(skip(key_end) + 1)
+                members[key] = node
+                position = skip(node.end)
+                if raw[position] == 0x2C:
+                    position = skip(position + 1)
+            return JsonNode(position + 1, members)
+        if char == 0x5B:  # [
+            items, position = [], skip(position + 1)
+            while raw[position] != 0x5D:
+                node = value(position)
+                items.append(node)
+                position = skip(node.end)
+                if raw[position] == 0x2C:
+                    position = skip(position + 1)
+            return JsonNode(position + 1, items)
+        if char == 0x22:
+            return JsonNode(string_end(position))
+        while position < len(raw) and raw[position] not in b" \t\r\n,]}":
+            position += 1
+        return JsonNode(position)
+
+    return value(0)
+
+
+def json_position(raw: bytes, offset: int) -> str:
+    """serde_json's " at line L column C" for the byte just before ``offset``."""
+    line = raw.count(b"\n", 0, offset) + 1
+    column = offset - (raw.rfind(b"\n", 0, offset) + 1)
+    return f" at line {line} column {column}"
+
+
+class TaskCrash(Exception):
+    """The server's request task panicked (§8.2: an update value that is not an object): the
+    connection is closed without an answer; what was written before stays written."""
+
+    def __init__(self, committed):
+        super().__init__("request task crashed")
+        self.committed = committed
+
+
+class QueryPage:
+    """``QueryResponseBuilder`` (crates/jmap/src/api/query.rs): RFC 8620 paging over a sorted
+    list, with the server's arithmetic (a ``limit`` of 0 returns everything but is echoed)."""
+
+    def __init__(self, total, request):
+        limit = request.get("limit")
+        if limit is not None:
+            effective = min(limit, QUERY_MAX_RESULTS) if limit > 0 else 0
+            self.limit = min(effective, total) if limit > 0 else 0
+        else:
+            effective = QUERY_MAX_RESULTS
+            self.limit = min(QUERY_MAX_RESULTS, total)
+        self.requested = self.position = request.get("position") or 0
+        self.anchor = request.get("anchor")  # an int (unparseable: the invalid id), or None
+        self.anchor_offset = request.get("anchorOffset") or 0
+        self.anchor_found = False
+        self.index = 0
+        self.ids = []
+        self.total = total if request.get("calculateTotal") is True else None
+        self.echo_limit = effective if total > effective else None
+
+    def add(self, value) -> bool:
+        """One more id in sort order; False when the page is full."""
+        if self.anchor is None:
+            if self.position >= 0:
+                if self.position > 0:
+                    self.position -= 1
+                else:
+                    self.ids.append(value)
+                    if len(self.ids) == self.limit:
+                        return False
+            else:
+                self.ids.append(value)
+            return True
+        current = self.index
+        self.index += 1
+        if value == self.anchor:
+            self.anchor_found = True
+            self.position = max(current + self.anchor_offset, 0)
+        if self.anchor_offset >= 0:
+            if self.anchor_found and current >= self.position:
+                self.ids.append(value)
+                if self.limit > 0 and len(self.ids) == self.limit:
+                    return False
+        else:
+            self.ids.append(value)
+            if self.anchor_found and self.limit > 0 and len(self.ids) >= self.position + self.limit:
+                return False
+        return True
+
+    def build(self, account_id):
+        ids = self.ids
+        if self.anchor is not None:
+            if not self.anchor_found:
+                raise MethodError("anchorNotFound", ANCHOR_NOT_FOUND)
+            position = max(self.position, 0)
+            if self.anchor_offset < 0:
+                start = min(position, len(ids))
+                end = min(start + self.limit, len(ids)) if self.limit > 0 else len(ids)
+                ids = ids[start:end]
+        elif self.requested >= 0:
+            position = self.requested if self.position == 0 else 0
+        else:
+            back = -self.requested
+            position = len(ids) - back if back < len(ids) else 0
+            end = min(position + self.limit, len(ids)) if self.limit > 0 else len(ids)
+            ids = ids[position:end]
+        result = {"accountId": account_id, "queryState": "n", "canCalculateChanges": True, "position": position,
+                  "ids": [encode_id(value) for value in ids]}
+        if self.total is not None:
+            result["total"] = self.total
+        if self.echo_limit is not None:
+            result["limit"] = self.echo_limit
+        return result
+
+
+class Paging:
+    """``ResultsPagination`` of the registry store: an offset, an anchor (skip up to and including
+    it) and a limit applied while an index is scanned, or afterwards in id order when more than
+    one filter is intersected."""
+
+    def __init__(self, offset=0, anchor=None, limit=None, deferred=False):
+        self.offset, self.anchor, self.limit, self.deferred = offset, anchor, limit, deferred
+        self.ids = []
+
+    def push(self, value) -> bool:
+        if self.deferred:
+            self.ids.append(value)
+            return True
+        if self.offset > 0:
+            self.offset -= 1
+            return True
+        if self.anchor is not None:
+            if value == self.anchor:
+                self.anchor = None
+            return True
+        self.ids.append(value)
+        return self.limit is None or len(self.ids) < self.limit
+
+    def finalize(self) -> list:
+        if self.deferred and self.ids and (self.limit is not None or self.anchor is not None or self.offset > 0):
+            collected, self.ids, self.deferred = self.ids, [], False
+            for value in collected:
+                if not self.push(value):
+                    break
+        return self.ids
+
+
+FILTER_OPERATORS = {"": "eq", "GreaterThan": "gt", "GreaterThanOrEqual": "ge", "LessThan": "lt",
+                    "LessThanOrEqual": "le"}
+COMPARE = {"eq": lambda a, b: a == b, "gt": lambda a, b: a > b, "ge": lambda a, b: a >= b,
+           "lt": lambda a, b: a < b, "le": lambda a, b: a <= b}
+
+
+def flatten_filter(condition, out):
+    """``FilterMapCollector``: a filter object as the server's flat list of ("property", key,
+    value), "and", "or", "not" and "close" items (the structure was checked by parse_request)."""
+    if not isinstance(condition, dict):
+        return out
+    single, several, conditions_at, operator = None, False, None, None
+    for key, value in condition.items():
+        if key == "operator":
+            if conditions_at is not None:
+                out[conditions_at] = value.lower()
+            else:
+                operator = value.lower()
+        elif key == "conditions":
+            conditions_at = len(out)
+            out.append(operator or "and")
+            operator = None
+            for item in value:
+                flatten_filter(item, out)
+            out.append("close")
+        else:
+            if single is not None:
+                if not several:
+                    out.append("and")
+                    several = True
+                out.append(single)
+            single = ("property", key, value)
+    if single is not None:
+        out.append(single)
+        if several:
+            out.append("close")
+    return out
+
+
+def filter_property(key):
+    """A filter key as the server reads it: (property, operator), or None for a key it does not
+    know (``nameIsGreaterThan`` is ``name`` with ``GreaterThan``)."""
+    if key in REGISTRY_PROPERTIES:
+        return key, "eq"
+    head, separator, tail = key.rpartition("Is")
+    if separator and head in REGISTRY_PROPERTIES and tail in FILTER_OPERATORS and tail:
+        return head, FILTER_OPERATORS[tail]
+    return None
+
+
 class Simulator:
     """All state of one simulated server; JMAP requests are processed under ``lock``, one at a
     time, like the server's per-request sequential processing."""
@@ -806,6 +1814,9 @@ class Simulator:
         self.ids = IdGenerator()
         self.strategies: dict[int, dict] = {}
         self.outbound = default_outbound()
+        # The singleton is "stored" once written (/get of "singleton" shows the stored value, not
+        # the defaults) and "listed" once an update wrote it (a /get with ids null lists only then).
+        self.outbound_stored = self.outbound_listed = False
         self.reloads = 0
         self.stats = empty_stats()
         self.faults: list[dict] = []
@@ -839,7 +1850,9 @@ class Simulator:
             saved = json.load(handle)
         self.strategies = {decode_id(item["id"]): {key: item[key] for key in PROPERTY_ORDER}
                            for item in saved.get("strategies", [])}
-        self.outbound = saved.get("outbound") or default_outbound()
+        self.outbound = {**default_outbound(), **(saved.get("outbound") or {})}
+        self.outbound_stored = saved.get("outbound_stored", saved.get("outbound") is not None)
+        self.outbound_listed = saved.get("outbound_listed", False)
         self.reloads = saved.get("reloads", 0)
         self.ids.last = max([saved.get("last_id", 0), *self.strategies])
 
@@ -849,7 +1862,8 @@ class Simulator:
             return
         snapshot = {"strategies": [{**self.strategies[key], "id": encode_id(key)}
                                    for key in sorted(self.strategies)],
-                    "outbound": self.outbound, "reloads": self.reloads, "last_id": self.ids.last}
+                    "outbound": self.outbound, "outbound_stored": self.outbound_stored,
+                    "outbound_listed": self.outbound_listed, "reloads": self.reloads, "last_id": self.ids.last}
         temporary = f"{self.state_file}.tmp{os.getpid()}"
         with open(temporary, "w", encoding="utf-8") as handle:
             json.dump(snapshot, handle, indent=1)
@@ -865,32 +1879,38 @@ class Simulator:
 
     def reset(self, body: dict):
         """``POST /_sim/reset``: clear objects, stats and faults; restore the start-up limits and
-        dialect; then apply the body (seed, objects, outbound, limits)."""
+        dialect; then apply the body (seed, objects, outbound, limits). An ``outbound`` in the body
+        is patched onto the defaults and stored as if an update had written it."""
         if not isinstance(body, dict):
             raise ValueError("the reset body must be a JSON object")
         self.dialect = self.initial_dialect
         self.limits = dict(self.initial_limits)
         self.limits.update(self.checked_limits(body.get("limits") or {}))
         self.strategies, self.outbound, self.reloads = {}, default_outbound(), 0
+        self.outbound_stored = self.outbound_listed = False
         self.stats, self.faults, self.log = empty_stats(), [], []
         self.refusals = {}
         if body.get("seed_default", True):
             self.seed_default()
-        patcher = Patcher(self.dialect)
         for index, item in enumerate(body.get("objects") or []):
             try:
-                stored = patcher.create(item)
+                stored = patch_create(STRATEGY, default_strategy(), item, self.dialect)
                 validate_strategy(stored)
                 self.check_unique(stored["name"])
             except SetError as error:
                 raise ValueError(f"objects[{index}] refused: {json.dumps(error.to_json())}") from None
+            stored["sourceIps"] = renumbered(stored["sourceIps"])
             self.strategies[self.ids.next()] = stored
         if body.get("outbound") is not None:
             try:
-                self.outbound = {"connection": validate_expression(body["outbound"].get("connection"),
-                                                                   "connection")}
-            except (SetError, AttributeError) as error:
-                raise ValueError(f"outbound refused: {error}") from None
+                outbound = patch_create(OUTBOUND, default_outbound(), body["outbound"], self.dialect)
+                error = outbound_expressions_error(outbound)
+                if error is not None:
+                    raise error
+            except SetError as error:
+                raise ValueError(f"outbound refused: {json.dumps(error.to_json())}") from None
+            self.outbound = stored_outbound(outbound)
+            self.outbound_stored = self.outbound_listed = True
         self.save()
 
     @staticmethod
@@ -944,7 +1964,11 @@ class Simulator:
     # -- session -----------------------------------------------------------------------------
 
     def session(self, base: str, account: Account | None) -> dict:
-        """The session resource (§1.4); anonymous when ``account`` is None."""
+        """The session resource (§1.4); anonymous when ``account`` is None.
+
+        [APPROXIMATION] The real server lists many more capabilities (mail, calendars, contacts,
+        sieve, ...) in ``capabilities``, ``accountCapabilities`` and ``primaryAccounts``; only the
+        ones a management client looks at are here."""
         core = {"maxSizeUpload": 50_000_000, "maxConcurrentUpload": 4,
                 "maxSizeRequest": self.limits["maxSizeRequest"], "maxConcurrentRequests": 4,
                 "maxCallsInRequest": self.limits["maxCallsInRequest"],
@@ -973,7 +1997,10 @@ class Simulator:
     # -- JMAP request ------------------------------------------------------------------------
 
     def parse_request(self, raw: bytes) -> dict:
-        """Parse and check the Request object (§1.5, §1.6); raises ``RequestError``."""
+        """Parse and check the Request object (§1.5, §1.6); raises ``RequestError``. The
+        arguments of a known method are checked as the server's deserializer reads them: a
+        mistake there is a ``notRequest`` for the whole request, or an ``invalidArguments`` of that
+        call when the server can read on after it (``argument_problems``)."""
         def not_request():
             return RequestError(400, "urn:ietf:params:jmap:error:notRequest",
                                 raw.decode("utf-8", "replace"))
@@ -981,7 +2008,7 @@ class Simulator:
             request = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
             raise not_request() from None
-        if not isinstance(request, dict):
+        if not isinstance(request, dict) or "using" not in request or "methodCalls" not in request:
             raise not_request()
         using, calls = request.get("using"), request.get("methodCalls")
         if not isinstance(using, list) or not all(isinstance(uri, str) for uri in using):
@@ -990,12 +2017,26 @@ class Simulator:
             raise not_request()
         if not isinstance(calls, list) or not all(
                 isinstance(call, list) and len(call) == 3 and isinstance(call[0], str)
-                and isinstance(call[1], dict) and isinstance(call[2], str) for call in calls):
+                and isinstance(call[2], str) and (call[0] not in KNOWN_METHODS or isinstance(call[1], dict))
+                for call in calls):
             raise not_request()
         created = request.get("createdIds")
-        if "createdIds" in request and not (isinstance(created, dict) and all(
-                isinstance(value, str) for value in created.values())):
-            raise not_request()
+        if created is not None:
+            if not isinstance(created, dict) or not all(canonical_id(value) is not None for value in created.values()):
+                raise not_request()
+            # the server keeps them as ids: written back re-encoded ("abc" → "bc")
+            request["createdIds"] = {key: canonical_id(value) for key, value in created.items()}
+        request["invalid"] = {}
+        for index, (name, arguments, _call_id) in enumerate(calls):
+            if name in KNOWN_METHODS:
+                problem = argument_problem(name, arguments)
+                if problem is not None:
+                    if not problem.recoverable:
+                        raise not_request()
+                    node = scan_json(raw).child("methodCalls").child(index).child(1)
+                    for step in problem.where:
+                        node = node.child(step)
+                    request["invalid"][index] = problem.message + json_position(raw, node.end + problem.after)
         if len(calls) > self.limits["maxCallsInRequest"]:
             raise RequestError(400, "urn:ietf:params:jmap:error:limit",
                                "The request exceeds the maximum number of calls in a single request.",
@@ -1004,83 +2045,113 @@ class Simulator:
 
     def process(self, request: dict, account: Account) -> tuple[dict, bool]:
         """Run every method call in order; returns the Response object and whether anything was
-        committed (for the state file)."""
+        committed (for the state file). Raises ``TaskCrash`` when the server's task would panic."""
         created_ids = dict(request.get("createdIds") or {})
         responses = []
-        committed = False
+        self.committed = False
         self.stats["max_calls_in_one_post"] = max(self.stats["max_calls_in_one_post"],
                                                   len(request["methodCalls"]))
-        for name, arguments, call_id in request["methodCalls"]:
+        using = request["using"]
+        for index, (name, arguments, call_id) in enumerate(request["methodCalls"]):
             counts = self.stats["method_calls"]
             counts[name] = counts.get(name, 0) + 1
             try:
-                arguments = self.resolve_result_references(arguments, responses)
-                result, wrote = self.call(name, arguments, account, created_ids)
-                committed = committed or wrote
+                if name not in KNOWN_METHODS:
+                    raise MethodError("unknownMethod", name)
+                if index in request["invalid"]:
+                    raise MethodError("invalidArguments", request["invalid"][index])
+                arguments = self.resolve_references(name, arguments, responses, created_ids)
+                if name == ECHO and CORE not in using:
+                    raise MethodError("unknownMethod", f"Method {name} requires capability {CORE} which is not "
+                                                       "present in the \"using\" property.")
+                result = self.call(name, arguments, account, created_ids)
                 responses.append([name, result, call_id])
             except MethodError as error:
                 responses.append(["error", error.to_json(), call_id])
-        response = {"methodResponses": responses}
-        if "createdIds" in request:
+            except TaskCrash:
+                raise TaskCrash(self.committed) from None
+        response = {"methodResponses": responses, "sessionState": account.state}
+        if request.get("createdIds") is not None and created_ids:
             response["createdIds"] = created_ids
-        response["sessionState"] = account.state
-        return response, committed
+        return response, self.committed
+
+    # -- references (§4.4) ---------------------------------------------------------------------
 
     @staticmethod
-    def resolve_result_references(arguments: dict, responses: list) -> dict:
-        """``#ids``/``#properties``/``#destroy`` result references (§4.4)."""
+    def resolve_references(name, arguments, responses, created_ids):
+        """Result references and creation ids, as the server resolves them before a call runs.
+        Of ``ids`` and ``#ids`` (and the other pairs) the one that comes last wins, as when the
+        server reads the arguments in order."""
         resolved = dict(arguments)
         for key in ("ids", "properties", "destroy"):
-            reference = arguments.get("#" + key)
-            if "#" + key not in arguments:
+            last = None
+            for present in arguments:
+                if present in (key, "#" + key):
+                    last = present
+            if last is None:
                 continue
-            del resolved["#" + key]
-            if key in arguments:
-                raise MethodError("invalidArguments", f"Duplicate argument {key} and #{key}.")
-            if not (isinstance(reference, dict) and isinstance(reference.get("resultOf"), str)
-                    and isinstance(reference.get("name"), str)
-                    and isinstance(reference.get("path"), str)):
-                raise MethodError("invalidArguments", f"Invalid result reference for #{key}.")
-            for response_name, result, call_id in responses:
-                if call_id == reference["resultOf"] and response_name == reference["name"]:
-                    break
+            resolved.pop(key, None)
+            resolved.pop("#" + key, None)
+            if last == key:
+                resolved[key] = arguments[key]
+                continue
+            reference = arguments[last]
+            found = Simulator.evaluate(reference, responses)
+            if key == "properties":
+                if found:
+                    raise MethodError("invalidResultReference",
+                                      f"Failed to evaluate {reference_text(reference)} result reference: "
+                                      "Invalid property.")
+                resolved[key] = []
             else:
-                raise MethodError("invalidResultReference",
-                                  f"Method response {reference['resultOf']!r} not found.")
-            path = reference["path"]
-            try:
-                if path and not path.startswith("/"):
-                    raise KeyError(path)
-                value = evaluate_pointer(result, path.split("/")[1:] if path else [])
-            except KeyError:
-                raise MethodError("invalidResultReference",
-                                  f"Failed to evaluate {path} result reference.") from None
-            if isinstance(value, str):
-                value = [value]
-            if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-                raise MethodError("invalidResultReference",
-                                  f"Failed to evaluate {path} result reference.")
-            resolved[key] = value
+                resolved[key] = [("id", value) for _kind, value in found]
+        if name.endswith("/get") and isinstance(resolved.get("ids"), list):
+            ids = []
+            for entry in resolved["ids"]:
+                if isinstance(entry, tuple):
+                    ids.append(decode_id(entry[1]))
+                elif entry.startswith("#") and len(entry) > 1:
+                    if entry[1:] not in created_ids:
+                        raise MethodError("invalidResultReference",
+                                          f"Id reference {rust_debug(entry[1:])} does not exist or is invalid.")
+                    ids.append(decode_id(created_ids[entry[1:]]))
+                else:
+                    ids.append(decode_id(entry) if decode_id(entry) is not None else ("invalid", entry))
+            resolved["ids"] = ids
+        if name.endswith("/set") and isinstance(resolved.get("destroy"), list):
+            resolved["destroy"] = [decode_id(entry[1]) if isinstance(entry, tuple) else decode_id(entry)
+                                   for entry in resolved["destroy"]]
         return resolved
 
+    @staticmethod
+    def evaluate(reference, responses):
+        """The ids a result reference yields; ``invalidResultReference`` when no response with that
+        call id and name can be evaluated on that path (an errored call is named ``error``)."""
+        items = parse_pointer(reference["path"])
+        for response_name, result, call_id in responses:
+            if call_id == reference["resultOf"] and response_name == reference["name"]:
+                try:
+                    return evaluate_reference(response_name, result, items)
+                except ReferenceNotFound:
+                    continue
+        raise MethodError("invalidResultReference",
+                          f"Result reference to {reference['resultOf']}#{reference['name']} not found.")
+
+    # -- dispatch ------------------------------------------------------------------------------
+
     def call(self, name, arguments, account, created_ids):
-        """Dispatch one method call; returns (result, committed)."""
-        account_id = arguments.get("accountId")
-        if account_id is not None and decode_id(account_id) is not None and account_id != account.id:
-            raise MethodError("forbidden", f"You are not an owner of account {account_id}")
-        if name == GET:
-            return self.strategy_get(arguments, account, created_ids), False
-        if name == SET:
-            return self.strategy_set(arguments, account, created_ids)
-        if name == QUERY:
-            return self.strategy_query(arguments, account), False
-        if name == OUTBOUND_GET:
-            return self.outbound_get(arguments, account), False
-        if name == OUTBOUND_SET:
-            return self.outbound_set(arguments, account)
-        if name == ACTION_SET:
-            return self.action_set(arguments, account, created_ids)
-        raise MethodError("unknownMethod", name)
+        """Dispatch one method call: its permission, then its ``accountId``, then the method."""
+        if name == ECHO:
+            return arguments
+        object_name, function = name[2:].split("/")
+        prefix = f"sys{object_name}"
+        if function == "set":
+            self.check_set_permissions(account, arguments, prefix)
+        else:
+            self.require(account, prefix + function.capitalize())
+        account_id = self.account_id(arguments, account)
+        handler = getattr(self, f"{function}_{object_name}")
+        return handler(arguments, account, account_id, created_ids)
 
     @staticmethod
     def require(account, permission):
@@ -1089,80 +2160,21 @@ class Simulator:
             raise MethodError("forbidden", METHOD_FORBIDDEN)
 
     @staticmethod
-    def properties_argument(arguments, known):
-        """The ``properties`` filter: None means all. Quirk (§4.1): [] or only unknown names
-        also return all properties."""
-        properties = arguments.get("properties")
-        if properties is None:
-            return None
-        if not isinstance(properties, list) or not all(isinstance(item, str) for item in properties):
-            raise MethodError("invalidArguments", "Invalid value for argument 'properties'.")
-        # [ASSUMPTION] "id" counts as a known name, so ["id"] returns only ids (as in RFC 8620).
-        wanted = {item for item in properties if item in known or item == "id"}
-        return wanted or None
+    def account_id(arguments, account) -> str:
+        """The ``accountId`` a call works in, as the server writes it back: an unparseable (or
+        absent) one is the caller's own; another account needs the ``impersonate`` permission,
+        which the administrator has (§1.8). Measured with the administrator's key and with keys
+        without that permission; the built-in tokens other than ``admin-token`` have accounts of
+        their own here, where on a real server every key is its user's."""
+        value = decode_id(arguments.get("accountId"))
+        if value is None or value >= INVALID_ACCOUNT_ID:
+            return account.id
+        if value != account.number and "impersonate" not in account.permissions:
+            raise MethodError("forbidden", f"You are not an owner of account {encode_id(value)}")
+        return encode_id(value)
 
-    def ids_argument(self, arguments, created_ids):
-        """The ``ids`` of a /get: None, or a list of strings, ``#n1`` resolved (§4.4)."""
-        ids = arguments.get("ids")
-        if ids is None:
-            return None
-        if not isinstance(ids, list) or not all(isinstance(item, str) for item in ids):
-            raise MethodError("invalidArguments", "Invalid value for argument 'ids'.")
-        if len(ids) > self.limits["maxObjectsInGet"]:
-            raise MethodError("requestTooLarge", REQUEST_TOO_LARGE)
-        resolved = []
-        for item in ids:
-            if item.startswith("#"):
-                if item[1:] not in created_ids:
-                    # [ASSUMPTION] an unknown creation id in /get ids fails the method call.
-                    raise MethodError("invalidResultReference", f"Id reference {item[1:]!r} not found.")
-                item = created_ids[item[1:]]
-            resolved.append(item)
-        return resolved
-
-    # -- x:MtaConnectionStrategy/get ---------------------------------------------------------
-
-    def strategy_get(self, arguments, account, created_ids):
-        """§4.1."""
-        self.require(account, "sysMtaConnectionStrategyGet")
-        ids = self.ids_argument(arguments, created_ids)
-        properties = self.properties_argument(arguments, PROPERTY_ORDER)
-        found, not_found = [], []
-        if ids is None:
-            # All objects, ascending id, silently capped.
-            keys = sorted(self.strategies)[: self.limits["maxObjectsInGet"]]
-            found = [(key, encode_id(key)) for key in keys]
-        else:
-            for text in ids:
-                key = decode_id(text)
-                if key is not None and key in self.strategies:
-                    found.append((key, text))
-                else:
-                    not_found.append(text)
-        listing = [wire_strategy(self.strategies[key], encode_id(key), self.dialect, properties)
-                   for key, _text in found]
-        return {"accountId": account.id, "list": listing, "notFound": not_found}
-
-    # -- x:MtaConnectionStrategy/set ---------------------------------------------------------
-
-    def set_sections(self, arguments, created_ids):
-        """Parse create/update/destroy; invalid (unparseable) ids in update keys and destroy
-        entries are silently dropped (§1.9), ``#n1`` there included (§4.4)."""
-        create = arguments.get("create") or {}
-        update = arguments.get("update") or {}
-        destroy = arguments.get("destroy") or []
-        if not isinstance(create, dict):
-            raise MethodError("invalidArguments", "Invalid value for argument 'create'.")
-        if not isinstance(update, dict):
-            raise MethodError("invalidArguments", "Invalid value for argument 'update'.")
-        if not isinstance(destroy, list) or not all(isinstance(item, str) for item in destroy):
-            raise MethodError("invalidArguments", "Invalid value for argument 'destroy'.")
-        update = {key: resolve_creation_refs(value, created_ids)
-                  for key, value in update.items() if decode_id(key) is not None}
-        destroy_ids = [item for item in destroy if decode_id(item) is not None]
-        return create, update, destroy, destroy_ids
-
-    def check_set_permissions(self, account, create, update, destroy, prefix):
+    @staticmethod
+    def check_set_permissions(account, arguments, prefix):
         """§4.2.2: none of create/update/destroy → forbidden even for an empty /set; otherwise a
         missing permission for a non-empty section."""
         granted = {verb: f"{prefix}{verb.capitalize()}" in account.permissions
@@ -1170,33 +2182,80 @@ class Simulator:
         if not any(granted.values()):
             raise MethodError("forbidden",
                               "You are not authorized to create, update or destroy objects of this type")
-        for verb, section in (("create", create), ("update", update), ("destroy", destroy)):
-            if section and not granted[verb]:
+        for verb in ("create", "update", "destroy"):
+            if arguments.get(verb) and not granted[verb]:
                 raise MethodError("forbidden", f"You are not authorized to {verb} objects of this type")
 
-    def check_set_size(self, create, update, destroy):
-        """``requestTooLarge`` over maxObjectsInSet (create+update+destroy)."""
-        if len(create) + len(update) + len(destroy) > self.limits["maxObjectsInSet"]:
+    def check_set_size(self, arguments):
+        """``requestTooLarge`` over maxObjectsInSet (create + update + destroy, as sent)."""
+        if sum(len(arguments.get(verb) or ()) for verb in ("create", "update", "destroy")) \
+                > self.limits["maxObjectsInSet"]:
             raise MethodError("requestTooLarge", REQUEST_TOO_LARGE)
 
-    def strategy_set(self, arguments, account, created_ids):
-        """§4.2: creates, then updates, then destroys; empty maps omitted; no states."""
-        create, update, destroy, destroy_ids = self.set_sections(arguments, created_ids)
-        self.check_set_permissions(account, create, arguments.get("update") or {}, destroy,
-                                   "sysMtaConnectionStrategy")
-        self.check_set_size(create, arguments.get("update") or {}, destroy)
-        self.stats["set_calls"] += 1
-        if create or arguments.get("update") or destroy:
-            self.stats["writes"] += 1
-        result = {"accountId": account.id}
+    def get_ids(self, arguments):
+        """(valid ids or None for "all", invalid texts), with the maxObjectsInGet check."""
+        ids = arguments.get("ids")
+        if ids is None:
+            return None, []
+        if len(ids) > self.limits["maxObjectsInGet"]:
+            raise MethodError("requestTooLarge", REQUEST_TOO_LARGE)
+        return ([value for value in ids if not isinstance(value, tuple)],
+                [value[1] for value in ids if isinstance(value, tuple)])
+
+    @staticmethod
+    def properties_argument(arguments):
+        """The ``properties`` filter: None means all. Names that are not registry properties are
+        dropped; then an empty list means all (§4.1's quirk), otherwise ``id`` is added. A
+        registry name the object does not have (``text``) counts, so ``["text"]`` gives only ids."""
+        wanted = {name for name in arguments.get("properties") or () if name in REGISTRY_PROPERTIES}
+        return (wanted | {"id"}) if wanted else None
+
+    # -- x:MtaConnectionStrategy ---------------------------------------------------------------
+
+    def get_MtaConnectionStrategy(self, arguments, account, account_id, created_ids):
+        """§4.1: notFound lists the unparseable ids first (as sent), then the unknown ones
+        (re-encoded)."""
+        valid, not_found = self.get_ids(arguments)
+        properties = self.properties_argument(arguments)
+        if valid is None:
+            valid = sorted(self.strategies)[: self.limits["maxObjectsInGet"]]
+        listing = []
+        for value in valid:
+            if value in self.strategies:
+                listing.append(wire_strategy(self.strategies[value], encode_id(value), self.dialect, properties))
+            else:
+                not_found.append(encode_id(value))
+        return {"accountId": account_id, "list": listing, "notFound": not_found}
+
+    def set_sections(self, arguments):
+        """create, the parseable update keys (re-encoded) and destroy ids; unparseable ids (``#n1``
+        included) are dropped silently (§1.9)."""
+        create = arguments.get("create") or {}
+        update = [(decode_id(key), value) for key, value in (arguments.get("update") or {}).items()
+                  if decode_id(key) is not None]
+        destroy = [value for value in arguments.get("destroy") or () if value is not None]
+        return create, update, destroy
+
+    def set_MtaConnectionStrategy(self, arguments, account, account_id, created_ids):
+        """§4.2: creates (request order), then updates, then destroys; empty maps omitted."""
+        self.check_set_size(arguments)
+        create, update, destroy = self.set_sections(arguments)
+        self.count_set(create or update or destroy)
         created, not_created, updated, not_updated = {}, {}, {}, {}
         destroyed, not_destroyed = [], {}
-        patcher = Patcher(self.dialect)
-        committed = False
-        for client_id in self.create_order(create):
+        pending = []
+        for value, patch in update:
+            if value in destroy:
+                not_updated[encode_id(value)] = SetError("willDestroy", "ID will be destroyed.").to_json()
+            else:
+                pending.append((value, patch))
+        for value, _patch in pending:
+            if value not in self.strategies:
+                not_updated[encode_id(value)] = SetError("notFound").to_json()
+        for client_id, body in create.items():
             try:
-                body = resolve_creation_refs(create[client_id], created_ids)
-                stored = patcher.create(body)
+                body = resolve_key_references(body, created_ids)
+                stored = patch_create(STRATEGY, default_strategy(), body, self.dialect)
                 validate_strategy(stored)
                 self.check_unique(stored["name"])
                 self.check_refused(stored["name"])
@@ -1209,42 +2268,45 @@ class Simulator:
             created[client_id] = {"id": encode_id(key)}
             created_ids[client_id] = encode_id(key)
             self.stats["objects_created"] += 1
-            committed = True
-        destroy_keys = {decode_id(item) for item in destroy_ids}
-        for text, patch in update.items():
-            key = decode_id(text)
-            if key in destroy_keys:
-                not_updated[text] = SetError("willDestroy", "ID will be destroyed.").to_json()
+            self.committed = True
+        for value, patch in pending:
+            if value not in self.strategies:
                 continue
-            if key not in self.strategies:
-                not_updated[text] = SetError("notFound").to_json()
-                continue
+            if not isinstance(patch, dict):
+                # §8.2: the server unwrap()s the update value as an object and its task panics
+                raise TaskCrash(self.committed)
             try:
-                stored = patcher.update(self.strategies[key], patch)
+                patch = resolve_key_references(patch, created_ids)
+                stored = patch_update(STRATEGY, self.strategies[value], patch, self.dialect)
                 validate_strategy(stored)
                 self.check_refused(stored["name"])
             except SetError as error:
-                not_updated[text] = error.to_json()
+                not_updated[encode_id(value)] = error.to_json()
                 continue
             stored["sourceIps"] = renumbered(stored["sourceIps"])
-            if stored != self.strategies[key]:
+            if stored != self.strategies[value]:
                 # Nothing is written when nothing changed; the answer is the same (§4.2).
-                self.strategies[key] = stored
+                self.strategies[value] = stored
                 self.stats["objects_updated"] += 1
-                committed = True
-            updated[text] = None
-        for text in destroy_ids:
-            key = decode_id(text)
-            if key in self.strategies:
-                del self.strategies[key]
-                destroyed.append(text)
+                self.committed = True
+            updated[encode_id(value)] = None
+        for value in destroy:
+            if value in self.strategies:
+                del self.strategies[value]
+                destroyed.append(encode_id(value))
                 self.stats["objects_destroyed"] += 1
-                committed = True
+                self.committed = True
             else:
-                not_destroyed[text] = SetError("notFound").to_json()
+                not_destroyed[encode_id(value)] = SetError("notFound").to_json()
+        result = {"accountId": account_id}
         self.answer_set(result, created=created, updated=updated, destroyed=destroyed, notCreated=not_created,
                         notUpdated=not_updated, notDestroyed=not_destroyed)
-        return result, committed
+        return result
+
+    def count_set(self, writes):
+        self.stats["set_calls"] += 1
+        if writes:
+            self.stats["writes"] += 1
 
     def answer_set(self, result, **sections):
         """Put the sections of a ``/set`` response into ``result``, omitting the empty ones
@@ -1258,209 +2320,227 @@ class Simulator:
             if section:
                 result[label] = section
 
-    @staticmethod
-    def create_order(create: dict) -> list:
-        """Request order, except that a create referencing another create of the same call
-        (``#n1`` in a value) comes after it (§4.2: topological sort)."""
-        order, visiting = [], set()
+    def query_MtaConnectionStrategy(self, arguments, account, account_id, created_ids):
+        """§4.3, as the server runs it: filters (AND only, on ``name``), one comparator, and the
+        limit pushdown: sorted by id without ``calculateTotal``, with ``anchorOffset`` 0 and
+        ``position`` absent or > 0, the offset, anchor and limit are applied to an ascending scan
+        of the index (of the names when filtered) and the page is then sorted; the response then
+        has ``position`` 0, no ``limit`` and never an ``anchorNotFound``."""
+        conditions = self.query_conditions(arguments.get("filter"), account)
+        sort = arguments.get("sort") or []
+        comparator = sort[0] if sort else {"property": "id", "isAscending": False}
+        prop = comparator.get("property", "")
+        ascending = comparator.get("isAscending", True)
+        if prop not in REGISTRY_PROPERTIES:
+            raise MethodError("unsupportedSort", f"Property {prop} is not supported for sorting")
+        request = {key: arguments.get(key) for key in ("position", "anchor", "anchorOffset", "limit",
+                                                       "calculateTotal")}
+        if request["anchor"] is not None:
+            request["anchor"] = decode_id(request["anchor"])
+            if request["anchor"] is None:
+                request["anchor"] = U64_MASK  # an unparseable anchor is an id that does not exist
+        pushdown = (prop == "id" and request["calculateTotal"] is not True and not request["anchorOffset"]
+                    and (request["position"] is None or request["position"] > 0))
+        scan = {}
+        if pushdown:
+            limit = request["limit"]
+            scan = {"limit": QUERY_MAX_RESULTS if limit is None else min(limit, QUERY_MAX_RESULTS),
+                    "anchor": request["anchor"],
+                    "offset": request["position"] if request["anchor"] is None and request["position"] else 0}
+            request = {"calculateTotal": request["calculateTotal"]}
+        matches = None
+        if conditions or prop == "id":
+            matches = self.scan(conditions, **scan)
+            if not matches:
+                return QueryPage(0, request).build(account_id)
+        if prop == "id":
+            results = sorted(matches, reverse=not ascending)
+        elif prop == "name":
+            candidates = self.strategies if matches is None else matches
+            results = sorted(candidates, key=lambda key: self.strategies[key]["name"].encode(), reverse=not ascending)
+        else:
+            raise MethodError("unsupportedSort", f"Property {prop} is not supported for sorting")
+        page = QueryPage(len(results), request)
+        for value in results:
+            if not page.add(value):
+                break
+        return page.build(account_id)
 
-        def visit(client_id):
-            if client_id in order or client_id in visiting:
-                return
-            visiting.add(client_id)
-            for dependency in sorted(creation_refs_in(create[client_id])):
-                if dependency in create:
-                    visit(dependency)
-            order.append(client_id)
+    def query_conditions(self, condition, account) -> list:
+        """The filter as (operator, name) conditions; ``unsupportedFilter`` as the server says it."""
+        conditions = []
+        for item in flatten_filter(condition, []):
+            if item in ("and", "close"):
+                continue
+            if item in ("or", "not"):
+                raise MethodError("unsupportedFilter", "Only AND is supported in filters")
+            _kind, key, value = item
+            parsed = filter_property(key)
+            if parsed is None:
+                raise MethodError("unsupportedFilter", key)
+            name, operator = parsed
+            if name == "accountId" and "impersonate" not in account.permissions:
+                continue  # the server adds its own account filter instead
+            if name != "name" or not isinstance(value, str):
+                raise MethodError("unsupportedFilter", f"Filter on property {name} is not supported or invalid")
+            conditions.append((operator, value.encode("utf-8", "surrogatepass")))
+        return conditions
 
-        for client_id in create:
-            visit(client_id)
-        return order
-
-    # -- x:MtaConnectionStrategy/query -------------------------------------------------------
-
-    def strategy_query(self, arguments, account):
-        """§4.3 with plain RFC 8620 paging (the pushdown quirk is not reproduced)."""
-        self.require(account, "sysMtaConnectionStrategyQuery")
-        predicate = self.filter_predicate(arguments.get("filter"))
-        sort = arguments.get("sort")
-        keys = [key for key in self.strategies if predicate(self.strategies[key]["name"])]
-        if sort:
-            if not isinstance(sort, list) or not isinstance(sort[0], dict):
-                raise MethodError("invalidArguments", "Invalid value for argument 'sort'.")
-            comparator = sort[0]
-            prop = comparator.get("property")
-            if prop not in ("id", "name"):
-                raise MethodError("unsupportedSort", f"Property {prop} is not supported for sorting")
-            ascending = comparator.get("isAscending", True) is not False
-            if prop == "id":
-                keys.sort(reverse=not ascending)
+    def scan(self, conditions, offset=0, anchor=None, limit=None) -> list:
+        """The store's query: every id ascending, or each condition's matches in name order
+        (intersected, in id order, when there are several), with the offset, anchor and limit."""
+        if not conditions:
+            keys = sorted(self.strategies)
+            if anchor is not None:
+                keys = [key for key in keys if key > anchor] if anchor < U64_MASK else keys
+            keys = keys[offset:]
+            if limit is not None:
+                keys = keys[: max(limit, 1)]
+            return keys
+        deferred = len(conditions) > 1
+        by_name = sorted(self.strategies, key=lambda key: self.strategies[key]["name"].encode("utf-8", "surrogatepass"))
+        results = None
+        for operator, value in conditions:
+            paging = Paging(offset, anchor, limit, deferred)
+            for key in by_name:
+                if COMPARE[operator](self.strategies[key]["name"].encode("utf-8", "surrogatepass"), value):
+                    if not paging.push(key):
+                        break
+            paging.ids.sort()
+            if results is None or not results.ids:
+                results = paging
             else:
-                keys.sort(key=lambda key: (self.strategies[key]["name"].encode(), key),
-                          reverse=not ascending)
-        else:
-            keys.sort(reverse=True)  # default: id descending, newest first
-        ids = [encode_id(key) for key in keys]
-        total = len(ids)
-        position = arguments.get("position") or 0
-        anchor = arguments.get("anchor")
-        anchor_offset = arguments.get("anchorOffset") or 0
-        limit = arguments.get("limit")
-        for label, value in (("position", position), ("anchorOffset", anchor_offset)):
-            if not is_int(value):
-                raise MethodError("invalidArguments", f"Invalid value for argument '{label}'.")
-        if limit is not None and (not is_int(limit) or limit < 0):
-            raise MethodError("invalidArguments", "Invalid value for argument 'limit'.")
-        if anchor is not None:
-            if not isinstance(anchor, str) or anchor not in ids:
-                raise MethodError("anchorNotFound")
-            start = max(0, ids.index(anchor) + anchor_offset)
-        elif position < 0:
-            start = max(0, total + position)
-        else:
-            start = position
-        effective = QUERY_MAX_RESULTS if limit is None else min(limit, QUERY_MAX_RESULTS)
-        result = {"accountId": account.id, "queryState": "n", "canCalculateChanges": True,
-                  "position": start,
-                  "ids": ids[start:start + effective]}
-        if arguments.get("calculateTotal") is True:
-            result["total"] = total
-        if total > effective:
-            result["limit"] = effective
+                results.ids = [key for key in results.ids if key in set(paging.ids)]
+            if not results.ids:
+                break
+        return results.finalize()
+
+    # -- x:MtaOutboundStrategy -----------------------------------------------------------------
+
+    def outbound_wire(self, properties=None) -> dict:
+        return wire_object(self.outbound, SINGLETON_ID, tuple(OUTBOUND.fields), properties)
+
+    def get_MtaOutboundStrategy(self, arguments, account, account_id, created_ids):
+        """The singleton (§2): ``ids`` null lists it only once an update has written it; asked for
+        by id (``singleton``) it is always there, with its defaults until written."""
+        valid, not_found = self.get_ids(arguments)
+        properties = self.properties_argument(arguments)
+        if valid is None:
+            valid = [SINGLETON_VALUE] if self.outbound_listed else []
+        listing = []
+        for value in valid:
+            if value == SINGLETON_VALUE:
+                listing.append(self.outbound_wire(properties))
+            else:
+                not_found.append(encode_id(value))
+        return {"accountId": account_id, "list": listing, "notFound": not_found}
+
+    def set_MtaOutboundStrategy(self, arguments, account, account_id, created_ids):
+        """The singleton cannot be created or destroyed: a create patches the defaults and writes
+        them (``created`` with id ``singleton``), a destroy of any id is refused. An update patches
+        the stored value (objects merge); the expressions are compiled before the write. The server
+        reads the singleton once per call: a second write in one call fails the method
+        (``serverUnavailable``), the first one stays.
+
+        [ASSUMPTION] Measured: a create and an update that both change it, and two creates over a
+        stored singleton; any other second write is taken to fail alike. A create over a stored
+        singleton is taken to list it for ``ids`` null as an update does (measured: a create over a
+        never-written one does not)."""
+        self.check_set_size(arguments)
+        create, update, destroy = self.set_sections(arguments)
+        self.count_set(create or update or destroy)
+        created, not_created, updated, not_updated = {}, {}, {}, {}
+        not_destroyed = {encode_id(value): SetError("singleton", SINGLETON_REFUSAL).to_json() for value in destroy}
+        pending = []
+        for value, patch in update:
+            if value == SINGLETON_VALUE:
+                pending.append(patch)
+            else:
+                not_updated[encode_id(value)] = SetError("notFound").to_json()
+        was_stored, read = self.outbound_stored, copy.deepcopy(self.outbound)
+        written = False
+        modifications = [("create", client_id, body) for client_id, body in create.items()]
+        modifications += [("update", SINGLETON_ID, patch) for patch in pending]
+        for kind, label, body in modifications:
+            if kind == "update" and not isinstance(body, dict):
+                raise TaskCrash(self.committed)
+            try:
+                body = resolve_key_references(body, created_ids)
+                if kind == "create":
+                    new = patch_create(OUTBOUND, default_outbound(), body, self.dialect)
+                else:
+                    new = patch_update(OUTBOUND, read, body, self.dialect)
+                error = outbound_expressions_error(new)
+                if error is not None:
+                    raise error
+            except SetError as error:
+                (not_created if kind == "create" else not_updated)[label] = error.to_json()
+                continue
+            new = stored_outbound(new)
+            if new != read or (kind == "create" and not was_stored):
+                if written:
+                    raise MethodError("serverUnavailable", SERVER_UNAVAILABLE)
+                written = True
+                self.outbound, self.outbound_stored = new, True
+                # an update's write (or a create's over a stored singleton) lists it for ids null
+                self.outbound_listed = self.outbound_listed or kind == "update" or was_stored
+                self.committed = True
+            if kind == "create":
+                created[label] = {"id": SINGLETON_ID}
+                created_ids[label] = SINGLETON_ID
+            else:
+                updated[label] = None
+        result = {"accountId": account_id}
+        self.answer_set(result, created=created, updated=updated, notCreated=not_created, notUpdated=not_updated,
+                        notDestroyed=not_destroyed)
         return result
 
-    def filter_predicate(self, condition):
-        """A function name → bool for a /query filter: AND only, exact name, byte comparisons."""
-        if condition is None or condition == {}:
-            return lambda name: True
-        if not isinstance(condition, dict):
-            raise MethodError("invalidArguments", "Invalid value for argument 'filter'.")
-        if "operator" in condition:
-            if condition["operator"] != "AND":
-                raise MethodError("unsupportedFilter", "Only AND is supported in filters")
-            parts = [self.filter_predicate(item) for item in condition.get("conditions") or []]
-            return lambda name: all(part(name) for part in parts)
-        tests = []
-        comparisons = {"name": lambda a, b: a == b,
-                       "nameIsGreaterThan": lambda a, b: a > b,
-                       "nameIsGreaterThanOrEqual": lambda a, b: a >= b,
-                       "nameIsLessThan": lambda a, b: a < b,
-                       "nameIsLessThanOrEqual": lambda a, b: a <= b}
-        for key, value in condition.items():
-            if key in comparisons:
-                if not isinstance(value, str):
-                    raise MethodError("unsupportedFilter",
-                                      f"Filter on property {key} is not supported or invalid")
-                compare, wanted = comparisons[key], value.encode()
-                tests.append(lambda name, compare=compare, wanted=wanted: compare(name.encode(), wanted))
-            elif key in PROPERTY_ORDER or key == "id" or key in OTHER_REGISTRY_PROPERTIES:
-                raise MethodError("unsupportedFilter",
-                                  f"Filter on property {key} is not supported or invalid")
-            else:
-                raise MethodError("unsupportedFilter", key)
-        return lambda name: all(test(name) for test in tests)
+    # -- x:Action ------------------------------------------------------------------------------
 
-    # -- x:MtaOutboundStrategy ---------------------------------------------------------------
+    def get_Action(self, arguments, account, account_id, created_ids):
+        """Actions are not stored: every id is notFound."""
+        valid, not_found = self.get_ids(arguments)
+        return {"accountId": account_id, "list": [], "notFound": not_found + [encode_id(v) for v in valid or ()]}
 
-    def outbound_get(self, arguments, account):
-        """The singleton (§2): id ``singleton``, property ``connection``."""
-        self.require(account, "sysMtaOutboundStrategyGet")
-        ids = arguments.get("ids")
-        if ids is not None and (not isinstance(ids, list) or not all(isinstance(i, str) for i in ids)):
-            raise MethodError("invalidArguments", "Invalid value for argument 'ids'.")
-        if ids is not None and len(ids) > self.limits["maxObjectsInGet"]:
-            raise MethodError("requestTooLarge", REQUEST_TOO_LARGE)
-        properties = self.properties_argument(arguments, ("connection",))
-        wire = {"connection": copy.deepcopy(self.outbound["connection"]), "id": SINGLETON_ID}
-        if properties is not None:
-            wire = {key: value for key, value in wire.items() if key in properties or key == "id"}
-        listing, not_found = [], []
-        for text in ([SINGLETON_ID] if ids is None else ids):
-            (listing.append(wire) if text == SINGLETON_ID else not_found.append(text))
-        return {"accountId": account.id, "list": listing, "notFound": not_found}
+    def query_Action(self, arguments, account, account_id, created_ids):
+        raise MethodError("invalidArguments", "Actions cannot be queried")
 
-    def outbound_set(self, arguments, account):
-        """Only an update of ``connection`` on ``singleton``; create/destroy are refused per item.
-        [ASSUMPTION] the exact refusal for singleton create/destroy was not traced."""
-        create = arguments.get("create") or {}
-        update = arguments.get("update") or {}
-        destroy = arguments.get("destroy") or []
-        if not isinstance(create, dict) or not isinstance(update, dict) or not isinstance(destroy, list):
-            raise MethodError("invalidArguments", "Invalid value for argument 'create'.")
-        self.check_set_permissions(account, create, update, destroy, "sysMtaOutboundStrategy")
-        self.check_set_size(create, update, destroy)
-        self.stats["set_calls"] += 1
-        if create or update or destroy:
-            self.stats["writes"] += 1
-        result = {"accountId": account.id}
-        not_created = {client_id: SetError("forbidden", "Cannot create singleton objects").to_json()
-                       for client_id in create}
-        updated, not_updated, committed = {}, {}, False
-        for text, patch in update.items():
-            if decode_id(text) is None:
-                continue
-            if text != SINGLETON_ID:
-                not_updated[text] = SetError("notFound").to_json()
-                continue
-            try:
-                if not isinstance(patch, dict):
-                    raise SetError("invalidPatch", "Invalid value type for object", [""])
-                new = copy.deepcopy(self.outbound)
-                for key, value in patch.items():
-                    if key != "connection":
-                        raise invalid_patch("Invalid property", key)
-                    new["connection"] = validate_expression(value, key)
-            except SetError as error:
-                not_updated[text] = error.to_json()
-                continue
-            if new != self.outbound:
-                self.outbound = new
-                committed = True
-            updated[text] = None
-        not_destroyed = {text: SetError("forbidden", "Cannot destroy singleton objects").to_json()
-                         for text in destroy if isinstance(text, str) and decode_id(text) is not None}
-        self.answer_set(result, updated=updated, notCreated=not_created, notUpdated=not_updated,
-                        notDestroyed=not_destroyed)
-        return result, committed
+    def set_Action(self, arguments, account, account_id, created_ids):
+        """Only ``create {"@type": "ReloadSettings"}`` (§2) is simulated, counted in ``reloads``;
+        its id is the current time in seconds, as on the server. Updates and destroys are refused
+        per item.
 
-    # -- x:Action ----------------------------------------------------------------------------
-
-    def action_set(self, arguments, account, created_ids):
-        """Only ``create {"@type": "ReloadSettings"}`` (§2), counted in ``reloads``."""
-        create = arguments.get("create") or {}
-        update = arguments.get("update") or {}
-        destroy = arguments.get("destroy") or []
-        if not isinstance(create, dict) or not isinstance(update, dict) or not isinstance(destroy, list):
-            raise MethodError("invalidArguments", "Invalid value for argument 'create'.")
-        # Actions are create-only: sysActionCreate is the only permission that grants a /set.
-        if "sysActionCreate" not in account.permissions:
-            raise MethodError("forbidden",
-                              "You are not authorized to create, update or destroy objects of this type")
-        if update:
-            raise MethodError("forbidden", "You are not authorized to update objects of this type")
-        if destroy:
-            raise MethodError("forbidden", "You are not authorized to destroy objects of this type")
-        self.check_set_size(create, update, destroy)
-        self.stats["set_calls"] += 1
-        if create:
-            self.stats["writes"] += 1
-        result = {"accountId": account.id}
-        created, not_created, committed = {}, {}, False
+        [APPROXIMATION] The server has more action types (ReloadTlsCertificates,
+        InvalidateCaches, ...); here any other ``@type`` is refused like an unknown one."""
+        self.check_set_size(arguments)
+        create, update, destroy = self.set_sections(arguments)
+        self.count_set(create)
+        created, not_created = {}, {}
+        # an update of an id that is also destroyed is willDestroy before the action refuses it
+        not_updated = {encode_id(value): (SetError("willDestroy", "ID will be destroyed.") if value in destroy
+                                          else SetError("forbidden", "Actions cannot be updated")).to_json()
+                       for value, _patch in update}
+        not_destroyed = {encode_id(value): SetError("forbidden", "Actions cannot be destroyed").to_json()
+                         for value in destroy}
         for client_id, body in create.items():
             if not isinstance(body, dict) or body.get("@type") != "ReloadSettings":
-                not_created[client_id] = invalid_patch("Invalid value for property.", "@type").to_json()
+                not_created[client_id] = SetError("invalidPatch", "Missing or invalid '@type' property in object",
+                                                  [""]).to_json()
                 continue
             if "actionReloadSettings" not in account.permissions:
-                not_created[client_id] = SetError("forbidden", METHOD_FORBIDDEN).to_json()
+                not_created[client_id] = SetError(
+                    "forbidden", "Insufficient permissions to perform action of type ReloadSettings").to_json()
                 continue
             self.reloads += 1
             self.stats["reloads"] += 1
-            action_id = encode_id(self.ids.next())
+            action_id = encode_id(int(time.time()))
             created[client_id] = {"id": action_id}
             created_ids[client_id] = action_id
-            committed = True
-        self.answer_set(result, created=created, notCreated=not_created)
-        return result, committed
+            self.committed = True
+        result = {"accountId": account_id}
+        self.answer_set(result, created=created, notCreated=not_created, notUpdated=not_updated,
+                        notDestroyed=not_destroyed)
+        return result
 
 
 def is_write_request(request) -> bool:
@@ -1489,6 +2569,13 @@ FAULT_KINDS = HTTP_FAULT_KINDS + ("drop_before", "drop_after", "delay", "server_
 AFTER_FAULT_KINDS = tuple(kind for kind in HTTP_FAULT_KINDS if kind.startswith("http5"))
 FAULT_MATCHES = ("any", "read", "write", "session")
 LOG_LIMIT = 100_000  # entries of /_sim/log kept until the next reset
+CORS_HEADERS = [("Access-Control-Allow-Origin", "*"),
+                ("Access-Control-Allow-Methods", "POST, GET, PATCH, PUT, DELETE, HEAD, OPTIONS"),
+                ("Access-Control-Allow-Headers", "Authorization, Content-Type, Accept, X-Requested-With")]
+# First path segments the server routes itself: no redirect to "/<segment>/" for them
+ROUTED_SEGMENTS = frozenset({"jmap", "dav", ".well-known", "auth", "api", "mail", "calendar", "autodiscover",
+                             "Autodiscover", "AutoDiscover", "robots.txt", "healthz", "metrics", "form", "login",
+                             "device"})
 HTTP_TITLES = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
                504: "Gateway Timeout", 429: "Too Many Requests", 403: "Forbidden"}
 
@@ -1561,7 +2648,8 @@ class Handler(BaseHTTPRequestHandler):
         if not isinstance(body, bytes):
             body = json.dumps(body).encode()
         self.send_response(status)
-        self.send_header("Content-Type", content_type)
+        if content_type is not None:
+            self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         for name, value in headers:
             self.send_header(name, value)
@@ -1595,9 +2683,8 @@ class Handler(BaseHTTPRequestHandler):
                 user, _colon, password = base64.b64decode(credentials, validate=True).decode().partition(":")
             except (ValueError, UnicodeDecodeError):
                 raise unauthorized() from None
+            # trimmed and lower-cased; a bare name gets no domain appended (the login is refused)
             user = user.strip().lower()
-            if user and "@" not in user:
-                user = f"{user}@{DEFAULT_DOMAIN}"  # v0.16 logins are email addresses
             known = self.sim.users.get(user)
             if known is not None and known[0] == password:
                 return known[1]
@@ -1636,7 +2723,8 @@ class Handler(BaseHTTPRequestHandler):
         sim = self.sim
         dialect = sim.dialect
         jmap_paths = ("/jmap", "/jmap/") if dialect == "server" else ("/api",)
-        is_session = method == "GET" and path in ("/jmap/session", "/.well-known/jmap")
+        is_session = method == "GET" and path in ("/jmap/session", "/jmap/session/", "/.well-known/jmap",
+                                                  "/.well-known/jmap/")
         is_jmap_post = method == "POST" and path in jmap_paths
         request = None
         if is_jmap_post:
@@ -1680,6 +2768,10 @@ class Handler(BaseHTTPRequestHandler):
         except RequestError as error:
             status, payload, content_type, headers = (error.status, error.body,
                                                       "application/problem+json", error.headers)
+        except TaskCrash:
+            # The server's task for this request panicked: no answer at all, the server stays up.
+            self.close_connection = True
+            return
         if drop_after:
             # The lost write: processed and committed, but the answer never leaves.
             self.close_connection = True
@@ -1720,19 +2812,44 @@ class Handler(BaseHTTPRequestHandler):
                                        headers=headers))
 
     def route(self, method, path, body, dialect):
-        """The non-control endpoints; returns (status, body, content type, headers)."""
+        """The non-control endpoints; returns (status, body, content type, headers).
+
+        The server dialect routes by the first path segment as the server does
+        (crates/http/src/request.rs): ``/jmap`` (POST to ``/jmap`` or ``/jmap/``, GET
+        ``/jmap/session``, OPTIONS anything below), ``/.well-known`` (GET ``jmap``, OPTIONS), ``/api``
+        (OPTIONS; the management API answers 404 here), ``/auth`` (OPTIONS). An unknown single
+        segment without a trailing slash (``/foo``) is a 302 to ``/foo/`` (the web applications'
+        redirect), ``/`` a 302 to ``/account``; anything else is 404.
+
+        [APPROXIMATION] The server's other endpoints (``/dav``, ``/auth/...``, ``/healthz``,
+        ``/robots.txt``, the web applications, ...) answer 404 here."""
         sim = self.sim
-        if dialect == "server" and method in ("GET", "HEAD") and path == "/.well-known/jmap":
-            return 307, b"", "text/plain", [("Location", "/jmap/session"), ("Cache-Control", "no-cache")]
-        if dialect == "server" and method in ("GET", "HEAD") and path == "/jmap/session":
-            account = self.authenticate()
-            with sim.lock:
-                return 200, sim.session(self.base_url(), account), "application/json; charset=utf-8", []
-        if dialect == "server" and method == "OPTIONS" and (path == "/jmap" or path.startswith("/jmap/")):
-            return 204, b"", "text/plain", []
-        jmap_paths = ("/jmap", "/jmap/") if dialect == "server" else ("/api",)
-        if method == "POST" and path in jmap_paths:
-            return self.jmap(body)
+        segments = path.split("/")[1:]
+        first = segments[0] if segments else ""
+        second = segments[1] if len(segments) > 1 else ""
+        if dialect == "docs":
+            if method == "POST" and path == "/api":
+                return self.jmap(body)
+            raise problem_not_found()
+        if first == "jmap":
+            if second == "" and method == "POST":
+                return self.jmap(body)
+            if second == "session" and method in ("GET", "HEAD"):
+                account = self.authenticate()
+                with sim.lock:
+                    return 200, sim.session(self.base_url(), account), "application/json; charset=utf-8", []
+            if method == "OPTIONS":
+                return 204, b"", None, []
+        elif first == ".well-known":
+            if second == "jmap" and method in ("GET", "HEAD"):
+                return 307, b"", None, [("Cache-Control", "no-cache"), ("Location", "/jmap/session")]
+            if method == "OPTIONS":
+                return 204, b"", None, CORS_HEADERS
+        elif first in ("api", "auth"):
+            if method == "OPTIONS":
+                return 204, b"", None, []
+        elif first not in ROUTED_SEGMENTS and len(segments) == 1:
+            return 302, b"", None, [("Location", f"/{first}/" if first else "/account")]
         raise problem_not_found()
 
     def jmap(self, body):
@@ -1746,11 +2863,16 @@ class Handler(BaseHTTPRequestHandler):
                                "Failed to parse JSON: The Content-Type header must be application/json.")
         if len(body) > self.sim.limits["maxSizeRequest"]:
             raise RequestError(400, "urn:ietf:params:jmap:error:limit",
-                               "The request exceeds the maximum allowed size.", limit="maxSizeRequest")
+                               "The request is larger than the server is willing to process.", limit="maxSizeRequest")
         sim = self.sim
         with sim.lock:
             request = sim.parse_request(body)
-            response, committed = sim.process(request, account)
+            try:
+                response, committed = sim.process(request, account)
+            except TaskCrash as crash:
+                if crash.committed:
+                    sim.save()
+                raise
             if committed:
                 sim.save()
         return 200, response, "application/json; charset=utf-8", []

@@ -1,5 +1,12 @@
 """Fixtures of the simulator's own suite: one simulator process per dialect and test module,
-reset before each test (seeded ``default`` strategy, zero counters, start-up limits)."""
+reset before each test (seeded ``default`` strategy, zero counters, start-up limits).
+
+``sim`` and ``any_sim`` also run each test against a real Stalwart server when one is available
+(the ``real`` parameter, see ``tests/real/adapter.py``): what the simulator claims about the wire
+is checked against the server it imitates, and a difference shows as a test that passes on the
+simulator and fails on the real server. What only the simulator has (its ``/_sim/`` control
+surface: stats, faults, limits, the reload count) is tested with ``server_sim`` and
+``any_dialect``, which have no real parameter."""
 
 from __future__ import annotations
 
@@ -27,11 +34,46 @@ def _docs_sim():
     yield from _running("docs")
 
 
+REAL = pytest.param("real", marks=pytest.mark.real)
+
+
+@pytest.fixture(scope="session")
+def _real_server():
+    from tests.real.adapter import RealServerAsSimulator  # pylint: disable=import-outside-toplevel
+    from tests.real.conftest import real_target  # pylint: disable=import-outside-toplevel
+    from tests.real.server import RealServer  # pylint: disable=import-outside-toplevel
+
+    how, what = real_target()
+    if how != "binary":
+        pytest.skip("the simulator's suite runs only against a throwaway real server (a binary)")
+    with RealServer(what) as server:
+        yield RealServerAsSimulator(server)
+
+
+def reset_target(request):
+    """The backend of a ``server``/``docs``/``real`` parameter, reset."""
+    target = request.getfixturevalue("_real_server" if request.param == "real" else f"_{request.param}_sim")
+    target.reset()
+    return target
+
+
+@pytest.fixture(params=("server", REAL))
+def sim(request):
+    """The server-dialect simulator, reset; and a real server when one is available."""
+    return reset_target(request)
+
+
 @pytest.fixture
-def sim(_server_sim):
-    """The server-dialect simulator, reset."""
+def server_sim(_server_sim):
+    """The server-dialect simulator alone, reset: for its control surface."""
     _server_sim.reset()
     return _server_sim
+
+
+@pytest.fixture(params=("server", "docs"))
+def any_dialect(request):
+    """Each dialect of the simulator alone, reset: for its control surface."""
+    return reset_target(request)
 
 
 @pytest.fixture
@@ -41,12 +83,10 @@ def docs_sim(_docs_sim):
     return _docs_sim
 
 
-@pytest.fixture(params=("server", "docs"))
+@pytest.fixture(params=("server", "docs", REAL))
 def any_sim(request):
-    """Each dialect in turn, reset: for behaviour that both dialects share."""
-    simulator = request.getfixturevalue(f"_{request.param}_sim")
-    simulator.reset()
-    return simulator
+    """Each dialect in turn, reset: for behaviour that both dialects share; and a real server."""
+    return reset_target(request)
 
 
 def call(sim, name, arguments, token=ADMIN_TOKEN):

@@ -14,8 +14,8 @@ import urllib.request
 import pytest
 
 from tests.simulator.conftest import GET, QUERY, SET, call, result
-from tests.support.sim import (ADMIN_PASSWORD, ADMIN_TOKEN, ADMIN_USER, NOOUTBOUND_TOKEN, NOPERM_TOKEN,
-                               READONLY_TOKEN, SIMULATOR_SCRIPT, Simulator, wait_until)
+from tests.support.sim import (ADMIN_PASSWORD, ADMIN_TOKEN, NOOUTBOUND_TOKEN, NOPERM_TOKEN, READONLY_TOKEN,
+                               SIMULATOR_SCRIPT, USING, Simulator, wait_until)
 
 JSON = {"Content-Type": "application/json"}
 ADMIN = {**JSON, "Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -40,10 +40,14 @@ def test_anonymous_session_has_capabilities_but_no_accounts(sim):
 
 def test_authenticated_session_names_the_account(sim):
     session = sim.http("GET", "/jmap/session", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).json()
-    assert session["username"] == ADMIN_USER
-    assert session["primaryAccounts"] == {"urn:stalwart:jmap": "b"}
-    assert session["accounts"]["b"] == {"name": ADMIN_USER, "isPersonal": True, "isReadOnly": False,
-                                        "accountCapabilities": {"urn:stalwart:jmap": {}}}
+    assert session["username"] == sim.admin_user
+    # the real server: the account lists many more capabilities (mail, calendars, ...) and
+    # primaryAccounts names it for each; the simulator models the Stalwart one
+    own = sim.account_ids[ADMIN_TOKEN]
+    assert session["primaryAccounts"]["urn:stalwart:jmap"] == own
+    account = session["accounts"][own]
+    assert (account["name"], account["isPersonal"], account["isReadOnly"]) == (sim.admin_user, True, False)
+    assert account["accountCapabilities"]["urn:stalwart:jmap"] == {}
     assert len(session["state"]) == 8 and int(session["state"], 16) >= 0
 
 
@@ -101,9 +105,30 @@ def test_options_on_jmap_paths_is_204_without_credentials(any_sim, path):
         assert answer.headers["Content-Type"] == "application/problem+json"
 
 
-def test_options_elsewhere_is_404(sim):
-    assert sim.http("OPTIONS", "/jmapx").status == 404
-    assert sim.http("OPTIONS", "/api").status == 404
+@pytest.mark.parametrize("path", ["/jmap", "/jmap/x", "/jmap/session", "/.well-known/jmap", "/api", "/api/x"])
+def test_options_is_204_below_the_served_prefixes(sim, path):
+    """The real server: OPTIONS is 204 for anything below /jmap, /.well-known and /api."""
+    answer = sim.http("OPTIONS", path)
+    assert (answer.status, answer.body) == (204, b"")
+
+
+@pytest.mark.parametrize("method", ["OPTIONS", "GET", "POST"])
+@pytest.mark.parametrize("path", ["/jmapx", "/apix", "/foo"])
+def test_an_unknown_single_segment_redirects_to_its_folder(sim, method, path):
+    """The real server: an unknown single path segment without a trailing slash is the web
+    applications' redirect to ``<path>/``, whatever the method."""
+    answer = sim.http(method, path)
+    assert (answer.status, answer.headers["Location"], answer.body) == (302, f"{path}/", b"")
+
+
+@pytest.mark.parametrize("method,path", [("OPTIONS", "/jmapx/"), ("OPTIONS", "/foo/bar"), ("GET", "/api"),
+                                         ("GET", "/jmap/")])
+def test_other_paths_are_404_problems(sim, method, path):
+    answer = sim.http(method, path)
+    assert answer.status == 404
+    assert answer.headers["Content-Type"] == "application/problem+json"
+    assert answer.json() == {"type": "about:blank", "status": 404, "title": "Not Found",
+                             "detail": "The requested resource does not exist on this server."}
 
 
 # --- authentication --------------------------------------------------------------------------
@@ -124,12 +149,21 @@ def test_bad_or_missing_credentials_give_401_with_both_challenges(any_sim, autho
                              "detail": "You have to authenticate first."}
 
 
-@pytest.mark.parametrize("user", [ADMIN_USER, "  ADMIN@Example.COM ", "admin"])
-def test_basic_auth_trims_lowercases_and_appends_the_domain(any_sim, user):
+@pytest.mark.parametrize("spelling", ["as is", "padded and shouted"])
+def test_basic_auth_trims_and_lowercases_the_user(any_sim, spelling):
+    user = any_sim.admin_user if spelling == "as is" else f"  {any_sim.admin_user.upper()} "
     token = base64.b64encode(f"{user}:{ADMIN_PASSWORD}".encode()).decode()
     answer = any_sim.http("POST", any_sim.api_path, GET_ALL, {**JSON, "Authorization": f"basic {token}"})
     assert answer.status == 200
-    assert answer.json()["methodResponses"][0][1]["accountId"] == "b"
+    assert answer.json()["methodResponses"][0][1]["accountId"] == any_sim.account_ids[ADMIN_TOKEN]
+
+
+def test_basic_auth_appends_no_domain_to_a_bare_user(any_sim):
+    """The real server: a bare user name (``ops`` for ``ops@example.org``) is refused."""
+    user = any_sim.admin_user.split("@")[0]
+    token = base64.b64encode(f"{user}:{ADMIN_PASSWORD}".encode()).decode()
+    answer = any_sim.http("POST", any_sim.api_path, GET_ALL, {**JSON, "Authorization": f"Basic {token}"})
+    assert answer.status == 401
 
 
 def test_bearer_scheme_is_case_insensitive(sim):
@@ -229,7 +263,7 @@ def test_content_type_may_be_absent_or_carry_parameters(any_sim):
         connection = http.client.HTTPConnection("127.0.0.1", any_sim.port, timeout=10)
         try:
             connection.request("POST", any_sim.api_path, body=json.dumps(GET_ALL),
-                               headers={"Authorization": f"Bearer {ADMIN_TOKEN}", **extra})
+                               headers={"Authorization": any_sim.authorization(), **extra})
             response = connection.getresponse()
             assert response.status == 200, response.read()
             assert json.loads(response.read())["methodResponses"][0][0] == GET
@@ -242,7 +276,8 @@ def test_chunked_bodies_and_bad_lengths(any_sim):
     connection = http.client.HTTPConnection("127.0.0.1", any_sim.port, timeout=10)
     try:
         connection.request("POST", any_sim.api_path, body=iter([payload[:10], payload[10:]]),
-                           headers={**ADMIN, "Transfer-Encoding": "chunked"}, encode_chunked=True)
+                           headers={**JSON, "Authorization": any_sim.authorization(), "Transfer-Encoding": "chunked"},
+                           encode_chunked=True)
         response = connection.getresponse()
         assert response.status == 200
         assert json.loads(response.read())["methodResponses"][0][0] == GET
@@ -283,7 +318,8 @@ def test_more_than_16_calls_is_a_limit_error(any_sim):
     assert_calls_limit(any_sim, 16)
 
 
-def test_lowered_limits_are_advertised(sim):
+def test_lowered_limits_are_advertised(server_sim):
+    sim = server_sim
     sim.configure(maxCallsInRequest=2, maxObjectsInGet=3, maxObjectsInSet=4)
     core = sim.http("GET", "/jmap/session").json()["capabilities"]["urn:ietf:params:jmap:core"]
     assert (core["maxCallsInRequest"], core["maxObjectsInGet"], core["maxObjectsInSet"]) == (2, 3, 4)
@@ -292,7 +328,8 @@ def test_lowered_limits_are_advertised(sim):
     assert core["maxCallsInRequest"] == 16
 
 
-def test_lowered_limits_are_enforced(any_sim):
+def test_lowered_limits_are_enforced(any_dialect):
+    any_sim = any_dialect
     any_sim.configure(maxCallsInRequest=2, maxObjectsInGet=3, maxObjectsInSet=4)
     assert_calls_limit(any_sim, 2)
     assert call(any_sim, GET, {"ids": ["a", "b", "c", "d"]})[1]["type"] == "requestTooLarge"
@@ -321,10 +358,18 @@ def test_body_over_max_size_request_is_a_limit_problem(any_sim):
     answer = any_sim.http("POST", any_sim.api_path, padded + b" ", ADMIN)
     assert answer.status == 400
     assert answer.headers["Content-Type"] == "application/problem+json"
-    problem = answer.json()
-    assert (problem["type"], problem["status"], problem["limit"]) == (
-        "urn:ietf:params:jmap:error:limit", 400, "maxSizeRequest")
-    assert any_sim.stats()["method_calls"] == {GET: 1}
+    # the real server's wording
+    assert answer.json() == {"type": "urn:ietf:params:jmap:error:limit", "status": 400,
+                             "detail": "The request is larger than the server is willing to process.",
+                             "limit": "maxSizeRequest"}
+
+
+def test_a_body_over_the_limit_is_not_processed(any_dialect):
+    payload = json.dumps(GET_ALL).encode()
+    any_dialect.configure(maxSizeRequest=len(payload))
+    assert any_dialect.http("POST", any_dialect.api_path, payload, ADMIN).status == 200
+    assert any_dialect.http("POST", any_dialect.api_path, payload + b" ", ADMIN).status == 400
+    assert any_dialect.stats()["method_calls"] == {GET: 1}
 
 
 def test_limits_from_the_command_line():
@@ -345,23 +390,72 @@ def test_envelope_session_state_and_created_ids(any_sim):
         "using": [], "createdIds": {"old": "abc"},
         "methodCalls": [[SET, {"create": {"n1": {"name": "x"}}}, "s"]]}, ADMIN).json()
     new_id = with_ids["methodResponses"][0][1]["created"]["n1"]["id"]
-    assert with_ids["createdIds"] == {"old": "abc", "n1": new_id}
+    # the real server: createdIds come back after sessionState, as ids ("abc" is 34, written "bc")
+    assert list(with_ids) == ["methodResponses", "sessionState", "createdIds"]
+    assert with_ids["createdIds"] == {"old": "bc", "n1": new_id}
+    # an empty or null createdIds is not written back
+    for created in ({}, None):
+        body = any_sim.http("POST", any_sim.api_path, {"using": [], "createdIds": created,
+                                                       "methodCalls": [[GET, {"ids": []}, "g"]]}, ADMIN).json()
+        assert list(body) == ["methodResponses", "sessionState"]
 
 
-def test_unknown_methods_and_unknown_arguments(any_sim):
+def test_a_created_id_that_is_not_an_id_makes_the_request_not_a_request(any_sim):
+    raw = json.dumps({"using": [], "createdIds": {"old": "zz!"}, "methodCalls": [[GET, {}, "g"]]})
+    answer = any_sim.http("POST", any_sim.api_path, raw, ADMIN)
+    assert answer.status == 400
+    assert answer.json() == {"type": "urn:ietf:params:jmap:error:notRequest", "status": 400, "detail": raw}
+
+
+def test_echo_unknown_methods_and_unknown_arguments(any_sim):
+    # the real server: Core/echo answers its arguments
+    body = any_sim.jmap([["Core/echo", {"a": 1, "accountId": "zz"}, "e1"], ["Core/echo", {}, "e2"]])
+    assert body["methodResponses"] == [["Core/echo", {"a": 1, "accountId": "zz"}, "e1"], ["Core/echo", {}, "e2"]]
     for name in ("x:MtaConnectionStrategy/changes", "x:MtaConnectionStrategy/queryChanges",
                  "x:mtaconnectionstrategy/get", "MtaConnectionStrategy/get", "x:MtaOutboundStrategy/query",
-                 "Core/echo"):
+                 "Core/get", "Email/echo"):
         assert call(any_sim, name, {}) == ["error", {"type": "unknownMethod", "description": name}, "c1"]
     assert call(any_sim, GET, {"ids": None, "somethingElse": 1})[0] == GET
+    # without urn:ietf:params:jmap:core in "using", Core/echo is unknown (x: methods need nothing)
+    body = any_sim.jmap([["Core/echo", {"a": 1}, "e"], [GET, {"ids": []}, "g"]], using=[])
+    assert body["methodResponses"][0] == ["error", {
+        "type": "unknownMethod", "description": "Method Core/echo requires capability urn:ietf:params:jmap:core "
+                                               "which is not present in the \"using\" property."}, "e"]
+    assert body["methodResponses"][1][0] == GET
 
 
 def test_account_id_is_optional_and_checked(any_sim):
-    assert result(any_sim, GET, {"accountId": "b"})["accountId"] == "b"
-    assert result(any_sim, GET, {"accountId": "not!an!id"})["accountId"] == "b"
-    assert call(any_sim, GET, {"accountId": "c"})[1] == {"type": "forbidden",
-                                                         "description": "You are not an owner of account c"}
-    assert result(any_sim, GET, {}, token=READONLY_TOKEN)["accountId"] == "c"
+    own = any_sim.account_ids[ADMIN_TOKEN]
+    assert result(any_sim, GET, {"accountId": own})["accountId"] == own
+    # the real server: an unparseable accountId is the caller's own, a parseable one is written back
+    # re-encoded
+    assert result(any_sim, GET, {"accountId": "not!an!id"})["accountId"] == own
+    assert result(any_sim, GET, {"accountId": "K", "ids": []})["accountId"] == "k"
+    # the real server: the administrator may name any account (it has the impersonate permission)
+    answer = result(any_sim, GET, {"accountId": "c", "properties": ["name"]})
+    assert answer["accountId"] == "c" and [item["name"] for item in answer["list"]] == ["default"]
+    # a key without that permission may name only its own account
+    readonly = any_sim.account_ids[READONLY_TOKEN]
+    assert result(any_sim, GET, {}, token=READONLY_TOKEN)["accountId"] == readonly
+    assert result(any_sim, GET, {"accountId": readonly, "ids": []}, token=READONLY_TOKEN)["accountId"] == readonly
+    assert call(any_sim, GET, {"accountId": "d"}, token=READONLY_TOKEN)[1] == {
+        "type": "forbidden", "description": "You are not an owner of account d"}
+    # the permission is checked before the account
+    assert call(any_sim, GET, {"accountId": "d"}, token=NOPERM_TOKEN)[1] == FORBIDDEN
+
+
+def test_an_account_id_that_is_not_a_string_is_not_read(any_sim):
+    """The real server: a null accountId as the last argument is the call's invalidArguments (with
+    where its reader stopped), followed by another argument it makes the request not a request."""
+    raw = json.dumps({"using": USING, "methodCalls": [[GET, {"ids": [], "accountId": None}, "g"]]})
+    column = raw.index("null") + len("null")
+    answer = any_sim.http("POST", any_sim.api_path, raw, ADMIN).json()
+    assert answer["methodResponses"] == [["error", {
+        "type": "invalidArguments",
+        "description": f"invalid type: null, expected a borrowed string at line 1 column {column}"}, "g"]]
+    raw = json.dumps({"using": USING, "methodCalls": [[GET, {"accountId": None, "ids": []}, "g"]]})
+    answer = any_sim.http("POST", any_sim.api_path, raw, ADMIN)
+    assert (answer.status, answer.json()["type"]) == (400, "urn:ietf:params:jmap:error:notRequest")
 
 
 def test_calls_run_in_order_and_errors_do_not_stop_the_request(any_sim):

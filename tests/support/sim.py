@@ -51,6 +51,10 @@ class HttpAnswer:
 class Simulator:
     """One simulator process; a context manager that starts and stops it."""
 
+    admin_user = ADMIN_USER  # the HTTP Basic user of the admin token's account
+    # the account id each built-in token works in (docs/simulator.md, "Credentials")
+    account_ids = {ADMIN_TOKEN: "b", READONLY_TOKEN: "c", NOPERM_TOKEN: "d", NOOUTBOUND_TOKEN: "e"}
+
     def __init__(self, dialect="server", tls_cert=None, tls_key=None, extra_args=(), state_file=None):
         self.dialect = dialect
         self.initial_dialect = dialect
@@ -211,6 +215,11 @@ class Simulator:
         return self._control("GET", "/_sim/faults")["faults"]
 
     # -- JMAP --------------------------------------------------------------------------------
+
+    @staticmethod
+    def authorization(token=ADMIN_TOKEN) -> str:
+        """The ``Authorization`` header value for ``token`` (for raw HTTP requests)."""
+        return f"Bearer {token}"
 
     def jmap(self, method_calls, token=ADMIN_TOKEN, using=None) -> dict:
         """One POST to this dialect's JMAP endpoint; the parsed body (also for problem answers)."""
