@@ -322,3 +322,23 @@ def test_stored_size_is_the_servers_pickle_size():
     # each entry: its optional host name (1, then 1 length byte and 13 bytes), the family byte,
     # 16 or 4 address bytes; the count stays one byte
     assert STRATEGY.stored_size(strategy) == 200_013 + (1 + 1 + 13 + 1 + 16) + (1 + 1 + 4)
+
+
+def test_the_role_passes_every_connection_option_once():
+    """Every connection option of the modules is a stalwart_<option> variable of the role, declared
+    in its argument spec and passed, once (vars/main.yml), to every module it runs."""
+    import pathlib  # pylint: disable=import-outside-toplevel
+
+    import yaml  # pylint: disable=import-outside-toplevel
+
+    from ansible_collections.stalwart.mail.plugins.module_utils._connection import CONNECTION_OPTIONS  # noqa: E501 pylint: disable=import-outside-toplevel
+
+    role = pathlib.Path(__file__).resolve().parents[4] / "roles/mta_connection_strategies"
+    passed = yaml.safe_load((role / "vars/main.yml").read_text(encoding="utf-8"))["mta_connection_strategies_connection"]
+    assert passed == {name: f"{{{{ stalwart_{name} | default(omit) }}}}" for name in CONNECTION_OPTIONS}
+    spec = yaml.safe_load((role / "meta/argument_specs.yml").read_text(encoding="utf-8"))
+    declared = spec["argument_specs"]["main"]["options"]
+    assert all(f"stalwart_{name}" in declared for name in CONNECTION_OPTIONS)
+    for path in ("tasks/main.yml", "handlers/main.yml"):
+        text = (role / path).read_text(encoding="utf-8")
+        assert "stalwart_url" not in text, f"{path} spells a connection option itself"
