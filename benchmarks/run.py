@@ -72,6 +72,13 @@ run, one run of the module (one host of the role) sends:
 - through the role, the module runs with `reload: false` and, after a change, the role's handler
   sends the reload with `stalwart.mail.reload_settings`: **1** more `GET /jmap/session` and **1**
   POST per changed host.
+- through the role **with routing** (`stalwart_mta_connection_routes` or a route default set):
+  three module runs in order, each with its own `GET /jmap/session`: the strategies (the formula
+  above without purge); the `connection` expression (**1** POST reading the outbound strategy,
+  **1** POST writing it and reading it back when it changes); with purge, the purge (the read
+  without the outbound strategy, which the new expression's names replace, and the deletes).
+  `tests/integration/test_request_counts.py` (`routing_cost`) asserts it at N = 10 and 600: a
+  constant number of requests per host.
 
 So a run that changes nothing costs 1 + ⌈M/500⌉ requests or fewer at the default limits (2 up to
 500 strategies, 3 up to 4500), and a converge adds ⌈2·⌈W/500⌉/16⌉ POSTs (1 up to 4000

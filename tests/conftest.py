@@ -12,7 +12,6 @@ and this checkout is the collection root itself. So a session-wide temporary dir
 from __future__ import annotations
 
 import os
-import re
 import sys
 import tempfile
 from pathlib import Path
@@ -87,13 +86,16 @@ def pytest_collection_modifyitems(config, items):
         items[:] = kept
 
 
-_REAL_ID = re.compile(r"\[(?:[^\]]*-)?real(?:-[^\]]*)?\]$")
+def pytest_runtest_setup(item):
+    """Tag the reports of a test marked ``real``: the tag travels with them from pytest-xdist's
+    workers to the process that prints the summary (markers do not)."""
+    if item.get_closest_marker("real"):
+        item.user_properties.append(("real_server", True))
 
 
 def pytest_runtest_logreport(report):
-    """Count the real-server tests (the ``real`` parameter of ``backend``, or a test of
-    ``tests/real/test_real_*.py``) by outcome; a failed or skipped setup counts as the test's."""
-    if not (_REAL_ID.search(report.nodeid) or "/test_real_" in report.nodeid):
+    """Count the real-server tests by outcome; a failed or skipped setup counts as the test's."""
+    if ("real_server", True) not in (report.user_properties or ()):
         return
     if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
         _REAL[report.outcome] += 1

@@ -3,9 +3,10 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-# The value options of one strategy (DESIGN.md §3). Generated once from the field table in
-# plugins/module_utils/_model.py (value_option_docs); a unit test
-# (tests/unit/plugins/module_utils/test__model.py) keeps this text and the table equal.
+# The value options of one connection strategy: the one place their prose lives. The options
+# themselves (names, types) are declared in plugins/module_utils/_objects.py
+# (CONNECTION_STRATEGY); tests/unit/plugins/module_utils/test__objects.py holds this text to
+# them. The items of the module's `strategies` option refer here ("As O(description)").
 
 from __future__ import annotations
 

@@ -85,14 +85,13 @@ from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
 
-# The keys of one item of the module's ``strategies`` option (DESIGN §4), ``id`` included: the
-# info module returns it and the module ignores it.
-STRATEGY_KEYS = frozenset((
-    "name", "state", "description", "ehlo_hostname", "source_ips",
-    "connect_timeout", "data_timeout", "ehlo_timeout", "greeting_timeout",
-    "mail_from_timeout", "rcpt_to_timeout", "id",
-))
-SOURCE_IP_KEYS = frozenset(("ip", "source_ip", "ehlo_hostname"))
+from ansible_collections.stalwart.mail.plugins.module_utils._objects import CONNECTION_STRATEGY
+from ansible_collections.stalwart.mail.plugins.module_utils._values import SOURCE_IP_KEYS as _SOURCE_IP_KEYS
+
+# The keys of one item of the module's ``strategies`` option, ``id`` included (the info module
+# returns it and the module ignores it), from the object's declaration.
+STRATEGY_KEYS = frozenset(CONNECTION_STRATEGY.item_spec())
+SOURCE_IP_KEYS = frozenset(_SOURCE_IP_KEYS) | {"source_ip"}
 STATES = ("present", "absent")
 
 

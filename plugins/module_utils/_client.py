@@ -7,7 +7,7 @@
 
 Discovery of the endpoint and the limits (``connect``), one JMAP request (``post``), many calls
 packed into as few requests as the server allows (``post_many``), the retry policy
-(``RETRY_POLICY``, DESIGN.md §7) and the mapping of HTTP answers to the exceptions of
+(``RETRY_POLICY``; docs/reliability.md) and the mapping of HTTP answers to the exceptions of
 ``_errors``. Knows nothing about Ansible: no AnsibleModule here.
 
 Secrets: the token and the password live only in the ``requests`` session's auth; no message,
@@ -51,7 +51,7 @@ USING = ["urn:ietf:params:jmap:core", "urn:stalwart:jmap"]
 CORE_CAPABILITY = "urn:ietf:params:jmap:core"
 DEFAULT_LIMITS = {"max_objects_in_get": 500, "max_objects_in_set": 500, "max_calls_in_request": 16,
                   "max_size_request": 10_000_000}
-# session capability name -> our limit key (stalwart-jmap-api.md §1.4)
+# session capability name -> our limit key (docs/stalwart-api.md, "Limits")
 _LIMIT_NAMES = {
     "maxObjectsInGet": "max_objects_in_get",
     "maxObjectsInSet": "max_objects_in_set",
@@ -59,7 +59,7 @@ _LIMIT_NAMES = {
     "maxSizeRequest": "max_size_request",
 }
 
-# The retry policy, in one place (DESIGN.md §7). A read is resent after any transient failure. A
+# The retry policy, in one place (docs/reliability.md). A read is resent after any transient failure. A
 # write is resent only when the server cannot have processed it: the connection was refused, or
 # the answer was 429 (the rate limit refuses before processing). After a 5xx, a timeout or a lost
 # connection, a write's outcome is unknown (a gateway's 502/504 may come after the server
@@ -351,7 +351,7 @@ class JmapClient:
 
         200: the server dialect; the endpoint is ``api_url`` or the session's ``apiUrl`` and the
         limits come from the core capability. 404: the documented dialect (no session resource,
-        stalwart-jmap-api.md "Two dialects"); the endpoint is ``api_url`` or ``{url}/api`` with the
+        docs/stalwart-api.md, "Endpoints and dialects"); the endpoint is ``api_url`` or ``{url}/api`` with the
         default limits. ``/.well-known/jmap`` is not used: its redirect costs a second request.
         Calling it again does nothing.
         """
@@ -379,12 +379,12 @@ class JmapClient:
         behind a reverse proxy advertises the name and scheme it knows itself by (an internal
         ``http://stalwart:8080/jmap/``), which the controller may not reach, and following an
         advertised ``http://`` would send the credentials in clear. stalwart-cli does the same
-        (stalwart-jmap-api.md §5.1: it posts to the ``apiUrl`` path). A path prefix of ``url`` (a
+        (stalwart-cli posts to the ``apiUrl`` path too). A path prefix of ``url`` (a
         proxy mounting the server under ``/mail``) is kept when the advertised path lacks it.
         """
         base = urlsplit(self.url)
         if not isinstance(advertised, str) or not advertised.strip():
-            # a session without apiUrl: the server dialect's endpoint (stalwart-jmap-api.md §1.1)
+            # a session without apiUrl: the server dialect's endpoint (docs/stalwart-api.md)
             return f"{self.url}/jmap/"
         resolved = urlsplit(urljoin(self.url + "/", advertised.strip()))
         path = resolved.path or "/"
@@ -527,7 +527,7 @@ def _problem(response):
 
 
 def _problem_error(problem, status, shown):
-    """A ProtocolError from an RFC 7807 problem (stalwart-jmap-api.md §1.6)."""
+    """A ProtocolError from an RFC 7807 problem (docs/stalwart-api.md, "Limits" and "Errors")."""
     problem_type = str(problem.get("type") or "about:blank")
     short_type = problem_type[len(PROBLEM_PREFIX):] if problem_type.startswith(PROBLEM_PREFIX) else problem_type
     detail = problem.get("detail")

@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""The connection options of every module (DESIGN.md §2), declared once.
+"""The connection options of every module, declared once.
 
 ``CONNECTION_OPTIONS`` is the one table: ``connection_argument_spec()`` is built from it, and a
 unit test holds the doc fragment ``stalwart.mail.connection`` to it. ``client_from_module()``

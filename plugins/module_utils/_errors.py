@@ -87,7 +87,7 @@ class SetItemError(StalwartError):
 
 
 # x:<ObjectType>/<get|query|set>; permissions are "sys" + ObjectType + verb
-# (stalwart-jmap-api.md §1.7 and §4.2.2).
+# (docs/stalwart-api.md, "Errors and permissions").
 _METHOD_NAME = re.compile(r"^x:(?P<object>[A-Za-z0-9]+)/(?P<verb>[a-z]+)$")
 _SET_SECTION = re.compile(r"not authori[sz]ed to (?P<section>create|update|destroy) objects")
 _VERBS = {"get": "Get", "query": "Query"}

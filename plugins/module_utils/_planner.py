@@ -3,33 +3,28 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""The planner: current state + desired strategies → a plan. Pure: no HTTP, no Ansible.
+"""The planner: what the server holds + what is desired → a plan. Pure: no HTTP, no Ansible.
 
-``current`` maps names to normalised objects (``_model.from_wire``, with ``id``); ``desired`` is
-the list of ``_model.normalise_item`` results. The plan says what to create, update (which
-options, and the patch with only the changed properties) and delete, which warnings to give,
-and predicts the resulting objects (the server defaults for a create, DESIGN.md §4).
+For a keyed object type (``plan``): ``current`` maps keys to normalised objects
+(``ObjectType.from_wire``, with ``id``), ``desired`` is a list of ``_objects.normalise_item``
+results; the plan says what to create, update (which options, and the patch with only the
+changed ones) and delete, the warnings to give, and predicts the resulting objects with the
+server's defaults for a create. For a singleton (``plan_singleton``): which options change.
 """
 
 from __future__ import annotations
 
-import re
-
-from ansible_collections.stalwart.mail.plugins.module_utils import _model
 from ansible_collections.stalwart.mail.plugins.module_utils._errors import InputError, shorten
-
-# a string literal of Stalwart's expression language, in single or double quotes
-_QUOTED = re.compile(r"'((?:[^'\\]|\\.)*)'|\"((?:[^\"\\]|\\.)*)\"")
-# the outbound strategy's connection expression when none is stored (stalwart-jmap-api.md §2)
-DEFAULT_CONNECTION = {"match": {}, "else": "'default'"}
 
 
 class Plan:
-    """What one run must do. ``create``/``delete`` are names in order; ``update`` maps a name to
-    its changed options (field-table order); ``creates``/``patches`` hold the normalised values to
-    write; ``ids`` the server ids of the strategies to update or delete."""
+    """What one run must do. ``create``/``delete`` are keys in order; ``update`` maps a key to its
+    changed options (declaration order); ``creates``/``patches`` hold the normalised values to
+    write; ``ids`` the server ids of the objects to update or delete; ``predicted`` the objects
+    after the run; ``before`` those before it, for the diff."""
 
-    def __init__(self):
+    def __init__(self, object_type):
+        self.object_type = object_type
         self.create = []
         self.update = {}
         self.delete = []
@@ -45,66 +40,60 @@ class Plan:
     def changed(self):
         return bool(self.create or self.update or self.delete)
 
+    @property
+    def count(self):
+        return len(self.create) + len(self.update) + len(self.delete)
+
     def summary(self):
-        """The ``plan`` return value: ``{create: [names], update: {name: [options]}, delete: [names]}``."""
+        """The ``plan`` return value: ``{create: [keys], update: {key: [options]}, delete: [keys]}``."""
         return {"create": list(self.create), "update": {name: list(options) for name, options in self.update.items()},
                 "delete": list(self.delete)}
 
     def create_body(self, name, durations_as_strings=False):
-        """The wire body of a create: ``name`` plus the values given (the rest takes the server
+        """The wire body of a create: the key plus the values given (the rest takes the server's
         defaults)."""
-        body = {"name": name}
-        body.update(_model.to_wire(self.creates[name], durations_as_strings))
+        body = {self.object_type.key: name}
+        body.update(self.object_type.to_wire(self.creates[name], durations_as_strings))
         return body
 
     def update_patch(self, name, durations_as_strings=False):
-        """The wire patch of an update: only the changed top-level properties, never ``name``
-        (immutable, stalwart-jmap-api.md §3.2); ``sourceIps`` whole."""
-        return _model.to_wire(self.patches[name], durations_as_strings)
+        """The wire patch of an update: only the changed properties, never the key (immutable on
+        the server: an update that names it fails even with the same value)."""
+        return self.object_type.to_wire(self.patches[name], durations_as_strings)
 
 
-def protected_names(connection):
-    """The strategy names the outbound strategy's ``connection`` expression can evaluate to: the
-    string literals (single- or double-quoted) of its ``then``/``else`` values (``if`` conditions
-    are not names). Accepts the expression object, a list of branches or a plain string."""
-    names = set()
-    if isinstance(connection, str):
-        for literal in _QUOTED.finditer(connection):
-            quote, text = ("'", literal.group(1)) if literal.group(1) is not None else ('"', literal.group(2))
-            names.add(text.replace("\\" + quote, quote))
-    elif isinstance(connection, dict):
-        for key, value in connection.items():
-            if key in ("then", "else"):
-                names |= protected_names(value)
-            elif key == "match":
-                branches = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
-                for branch in branches:
-                    names |= protected_names(branch)
-    elif isinstance(connection, list):
-        for item in connection:
-            names |= protected_names(item)
-    return names
-
-
-def _predict(current, values):
+def _predict(current, values, object_type):
     obj = dict(current)
     for option, value in values.items():
-        if option == "source_ips" and _model.values_equal(option, current.get(option), value):
-            continue  # unchanged: the server keeps its order
+        if object_type.equal(option, current.get(option), value) and isinstance(value, list):
+            continue  # an unchanged list keeps the server's order
         obj[option] = list(value) if isinstance(value, list) else value
     return obj
 
 
-def plan(current, desired, purge=False, protected=None, force=False, unreadable_reason=None):
+def _check_size(object_type, item, predicted):
+    """Refuse, before anything is written, an object the server would refuse as too large."""
+    if object_type.max_size is None:
+        return
+    size = object_type.stored_size(predicted)
+    if size > object_type.max_size:
+        raise InputError(
+            f"{item.get('label') or shorten(item['name'])}: it would take {size} bytes on the server, which stores at "
+            f"most {object_type.max_size} bytes for one {object_type.label} (its {object_type.key}, description and "
+            "host names count in UTF-8 bytes); shorten them", strategy=item["name"], option="description")
+
+
+def plan(object_type, current, desired, purge=False, protected=None, force=False, unreadable_reason=None):
     """Compare ``current`` and ``desired`` and return a ``Plan``.
 
-    An option left out stays as on the server; a reordered ``source_ips`` is no change; a name
-    with ``state: absent`` is deleted when present. ``purge`` also deletes every strategy the
-    list does not name, except those in ``protected`` (names the outbound strategy uses) unless
-    ``force``; ``protected`` None means the outbound strategy could not be read, and then purge
-    deletes nothing unless ``force`` (``unreadable_reason`` says why, in the warning).
+    An option left out stays as on the server; equal values (in the kind's sense: a reordered
+    source-IP list) are no change; a key with ``state: absent`` is deleted when present. ``purge``
+    also deletes every object the list does not name, except those in ``protected`` (names
+    something on the server still refers to) unless ``force``; ``protected`` None means the
+    referrer could not be read, and then purge deletes nothing unless ``force``
+    (``unreadable_reason`` says why, in the warning).
     """
-    result = Plan()
+    result = Plan(object_type)
     listed = set()
     for item in desired:
         name = item["name"]
@@ -121,33 +110,22 @@ def plan(current, desired, purge=False, protected=None, force=False, unreadable_
         if existing is None:
             result.create.append(name)
             result.creates[name] = dict(values)
-            result.predicted[name] = _predict(_model.defaults(name), values)
-            _check_size(item, result.predicted[name])
+            result.predicted[name] = _predict(object_type.defaults(name), values, object_type)
+            _check_size(object_type, item, result.predicted[name])
             continue
         result.before[name] = existing
-        changed = [option for option in _model.OPTION_NAMES
-                   if option in values and not _model.values_equal(option, existing.get(option), values[option])]
+        changed = [option for option in object_type.options
+                   if option in values and not object_type.equal(option, existing.get(option), values[option])]
         if changed:
             result.update[name] = changed
             result.patches[name] = {option: values[option] for option in changed}
             result.ids[name] = existing.get("id")
-        result.predicted[name] = _predict(existing, {option: values[option] for option in changed})
+        result.predicted[name] = _predict(existing, {option: values[option] for option in changed}, object_type)
         if changed:
-            _check_size(item, result.predicted[name])
+            _check_size(object_type, item, result.predicted[name])
     if purge:
         _plan_purge(result, current, listed, protected, force, unreadable_reason)
     return result
-
-
-def _check_size(item, predicted):
-    """Refuse, before anything is written, a strategy that the server would refuse as too large
-    (``_model.stored_size``), naming it and what counts."""
-    size = _model.stored_size(predicted)
-    if size > _model.MAX_OBJECT_SIZE:
-        raise InputError(
-            f"{item.get('label') or shorten(item['name'])}: it would take {size} bytes on the server, which stores at "
-            f"most {_model.MAX_OBJECT_SIZE} bytes for one strategy (its name, description and host names count "
-            "in UTF-8 bytes); shorten them", strategy=item["name"], option="description")
 
 
 def _plan_purge(result, current, listed, protected, force, unreadable_reason):
@@ -182,3 +160,31 @@ def _plan_purge(result, current, listed, protected, force, unreadable_reason):
         result.delete.append(name)
         result.ids[name] = current[name].get("id")
         result.before[name] = current[name]
+
+
+class SingletonPlan:
+    """What one run does to a singleton: the options that change, their normalised values, the
+    object before and after."""
+
+    def __init__(self, object_type, current, values):
+        self.object_type = object_type
+        self.before = current
+        self.update = [option for option in object_type.options
+                       if option in values and not object_type.equal(option, current.get(option), values[option])]
+        self.patch = {option: values[option] for option in self.update}
+        self.predicted = dict(current, **self.patch)
+
+    @property
+    def changed(self):
+        return bool(self.update)
+
+    def summary(self):
+        return {"update": list(self.update)}
+
+    def wire_patch(self, durations_as_strings=False):
+        return self.object_type.to_wire(self.patch, durations_as_strings)
+
+
+def plan_singleton(object_type, current, values):
+    """The plan of a singleton: the given options that differ from ``current``."""
+    return SingletonPlan(object_type, current, values)

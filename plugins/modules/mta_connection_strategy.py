@@ -83,86 +83,46 @@ options:
           - absent
       id:
         description:
-          - Accepted and ignored, so that the output of M(stalwart.mail.mta_connection_strategy_info) can be pasted as
-            is; the name is the key.
+          - Accepted and ignored, so that the output of M(stalwart.mail.mta_connection_strategy_info) can be pasted
+            as is; the name is the key.
         type: str
       description:
-        description:
-          - 'Free-text description of the strategy: a string (a number is taken as its text; a list or a dictionary is
-            refused).'
-          - V("") clears it.
+        description: As O(description), for this strategy.
         type: raw
       ehlo_hostname:
-        description:
-          - 'Host name (or IP literal) to announce in EHLO for connections made with this strategy: a string.'
-          - 'Compared as the server stores it: white space removed, lower-cased, internationalised names as A-labels (UTS
-            46, so V(straße.example) is V(xn--strae-oqa.example), not V(strasse.example)).'
-          - The top-level domain must be in the Public Suffix List (or be V(test), V(localhost), V(local), V(internal),
-            V(lan), V(home), V(corp), V(intranet), V(private) or V(localdomain)), as the server requires.
-          - V("") clears it.
+        description: As O(ehlo_hostname), for this strategy.
         type: raw
       source_ips:
-        description:
-          - Local IP addresses to send from, each with an optional EHLO host name.
-          - 'The server picks one address at random per delivery, so the order carries no meaning: a reordered list is
-            not a change. When a change is needed the list is written whole, in the order given.'
-          - V([]) clears the list.
+        description: As O(source_ips), for this strategy.
         type: list
         elements: dict
         suboptions:
           ip:
-            description:
-              - The local IPv4 or IPv6 address. V(0.0.0.0) is refused.
+            description: As O(source_ips[].ip).
             type: str
             required: true
             aliases:
               - source_ip
           ehlo_hostname:
-            description:
-              - Host name to announce in EHLO when sending from this address.
-              - 'Checked and compared like O(ehlo_hostname); V("") or no value: none.'
+            description: As O(source_ips[].ehlo_hostname).
             type: str
       connect_timeout:
-        description:
-          - Time to wait for the TCP connection to be established.
-          - An integer is milliseconds; a string is C(<n><unit>) with unit V(ms), V(s), V(m), V(h) or V(d), compounds
-            allowed (V(1h30m)), case and spaces ignored. Must be greater than 0.
-          - V(5m), V(300s), V(300000ms) and V(300000) are the same value and never cause a change.
+        description: As O(connect_timeout), for this strategy.
         type: raw
       data_timeout:
-        description:
-          - Time to wait for the answer to the DATA command and the message transfer.
-          - An integer is milliseconds; a string is C(<n><unit>) with unit V(ms), V(s), V(m), V(h) or V(d), compounds
-            allowed (V(1h30m)), case and spaces ignored. Must be greater than 0.
-          - V(5m), V(300s), V(300000ms) and V(300000) are the same value and never cause a change.
+        description: As O(data_timeout), for this strategy.
         type: raw
       ehlo_timeout:
-        description:
-          - Time to wait for the answer to the EHLO command.
-          - An integer is milliseconds; a string is C(<n><unit>) with unit V(ms), V(s), V(m), V(h) or V(d), compounds
-            allowed (V(1h30m)), case and spaces ignored. Must be greater than 0.
-          - V(5m), V(300s), V(300000ms) and V(300000) are the same value and never cause a change.
+        description: As O(ehlo_timeout), for this strategy.
         type: raw
       greeting_timeout:
-        description:
-          - Time to wait for the server's SMTP greeting.
-          - An integer is milliseconds; a string is C(<n><unit>) with unit V(ms), V(s), V(m), V(h) or V(d), compounds
-            allowed (V(1h30m)), case and spaces ignored. Must be greater than 0.
-          - V(5m), V(300s), V(300000ms) and V(300000) are the same value and never cause a change.
+        description: As O(greeting_timeout), for this strategy.
         type: raw
       mail_from_timeout:
-        description:
-          - Time to wait for the answer to the MAIL FROM command.
-          - An integer is milliseconds; a string is C(<n><unit>) with unit V(ms), V(s), V(m), V(h) or V(d), compounds
-            allowed (V(1h30m)), case and spaces ignored. Must be greater than 0.
-          - V(5m), V(300s), V(300000ms) and V(300000) are the same value and never cause a change.
+        description: As O(mail_from_timeout), for this strategy.
         type: raw
       rcpt_to_timeout:
-        description:
-          - Time to wait for the answer to each RCPT TO command.
-          - An integer is milliseconds; a string is C(<n><unit>) with unit V(ms), V(s), V(m), V(h) or V(d), compounds
-            allowed (V(1h30m)), case and spaces ignored. Must be greater than 0.
-          - V(5m), V(300s), V(300000ms) and V(300000) are the same value and never cause a change.
+        description: As O(rcpt_to_timeout), for this strategy.
         type: raw
   purge:
     description:
@@ -173,6 +133,14 @@ options:
         C(sysMtaOutboundStrategyGet)), purge deletes nothing unless O(force=true), and warns why.
     type: bool
     default: false
+  purge_keep:
+    description:
+      - With O(purge=true), the names to keep instead of those the server's outbound C(connection) expression
+        names when the task runs; the outbound strategy is then not read.
+      - The role M(stalwart.mail.mta_connection_strategies) passes the names of the expression it is about to
+        write, so that purge keeps what the new expression routes to, and check mode predicts the real run.
+    type: list
+    elements: str
   force:
     description:
       - With O(purge=true), delete also the strategies that the outbound strategy names, or all unlisted
@@ -396,40 +364,12 @@ failed_strategies:
       validation_errors: []
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.stalwart.mail.plugins.module_utils._runner import (
-    name_the_strategy,
-    run_strategy_module,
-    strategy_module_kwargs,
-)
-
-
-class StrategyModule(AnsibleModule):
-    """AnsibleModule whose own argument-spec failures (an unknown option, a bad O(state), a
-    O(source_ips) that is not a list) name the strategy, like the module's other input errors."""
-
-    _arguments_checked = False
-    _raw_params = None
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)  # validates the arguments; fails through fail_json below
-        self._arguments_checked = True
-
-    def _load_params(self):
-        super()._load_params()
-        # as the task gave them: by the time validation fails, a bad strategies item is no
-        # longer in self.params, so its position could not be named
-        self._raw_params = dict(self.params)
-
-    def fail_json(self, msg=None, **kwargs):
-        if not self._arguments_checked:
-            msg = name_the_strategy(self._raw_params, msg)
-        super().fail_json(msg=msg, **kwargs)
+from ansible_collections.stalwart.mail.plugins.module_utils._module import run
+from ansible_collections.stalwart.mail.plugins.module_utils._operations import STRATEGY_MODULE
 
 
 def main():
-    run_strategy_module(StrategyModule(**strategy_module_kwargs()))
+    run(STRATEGY_MODULE)
 
 
 if __name__ == "__main__":

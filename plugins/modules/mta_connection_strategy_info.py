@@ -118,14 +118,12 @@ strategies:
       type: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.stalwart.mail.plugins.module_utils._runner import info_module_kwargs, run_info_module
+from ansible_collections.stalwart.mail.plugins.module_utils._module import run
+from ansible_collections.stalwart.mail.plugins.module_utils._operations import STRATEGY_INFO_MODULE
 
 
 def main():
-    module = AnsibleModule(**info_module_kwargs())
-    run_info_module(module)
+    run(STRATEGY_INFO_MODULE)
 
 
 if __name__ == "__main__":

@@ -63,14 +63,12 @@ reloaded:
   sample: true
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.stalwart.mail.plugins.module_utils._runner import reload_module_kwargs, run_reload_module
+from ansible_collections.stalwart.mail.plugins.module_utils._module import run
+from ansible_collections.stalwart.mail.plugins.module_utils._operations import RELOAD_MODULE
 
 
 def main():
-    module = AnsibleModule(**reload_module_kwargs())
-    run_reload_module(module)
+    run(RELOAD_MODULE)
 
 
 if __name__ == "__main__":

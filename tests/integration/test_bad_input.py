@@ -1,4 +1,4 @@
-"""Bad input fails before any request (DESIGN.md §4), and says which strategy, which option and
+"""Bad input fails before any request, and says which strategy, which option and
 what is accepted.
 
 All the cases run as tasks of one playbook against one simulator (one ``ansible-playbook`` start
@@ -29,7 +29,7 @@ pytestmark = pytest.mark.xdist_group("bad_input")
 # the option's name and the values the case gave replaced by OPTION and GIVEN (see ``shown``), so
 # that no pattern can pass on the option name (``ehlo_hostname``, ``token_file``) or on the bad
 # value or path (``/nonexistent/...``, ``.../empty-token``) alone; the patterns follow what the
-# messages really say (plugins/module_utils/_model.py, _connection.py, and Ansible's own).
+# messages really say (plugins/module_utils/_values.py, _objects.py, _connection.py, and Ansible's own).
 OPTION = "<<option>>"
 GIVEN = "<<given>>"
 ACCEPT_DURATION = r"\bmilliseconds?\b|\bunits? ms\b"

@@ -1,4 +1,4 @@
-"""Concurrency (DESIGN.md §7): two ``ansible-playbook`` runs at once against one server, with
+"""Concurrency (docs/reliability.md): two ``ansible-playbook`` runs at once against one server, with
 overlapping lists, end in the union of what the two lists ask for; a ``primaryKeyViolation`` from
 the race (both runs saw a strategy missing and both created it) is recovered by the module, not
 reported.

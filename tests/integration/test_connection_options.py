@@ -1,4 +1,4 @@
-"""Connection options (DESIGN §2) through real playbooks: ``module_defaults`` of the action group
+"""Connection options through real playbooks: ``module_defaults`` of the action group
 ``stalwart.mail.jmap``, the ``STALWART_URL``/``STALWART_TOKEN`` environment fallbacks, HTTP Basic
 auth; each proven by what the simulator stored."""
 

@@ -1,4 +1,4 @@
-"""The EXAMPLES block of every module runs as written (DESIGN §1): its tasks, wrapped into one
+"""The EXAMPLES block of every module runs as written: its tasks, wrapped into one
 play whose ``module_defaults`` for ``group/stalwart.mail.jmap`` give the simulator's URL and
 token, run with real ``ansible-playbook`` against the simulator in both dialects."""
 

@@ -1,4 +1,4 @@
-"""Faults (DESIGN.md §7): transient failures are retried with backoff up to ``retries``, then the
+"""Faults (docs/reliability.md): transient failures are retried with backoff up to ``retries``, then the
 module fails saying what happened and that a re-run is safe; a write whose response was lost is
 never blindly repeated (the module reads again and writes only what is still missing); a batch
 that fails part-way reports each failed strategy with the server's reason and keeps what

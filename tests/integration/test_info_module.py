@@ -1,4 +1,4 @@
-"""``stalwart.mail.mta_connection_strategy_info`` end to end (DESIGN §5), in both dialects: all
+"""``stalwart.mail.mta_connection_strategy_info`` end to end, in both dialects: all
 strategies sorted by name even past the server's 500-object page, the ``names`` filter, read-only
 (no write, works in check mode), and its output fed back into ``strategies:`` is no change."""
 

@@ -1,4 +1,4 @@
-"""Secrets and TLS (DESIGN.md §2).
+"""Secrets and TLS (docs/reliability.md).
 
 Secrets: with ``-vvvv`` and ``--diff``, through forced failures and through successful runs, the
 token and the password appear nowhere: not in stdout, not in stderr, not in any task result

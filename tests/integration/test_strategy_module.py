@@ -1,4 +1,4 @@
-"""``stalwart.mail.mta_connection_strategy`` end to end (DESIGN §3, §4): real ``ansible-playbook``
+"""``stalwart.mail.mta_connection_strategy`` end to end: real ``ansible-playbook``
 over real HTTP against the simulator, in both dialects unless noted.
 
 Every test checks the module's result AND what the simulator stored and counted, so a module that

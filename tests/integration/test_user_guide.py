@@ -96,7 +96,8 @@ def test_the_export_playbook_writes_host_vars_that_apply_back_with_no_change(tmp
              "roles": [{"role": ROLE, "vars": {"stalwart_mta_connection_strategies_purge": True}}]}]
     applied = run_playbook(tmp_path, site, extra_args=["-i", str(inv)], diff=True).assert_ok()
     for host, server in servers.items():
-        (run,) = [entry for entry in applied.results if entry["action"] == MODULE and entry["host"] == host]
+        (run,) = [entry for entry in applied.results
+                  if entry["action"] == MODULE and entry["host"] == host and entry["status"] != "skipped"]
         result = run["result"]
         # the exported file names every strategy, so even a purge has nothing to do
         assert result["changed"] is False, (host, result.get("plan"), applied.output())

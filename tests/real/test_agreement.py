@@ -21,7 +21,8 @@ import json
 import random
 import string
 
-from ansible_collections.stalwart.mail.plugins.module_utils import _model, _planner
+from ansible_collections.stalwart.mail.plugins.module_utils import _objects, _planner, _values
+from ansible_collections.stalwart.mail.plugins.module_utils._objects import CONNECTION_STRATEGY as STRATEGY
 from ansible_collections.stalwart.mail.plugins.module_utils._errors import InputError
 from tests.real.conftest import PREFIX
 from tests.support.ansible import run_tasks
@@ -123,19 +124,19 @@ def collection_verdict(option, value, name="x"):
     if option == "source_ip":
         item = {"name": name, "source_ips": [{"ip": value}]}
     try:
-        normalised = _model.normalise_item(item, position=0)
-        _planner.plan({}, [normalised])
+        normalised = _objects.normalise_item(STRATEGY, item, position=0)
+        _planner.plan(STRATEGY, {}, [normalised])
     except InputError:
         return False, None
     if option == "name":
         return True, normalised["name"]
     if option == "source_ip":
         return True, normalised["values"]["source_ips"][0]["ip"]
-    return True, _model.to_wire(normalised["values"])[_model.FIELD_BY_NAME[option].wire]
+    return True, STRATEGY.to_wire(normalised["values"])[STRATEGY.field_by_name[option].wire]
 
 
 def wire_name(option):
-    return {"source_ip": "sourceIps", "name": "name"}.get(option) or _model.FIELD_BY_NAME[option].wire
+    return {"source_ip": "sourceIps", "name": "name"}.get(option) or STRATEGY.field_by_name[option].wire
 
 
 def raw_body(option, value, name):
@@ -150,7 +151,7 @@ def raw_domain(option, value):
     """Whether ``value`` means the same to the server given as it is (see the module docstring)."""
     if option in ("description", "ehlo_hostname") and value == "":
         return False  # the collection's "clear": sent as null
-    if option in _model.DURATION_OPTIONS:
+    if STRATEGY.field_by_name.get(option) is not None and STRATEGY.field_by_name[option].kind is _values.DURATION:
         return not isinstance(value, str)
     if option == "name":
         return isinstance(value, str)

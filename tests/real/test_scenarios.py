@@ -218,9 +218,11 @@ def test_a_read_only_key_reads_and_is_told_which_permission_a_write_needs(backen
 
 
 def role_play(backend, strategies, **role_vars):
+    play_vars = {"stalwart_url": backend.url, "stalwart_token": backend.admin_token, **role_vars}
+    if strategies is not None:
+        play_vars["stalwart_mta_connection_strategies"] = strategies
     return [{"name": "role", "hosts": "localhost", "gather_facts": False, "roles": [{"role": ROLE}],
-             "vars": {"stalwart_url": backend.url, "stalwart_token": backend.admin_token,
-                      "stalwart_mta_connection_strategies": strategies, **role_vars}}]
+             "vars": play_vars}]
 
 
 def test_reload_and_the_roles_handler_are_accepted_by_the_server(backend, tmp_path):
@@ -272,3 +274,84 @@ def test_1200_strategies_converge_then_no_op_in_the_documented_request_counts(ba
     counts = backend.proxy.counts()
     cost = expected_cost(limits, on_server=others + 1200, listed=1200)
     assert (counts["requests"], counts["posts"], counts["writes"]) == (cost["requests"], cost["posts"], 0)
+
+
+# --- routing: the outbound strategy's connection expression ------------------------------------------------
+
+
+def routing_state(backend):
+    """(names of the strategies on the server, names the connection expression routes to)."""
+    from ansible_collections.stalwart.mail.plugins.module_utils import _values  # pylint: disable=import-outside-toplevel
+
+    connection = backend.outbound().get("connection")
+    expression = _values.EXPRESSION.from_wire(connection, {"rules": [], "else": "'default'"})
+    return set(backend.all_strategies()), _values.EXPRESSION.names(expression)
+
+
+def test_the_role_never_routes_to_a_missing_strategy_and_purges_what_the_new_routing_drops(throwaway, tmp_path):
+    backend = throwaway
+    old, warmup, bulk = named("old-pool"), named("warmup"), named("bulk")
+    run(backend, tmp_path, [task(backend, "seed", {"name": old})])
+    backend.set_connection({"match": {"0": {"if": "rcpt_domain == 'yahoo.com'", "then": f"'{old}'"}},
+                            "else": "'default'"})
+    role_vars = {"stalwart_mta_connection_strategies": [{"name": warmup, "connect_timeout": "1m"},
+                                                        {"name": bulk}],
+                 "stalwart_mta_connection_routes": [{"if": "rcpt_domain == 'gmail.com'", "strategy": warmup}],
+                 "stalwart_mta_connection_route_default": bulk,
+                 "stalwart_mta_connection_strategies_purge": True}
+    seen = []
+
+    def before_each_write(entry):
+        if entry["class"] == "write":
+            seen.append((entry["calls"], routing_state(backend)))
+
+    # check mode: the whole plan, nothing written
+    backend.proxy.reset()
+    preview = run_playbook(tmp_path, role_play(backend, None, **role_vars), check=True, diff=True)
+    preview.assert_ok()
+    assert backend.proxy.counts()["writes"] == 0
+    apply_task, route_task, purge_task = (f"{ROLE} : Apply the merged strategies in one module run",
+                                          f"{ROLE} : Route mail to the strategies",
+                                          f"{ROLE} : Purge what the list does not name, keeping what the new "
+                                          "expression routes to")
+    assert preview.result(apply_task)["plan"]["create"] == [warmup, bulk]
+    assert preview.result(route_task)["plan"] == {"update": ["connection"]}
+    assert preview.result(purge_task)["plan"]["delete"] == ["default", old]
+
+    backend.proxy.on_request = before_each_write
+    try:
+        done = run_playbook(tmp_path, role_play(backend, None, **role_vars), diff=True)
+    finally:
+        backend.proxy.on_request = None
+    done.assert_ok()
+    # at every write, and after the last one, the expression names only strategies that exist
+    final = routing_state(backend)
+    for calls, (strategies, routed) in seen + [(["(end)"], final)]:
+        assert routed <= strategies, (calls, sorted(routed - strategies))
+    writes = [calls for calls, _state in seen]
+    assert writes[0] == ["x:MtaConnectionStrategy/set", "x:MtaConnectionStrategy/get"]  # create warmup and bulk
+    assert writes[1][0] == "x:MtaOutboundStrategy/set"  # then the expression
+    assert writes[2][0] == "x:MtaConnectionStrategy/set"  # then the purge
+    assert final[0] == {warmup, bulk} and final[1] == {warmup, bulk}
+    assert done.result(route_task)["outbound_strategy"]["connection"] == {
+        "rules": [{"if": "rcpt_domain == 'gmail.com'", "then": warmup}], "else": bulk}
+    # what check mode predicted is what happened (the purge step of a check run also lists the
+    # creates, which the first step would have made), and a second run changes nothing
+    for label in (apply_task, route_task):
+        assert preview.result(label)["plan"] == done.result(label)["plan"], label
+    assert preview.result(purge_task)["plan"]["delete"] == done.result(purge_task)["plan"]["delete"]
+    again = run_playbook(tmp_path, role_play(backend, None, **role_vars))
+    again.assert_ok()
+    assert [again.status(label) for label in (apply_task, route_task, purge_task)] == ["ok", "ok", "ok"]
+
+
+def test_a_route_to_a_strategy_that_does_not_exist_fails_before_anything_is_written(backend, tmp_path):
+    backend.proxy.reset()
+    before = backend.outbound()
+    outcome = run(backend, tmp_path, [task(backend, "route", {"connection": {
+        "rules": [{"if": "rcpt_domain == 'gmail.com'", "then": named("nowhere")}], "else": "default"}},
+        module="stalwart.mail.mta_outbound_strategy")])
+    result = outcome.result("route")
+    assert result["failed"] is True and result["missing"] == [named("nowhere")], result
+    assert backend.proxy.counts()["writes"] == 0
+    assert backend.outbound() == before

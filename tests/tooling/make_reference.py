@@ -32,7 +32,8 @@ from antsibull_docs_parser.parser import Context, parse
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUT = ROOT / "docs" / "reference.md"
 NAMESPACE = "stalwart.mail"
-MODULES = ("mta_connection_strategy", "mta_connection_strategy_info", "reload_settings")
+MODULES = ("mta_connection_strategy", "mta_connection_strategy_info", "mta_outbound_strategy", "mta_outbound_strategy_info",
+           "reload_settings")
 ROLE = "mta_connection_strategies"
 FILTERS = ("merge_strategies",)
 

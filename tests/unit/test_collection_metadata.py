@@ -27,7 +27,9 @@ def test_action_group_jmap_lists_every_module():
         name[:-3] for name in os.listdir(modules_dir) if name.endswith(".py") and not name.startswith("_")
     ) if os.path.isdir(modules_dir) else []
     assert sorted(runtime["action_groups"]["jmap"]) == on_disk or not on_disk
-    assert set(runtime["action_groups"]["jmap"]) == {"mta_connection_strategy", "mta_connection_strategy_info", "reload_settings"}
+    assert set(runtime["action_groups"]["jmap"]) == {"mta_connection_strategy", "mta_connection_strategy_info",
+                                                     "mta_outbound_strategy", "mta_outbound_strategy_info",
+                                                     "reload_settings"}
 
 
 def test_requests_is_declared_for_users_and_execution_environments():

@@ -58,7 +58,7 @@ def params(**overrides):
     return base
 
 
-# --- one table: spec, DESIGN §2, fragment --------------------------------------------------------
+# --- one table: spec, docs, fragment --------------------------------------------------------
 
 
 def test_options_are_exactly_those_of_design_section_2():

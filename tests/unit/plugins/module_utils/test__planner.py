@@ -2,13 +2,15 @@
 # Copyright: (c) 2026, stalwart.mail developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Unit tests of the planner: every case of DESIGN.md §3/§4, table-driven."""
+"""Unit tests of the planner: every case of comparison and purge, table-driven."""
 
 from __future__ import annotations
 
 import pytest
 
-from ansible_collections.stalwart.mail.plugins.module_utils import _model, _planner
+from ansible_collections.stalwart.mail.plugins.module_utils import _objects, _planner, _values
+from ansible_collections.stalwart.mail.plugins.module_utils._objects import CONNECTION_STRATEGY as STRATEGY
+from ansible_collections.stalwart.mail.plugins.module_utils._objects import OUTBOUND_STRATEGY
 
 
 def server(*objects):
@@ -16,12 +18,12 @@ def server(*objects):
     current = {}
     for wire in objects:
         wire = dict({"id": "id-" + wire["name"]}, **wire)
-        current[wire["name"]] = _model.from_wire(wire)
+        current[wire["name"]] = STRATEGY.from_wire(wire)
     return current
 
 
 def desired(*items):
-    return _model.desired_from_params({"strategies": list(items)})
+    return _objects.desired_from_params(STRATEGY, {"strategies": list(items)})
 
 
 CURRENT = server(
@@ -63,14 +65,14 @@ CASES = [
 
 @pytest.mark.parametrize("items,expected", [case[1:] for case in CASES], ids=[case[0] for case in CASES])
 def test_plan(items, expected):
-    result = _planner.plan(CURRENT, desired(*items))
+    result = _planner.plan(STRATEGY, CURRENT, desired(*items))
     assert result.summary() == expected
     assert result.changed is bool(expected["create"] or expected["update"] or expected["delete"])
     assert result.warnings == []
 
 
 def test_update_patch_holds_only_changed_properties_never_name():
-    result = _planner.plan(CURRENT, desired({"name": "bulk", "connect_timeout": "2m30s", "description": "Bulk",
+    result = _planner.plan(STRATEGY, CURRENT, desired({"name": "bulk", "connect_timeout": "2m30s", "description": "Bulk",
                                              "source_ips": [{"ip": "192.0.2.9"}, {"ip": "192.0.2.1"}]}))
     assert result.update_patch("bulk") == {"connectTimeout": 150000,
                                            "sourceIps": {"0": {"sourceIp": "192.0.2.9"}, "1": {"sourceIp": "192.0.2.1"}}}
@@ -79,17 +81,17 @@ def test_update_patch_holds_only_changed_properties_never_name():
 
 
 def test_clears_are_sent_as_null():
-    result = _planner.plan(CURRENT, desired({"name": "bulk", "description": "", "ehlo_hostname": ""}))
+    result = _planner.plan(STRATEGY, CURRENT, desired({"name": "bulk", "description": "", "ehlo_hostname": ""}))
     assert result.update_patch("bulk") == {"description": None, "ehloHostname": None}
 
 
 def test_create_body_and_prediction_with_server_defaults():
-    result = _planner.plan(CURRENT, desired({"name": "fresh", "connect_timeout": "3m",
+    result = _planner.plan(STRATEGY, CURRENT, desired({"name": "fresh", "connect_timeout": "3m",
                                              "source_ips": [{"ip": "198.51.100.7"}]}))
     assert result.create_body("fresh") == {"name": "fresh", "connectTimeout": 180000,
                                            "sourceIps": {"0": {"sourceIp": "198.51.100.7"}}}
     assert result.create_body("fresh", True)["connectTimeout"] == "3m"
-    assert _model.to_info(result.predicted["fresh"]) == {
+    assert STRATEGY.to_info(result.predicted["fresh"]) == {
         "name": "fresh", "description": None, "ehlo_hostname": None,
         "source_ips": [{"ip": "198.51.100.7", "ehlo_hostname": None}], "connect_timeout": "3m",
         "data_timeout": "10m", "ehlo_timeout": "5m", "greeting_timeout": "5m", "mail_from_timeout": "5m",
@@ -97,7 +99,7 @@ def test_create_body_and_prediction_with_server_defaults():
 
 
 def test_prediction_of_an_update_keeps_id_and_server_order_when_only_reordered():
-    result = _planner.plan(CURRENT, desired({"name": "bulk", "data_timeout": "20m", "source_ips": [
+    result = _planner.plan(STRATEGY, CURRENT, desired({"name": "bulk", "data_timeout": "20m", "source_ips": [
         {"ip": "2001:db8::a"}, {"ip": "192.0.2.1", "ehlo_hostname": "a.example.org"}]}))
     predicted = result.predicted["bulk"]
     assert predicted["id"] == "id-bulk" and predicted["data_timeout"] == 1200000
@@ -107,7 +109,7 @@ def test_prediction_of_an_update_keeps_id_and_server_order_when_only_reordered()
 
 def test_prediction_of_a_changed_source_ips_is_in_the_users_order():
     wanted = [{"ip": "192.0.2.9"}, {"ip": "192.0.2.1", "ehlo_hostname": "a.example.org"}]
-    result = _planner.plan(CURRENT, desired({"name": "bulk", "source_ips": wanted}))
+    result = _planner.plan(STRATEGY, CURRENT, desired({"name": "bulk", "source_ips": wanted}))
     assert [entry["ip"] for entry in result.predicted["bulk"]["source_ips"]] == ["192.0.2.9", "192.0.2.1"]
 
 
@@ -124,62 +126,64 @@ OUTBOUND = {"match": {"0": {"if": "rcpt_domain == 'gmail.com'", "then": "'gmail'
      {"gmail", "default"}),
     ({"else": "'it\\'s'"}, {"it's"}),
     ({"else": '"say \\"hi\\""'}, {'say "hi"'}),
-    (None, set()),
+    # nothing stored: the server's default expression, which routes to 'default'
+    (None, {"default"}),
 ])
 def test_protected_names(connection, names):
-    assert _planner.protected_names(connection) == names
+    default = OUTBOUND_STRATEGY.field_by_name["connection"].default
+    assert _values.EXPRESSION.names(_values.EXPRESSION.from_wire(connection, default)) == names
 
 
 def test_purge_deletes_unlisted_but_keeps_protected_with_a_warning():
-    protected = _planner.protected_names(OUTBOUND)
-    result = _planner.plan(CURRENT, desired({"name": "bulk"}, {"name": "fresh"}), purge=True, protected=protected)
+    protected = _values.EXPRESSION.names(_values.EXPRESSION.from_wire(OUTBOUND, None))
+    result = _planner.plan(STRATEGY, CURRENT, desired({"name": "bulk"}, {"name": "fresh"}), purge=True, protected=protected)
     assert result.summary() == {"create": ["fresh"], "update": {}, "delete": ["stale"]}
     assert len(result.warnings) == 1 and "'default'" in result.warnings[0] and "'gmail'" in result.warnings[0]
 
 
 def test_purge_with_force_deletes_protected_too():
-    protected = _planner.protected_names(OUTBOUND)
-    result = _planner.plan(CURRENT, desired({"name": "bulk"}), purge=True, protected=protected, force=True)
+    protected = _values.EXPRESSION.names(_values.EXPRESSION.from_wire(OUTBOUND, None))
+    result = _planner.plan(STRATEGY, CURRENT, desired({"name": "bulk"}), purge=True, protected=protected, force=True)
     assert result.delete == ["default", "gmail", "stale"]
     assert result.ids["gmail"] == "id-gmail"
     assert result.warnings and "force" in result.warnings[0]
 
 
 def test_purge_refused_when_the_outbound_strategy_is_unreadable():
-    result = _planner.plan(CURRENT, desired({"name": "bulk"}), purge=True, protected=None,
+    result = _planner.plan(STRATEGY, CURRENT, desired({"name": "bulk"}), purge=True, protected=None,
                            unreadable_reason="needs sysMtaOutboundStrategyGet")
     assert result.delete == []
     assert "sysMtaOutboundStrategyGet" in result.warnings[0] and "stale" in result.warnings[0]
 
 
 def test_purge_unreadable_with_force_deletes_everything_unlisted():
-    result = _planner.plan(CURRENT, desired({"name": "bulk"}), purge=True, protected=None, force=True)
+    result = _planner.plan(STRATEGY, CURRENT, desired({"name": "bulk"}), purge=True, protected=None, force=True)
     assert result.delete == ["default", "gmail", "stale"]
 
 
 def test_purge_with_everything_listed_is_no_change_and_no_warning():
     items = [{"name": name} for name in CURRENT]
-    result = _planner.plan(CURRENT, desired(*items), purge=True, protected=None)
+    result = _planner.plan(STRATEGY, CURRENT, desired(*items), purge=True, protected=None)
     assert not result.changed and result.warnings == []
 
 
 def test_batch_state_absent_with_purge_is_deleted_once():
-    result = _planner.plan(CURRENT, desired({"name": "stale", "state": "absent"}, {"name": "bulk"}),
+    result = _planner.plan(STRATEGY, CURRENT, desired({"name": "stale", "state": "absent"}, {"name": "bulk"}),
                            purge=True, protected={"default", "gmail"})
     assert result.delete == ["stale"]
 
 
 def test_explicit_absent_of_a_protected_name_is_deleted():
-    result = _planner.plan(CURRENT, desired({"name": "gmail", "state": "absent"}, {"name": "bulk"},
+    result = _planner.plan(STRATEGY, CURRENT, desired({"name": "gmail", "state": "absent"}, {"name": "bulk"},
                                             {"name": "stale"}, {"name": "default"}), purge=True, protected={"gmail"})
     assert result.delete == ["gmail"] and result.warnings == []
 
 
 def test_no_purge_leaves_unlisted_alone():
-    result = _planner.plan(CURRENT, desired({"name": "bulk"}))
+    result = _planner.plan(STRATEGY, CURRENT, desired({"name": "bulk"}))
     assert not result.changed
 
 
 def test_units_are_kept_for_the_diff():
-    result = _planner.plan(CURRENT, desired({"name": "bulk", "connect_timeout": "150s"}))
+    result = _planner.plan(STRATEGY, CURRENT, desired({"name": "bulk", "connect_timeout": "150s"}))
     assert result.units["bulk"] == {"connect_timeout": "s"}

@@ -15,8 +15,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ansible_collections.stalwart.mail.plugins.module_utils import _model, _runner
+from ansible_collections.stalwart.mail.plugins.module_utils import _objects, _operations, _service, _values
+from ansible_collections.stalwart.mail.plugins.module_utils._objects import CONNECTION_STRATEGY as STRATEGY
+from ansible_collections.stalwart.mail.plugins.module_utils._objects import OUTBOUND_STRATEGY
 from ansible_collections.stalwart.mail.plugins.module_utils._client import JmapClient
+from ansible_collections.stalwart.mail.plugins.module_utils._connection import connection_argument_spec
 from ansible_collections.stalwart.mail.plugins.module_utils._errors import PermissionDenied, WriteOutcomeUnknown
 
 ROOT = Path(__file__).resolve().parents[4]
@@ -54,9 +57,9 @@ class FakeClient:
     def _store(self, obj):
         obj.setdefault("id", f"id{next(self.ids):04}")
         full = {"description": None, "ehloHostname": None, "sourceIps": {}}
-        for field in _model.FIELDS:
-            if field.kind == "duration":
-                full[field.wire] = _model.render_duration(field.default) if self.strings else field.default
+        for field in STRATEGY.fields:
+            if field.kind is _values.DURATION:
+                full[field.wire] = _values.render_duration(field.default) if self.strings else field.default
         full.update(obj)
         self.objects[full["id"]] = full
         return full["id"]
@@ -97,13 +100,13 @@ class FakeClient:
         if "#ids" in args:
             reference = args["#ids"]["resultOf"]
             answer = next(r for r in responses if r[2] == reference)
-            if answer[0] == "error":  # API §4.4: an errored call is named "error"
+            if answer[0] == "error":  # an errored call is named "error" (docs/stalwart-api.md)
                 return ["error", {"type": "invalidResultReference"}, call_id]
             args = dict(args, ids=answer[1]["ids"])
-        if name == _runner.QUERY and self.query_forbidden:
+        if name == STRATEGY.query and self.query_forbidden:
             return ["error", {"type": "forbidden", "description": "You are not authorized to perform this action"},
                     call_id]
-        if name == _runner.QUERY:
+        if name == STRATEGY.query:
             listing = sorted(self.objects.values(), key=lambda obj: obj["name"])
             wanted = (args.get("filter") or {}).get("name")
             if wanted is not None:
@@ -111,13 +114,13 @@ class FakeClient:
             start = args.get("position", 0)
             page = listing[start:start + args.get("limit", 5000)]
             return [name, {"ids": [obj["id"] for obj in page], "total": len(listing), "position": start}, call_id]
-        if name == _runner.GET:
+        if name == STRATEGY.get:
             ids = args.get("ids")
             if any(item.startswith("#") and item[1:] not in created for item in ids):
                 return ["error", {"type": "invalidResultReference"}, call_id]
             ids = [created.get(item[1:], item) if item.startswith("#") else item for item in ids]
             return [name, {"list": [dict(self.objects[i]) for i in ids if i in self.objects], "notFound": []}, call_id]
-        if name == _runner.OUTBOUND_GET:
+        if name == OUTBOUND_STRATEGY.get:
             if self.outbound_forbidden:
                 return ["error", {"type": "forbidden", "description": "You are not authorized to perform this action"},
                         call_id]
@@ -125,10 +128,10 @@ class FakeClient:
                 return [name, {"list": self.outbound_listing, "notFound": [] if self.outbound_listing else ["singleton"]},
                         call_id]
             return [name, {"list": [{"id": "singleton", "connection": self.outbound}]}, call_id]
-        if name == _runner.ACTION_SET:
+        if name == _service.ACTION_SET:
             self.reloads += 1
             return [name, {"created": {"reload": {"id": "r"}}}, call_id]
-        if name == _runner.SET:
+        if name == STRATEGY.set:
             return [name, self._set(args, created), call_id]
         raise AssertionError(name)
 
@@ -164,8 +167,8 @@ class FakeClient:
 
 
 def converge(client, items, **kwargs):
-    desired = _model.desired_from_params({"strategies": items})
-    return _runner.converge(client, desired, **kwargs)
+    desired = _objects.desired_from_params(STRATEGY, {"strategies": items})
+    return _service.converge(client, STRATEGY, desired, protection=_operations.OutboundProtection(), **kwargs)
 
 
 @pytest.mark.parametrize("count", [1, 10, 200, 1200])
@@ -180,7 +183,7 @@ def test_a_batch_costs_a_constant_number_of_posts(count):
     writes = [post for post in client.posts if post[0]]
     assert len(reads) <= 2 and len(writes) <= 1 + (2 * count) // (500 * 8)
     # the reload is a POST of its own after the writes: sent only once they showed a change
-    assert client.posts[-1] == (False, [_runner.ACTION_SET])
+    assert client.posts[-1] == (False, [_service.ACTION_SET])
     assert all(obj["connectTimeout"] == 60000 for obj in client.by_name().values() if obj["name"].startswith("old"))
     assert len(outcome.objects) == 2 * count
     assert outcome.objects[f"new-{count - 1:04}"]["id"] is not None
@@ -199,7 +202,7 @@ def test_check_mode_writes_nothing_and_predicts_defaults():
                        check_mode=True, reload=True)
     assert outcome.changed
     assert all(not post[0] for post in client.posts) and len(client.posts) == 1
-    assert _model.to_info(outcome.objects["fresh"])["data_timeout"] == "10m"
+    assert STRATEGY.to_info(outcome.objects["fresh"])["data_timeout"] == "10m"
     assert sorted(client.by_name()) == ["bulk"]
 
 
@@ -244,7 +247,7 @@ def test_lost_writes_past_retries_fail():
     client.lose_writes = 10
     client.drop_unapplied = True
     client.retries = 3
-    with pytest.raises(_runner.ChangesFailed) as caught:
+    with pytest.raises(_service.ChangesFailed) as caught:
         converge(client, [{"name": f"n-{index}", "connect_timeout": index + 1} for index in range(3)])
     # the writes' outcome is unknown: never reported as unchanged (issue 10.1)
     assert caught.value.details["changed"] is True
@@ -272,25 +275,25 @@ def test_an_update_after_a_concurrent_create_is_followed_by_a_reload():
     assert outcome.reloaded and not outcome.failures
     writes = [methods for is_write, methods in client.posts if is_write]
     assert len(writes) == 2, writes
-    assert _runner.SET in writes[1], writes
+    assert STRATEGY.set in writes[1], writes
     # one reload, after the update that followed the concurrent create
-    assert client.posts[-1] == (False, [_runner.ACTION_SET])
+    assert client.posts[-1] == (False, [_service.ACTION_SET])
     assert client.reloads == 1
 
 
 def test_partial_failure_keeps_the_rest_and_maps_properties_to_options():
     client = FakeClient([{"name": "upd"}], refuse_hosts={"mx.refused.example.com", "mx20.refused.example.com"})
-    desired = _model.desired_from_params({"strategies": [
+    desired = _objects.desired_from_params(STRATEGY, {"strategies": [
         {"name": "good-1", "connect_timeout": "1m"},
         {"name": "bad-host", "ehlo_hostname": "mx.refused.example.com"},
         {"name": "upd", "source_ips": [{"ip": "192.0.2.20", "ehlo_hostname": "mx20.refused.example.com"}]},
     ]})
-    outcome = _runner.converge(client, desired)
+    outcome = _service.converge(client, STRATEGY, protection=_operations.OutboundProtection(), desired=desired)
     assert sorted(outcome.failures) == ["bad-host", "upd"]
     assert outcome.failures["bad-host"]["properties"] == ["ehlo_hostname"]
     assert outcome.failures["upd"]["properties"] == ["source_ips[].ehlo_hostname"]
     assert sorted(client.by_name()) == ["good-1", "upd"]
-    error = _runner._failed(outcome, desired, single=False)
+    error = _operations.strategies_failed(outcome, desired, single=False)
     kwargs = error.fail_kwargs()
     assert "bad-host" in kwargs["msg"] and "upd" in kwargs["msg"] and "good-1" not in kwargs["msg"]
     assert "Invalid hostname or IP address" in kwargs["msg"] and "source_ips[].ehlo_hostname" in kwargs["msg"]
@@ -306,7 +309,7 @@ def test_purge_reads_the_outbound_strategy_in_the_same_post_and_keeps_protected(
     warnings = []
     outcome = converge(client, [{"name": "bulk"}], purge=True, warn=warnings.append)
     assert outcome.plan.delete == ["stale"]
-    assert _runner.OUTBOUND_GET in client.posts[0][1]
+    assert OUTBOUND_STRATEGY.get in client.posts[0][1]
     assert "'gmail'" in warnings[0] and "'default'" in warnings[0]
 
 
@@ -326,7 +329,7 @@ def test_forbidden_write_fails_the_strategy_naming_the_permission():
             raise AssertionError("not reached")
 
         def _call(self, name, args, call_id, responses, created):
-            if name == _runner.SET:
+            if name == STRATEGY.set:
                 return ["error", {"type": "forbidden", "description": "You are not authorized to create objects "
                                   "of this type"}, call_id]
             return super()._call(name, args, call_id, responses, created)
@@ -336,16 +339,16 @@ def test_forbidden_write_fails_the_strategy_naming_the_permission():
     assert not outcome.changed
     assert outcome.failures["new"]["error_type"] == "forbidden"
     assert outcome.failures["new"]["permission"] == "sysMtaConnectionStrategyCreate"
-    assert "sysMtaConnectionStrategyCreate" in _runner._failure_text(outcome.failures["new"])
+    assert "sysMtaConnectionStrategyCreate" in _service.failure_text(outcome.failures["new"])
 
 
 def test_diff_in_the_users_units_and_whole_objects():
     client = FakeClient([{"name": "seeded", "description": "old"}, {"name": "victim"}])
     items = [{"name": "fresh", "connect_timeout": "180s"}, {"name": "seeded", "data_timeout": "1200s"},
              {"name": "victim", "state": "absent"}]
-    desired = _model.desired_from_params({"strategies": items})
-    outcome = _runner.converge(client, desired)
-    results = _runner.strategy_results(outcome, desired, single=False, diff=True)
+    desired = _objects.desired_from_params(STRATEGY, {"strategies": items})
+    outcome = _service.converge(client, STRATEGY, protection=_operations.OutboundProtection(), desired=desired)
+    results = _operations.strategy_results(outcome, desired, single=False, diff=True)
     diff = results["diff"]
     assert sorted(diff["before"]) == ["seeded", "victim"] and sorted(diff["after"]) == ["fresh", "seeded"]
     assert diff["after"]["fresh"]["connect_timeout"] == "180s" and diff["after"]["fresh"]["data_timeout"] == "10m"
@@ -357,9 +360,9 @@ def test_diff_in_the_users_units_and_whole_objects():
 
 def test_single_strategy_results_and_diff():
     client = FakeClient([{"name": "victim"}])
-    desired = _model.desired_from_params({"name": "victim", "state": "absent"})
-    outcome = _runner.converge(client, desired)
-    results = _runner.strategy_results(outcome, desired, single=True, diff=True)
+    desired = _objects.desired_from_params(STRATEGY, {"name": "victim", "state": "absent"})
+    outcome = _service.converge(client, STRATEGY, protection=_operations.OutboundProtection(), desired=desired)
+    results = _operations.strategy_results(outcome, desired, single=True, diff=True)
     assert results["strategy"] == {} and results["diff"]["after"] == {}
     assert results["diff"]["before"]["name"] == "victim"
     assert results["plan"] == {"create": [], "update": {}, "delete": ["victim"]}
@@ -367,14 +370,14 @@ def test_single_strategy_results_and_diff():
 
 def test_read_pages_past_max_objects_in_get_in_one_more_post():
     client = FakeClient([{"name": f"s-{index:04}"} for index in range(1200)], limits={"max_objects_in_get": 100})
-    snapshot = _runner.read(client)
+    snapshot = _service.read(client, STRATEGY)
     # 11 more pages of query+get = 22 calls: two more POSTs of at most 16 calls
     assert len(snapshot.current) == 1200 and len(client.posts) == 3
 
 
 def test_read_by_names_filters_on_the_server():
     client = FakeClient([{"name": name} for name in ("a", "b", "c")])
-    snapshot = _runner.read(client, names=["c", "a", "zz"])
+    snapshot = _service.read(client, STRATEGY, names=["c", "a", "zz"])
     assert sorted(snapshot.current) == ["a", "c"] and len(client.posts) == 1
 
 
@@ -392,27 +395,66 @@ def _documentation(relative, attribute="DOCUMENTATION", in_class=False):
     raise AssertionError(relative)
 
 
-def test_doc_fragment_equals_the_field_table():
-    fragment = _documentation("plugins/doc_fragments/strategy_options.py", in_class=True)
-    assert fragment["options"] == _model.value_option_docs()
+def _spec_shape(spec):
+    """What the docs must agree with in an argument spec entry (not its prose)."""
+    return {key: spec[key] for key in ("type", "elements", "required", "default", "choices", "aliases") if key in spec}
 
 
-def test_strategies_suboptions_equal_the_field_table():
-    doc = _documentation("plugins/modules/mta_connection_strategy.py")
-    assert doc["options"]["strategies"]["suboptions"] == _model.item_option_docs()
+def _doc_shape(doc):
+    return {key: doc[key] for key in ("type", "elements", "required", "default", "choices", "aliases") if key in doc}
+
+
+def test_the_doc_fragment_documents_every_declared_option_as_declared():
+    """Prose lives in the fragment only; names and types come from the declaration."""
+    fragment = _documentation("plugins/doc_fragments/strategy_options.py", in_class=True)["options"]
+    spec = STRATEGY.value_spec()
+    assert list(fragment) == list(spec)
+    for name, entry in spec.items():
+        assert _doc_shape(fragment[name]) == _spec_shape(entry), name
+        assert fragment[name]["description"], name
+    subs = fragment["source_ips"]["suboptions"]
+    assert {name: _doc_shape(doc) for name, doc in subs.items()} == _values.SOURCE_IPS.suboptions()
+
+
+def test_the_strategies_items_are_documented_as_declared_and_refer_to_the_options():
+    doc = _documentation("plugins/modules/mta_connection_strategy.py")["options"]["strategies"]["suboptions"]
+    spec = STRATEGY.item_spec()
+    assert list(doc) == list(spec)
+    for name, entry in spec.items():
+        assert _doc_shape(doc[name]) == _spec_shape(entry), name
+    for name in STRATEGY.options:
+        # the prose is the option's own, written once in the fragment
+        assert doc[name]["description"] == f"As O({name}), for this strategy.", name
 
 
 def test_module_options_match_the_argument_spec():
     doc = _documentation("plugins/modules/mta_connection_strategy.py")
-    spec = _runner.strategy_module_kwargs()["argument_spec"]
+    spec = _operations.STRATEGY_MODULE.argument_spec()
     fragment = _documentation("plugins/doc_fragments/strategy_options.py", in_class=True)["options"]
     documented = set(doc["options"]) | set(fragment)
-    own = {name for name in spec if name not in _runner.connection_argument_spec()}
+    own = {name for name in spec if name not in connection_argument_spec()}
     assert own == documented
     for name in ("state", "purge", "force", "reload"):
         assert doc["options"][name].get("default") == spec[name].get("default")
     info = _documentation("plugins/modules/mta_connection_strategy_info.py")
     assert info["options"]["names"] == dict(info["options"]["names"], type="list", elements="str", aliases=["name"])
+
+
+def test_the_outbound_fragment_documents_the_four_expressions_as_declared():
+    fragment = _documentation("plugins/doc_fragments/outbound_options.py", in_class=True)["options"]
+    assert list(fragment) == list(OUTBOUND_STRATEGY.options)
+    spec = _operations.OUTBOUND_MODULE.argument_spec()
+    for name in OUTBOUND_STRATEGY.options:
+        assert fragment[name]["type"] == spec[name]["type"] == "dict"
+        assert set(fragment[name]["suboptions"]) == set(spec[name]["options"]) == {"rules", "else", "else_expr"}
+        rules = fragment[name]["suboptions"]["rules"]
+        assert (rules["type"], rules["elements"]) == ("list", "dict")
+        assert set(rules["suboptions"]) == set(spec[name]["options"]["rules"]["options"]) == {"if", "then", "then_expr"}
+    module = _documentation("plugins/modules/mta_outbound_strategy.py")["options"]
+    own = {name for name in spec if name not in connection_argument_spec()}
+    assert own == set(module) | set(fragment)
+    for name in module:
+        assert _doc_shape(module[name]) == _spec_shape(spec[name]), name
 
 
 # --- Ansible's own argument-spec failures name the strategy ------------------------------------------
@@ -438,7 +480,7 @@ ANSIBLE_MESSAGE = "value of state must be one of: present, absent, got: gone"
     (None, ""),
 ])
 def test_argument_spec_failures_name_the_strategy(raw, prefix):
-    assert _runner.name_the_strategy(raw, ANSIBLE_MESSAGE) == prefix + ANSIBLE_MESSAGE
+    assert _operations.name_the_strategy(raw, ANSIBLE_MESSAGE) == prefix + ANSIBLE_MESSAGE
 
 
 # --- reading: refusals and limits ------------------------------------------------------------------
@@ -450,7 +492,7 @@ def test_a_refused_query_names_its_permission(names):
     message must be about the query and its missing permission, not about the reference."""
     client = FakeClient(query_forbidden=True)
     with pytest.raises(PermissionDenied) as caught:
-        _runner.read(client, names=names)
+        _service.read(client, STRATEGY, names=names)
     assert "sysMtaConnectionStrategyQuery" in caught.value.msg
     assert "invalidResultReference" not in caught.value.msg
 
@@ -458,7 +500,7 @@ def test_a_refused_query_names_its_permission(names):
 @pytest.mark.parametrize("max_calls", [2, 3, 16])
 def test_purge_reads_within_max_calls_in_request(max_calls):
     client = FakeClient(objects=[{"name": "default"}, {"name": "old"}], limits={"max_calls_in_request": max_calls})
-    outcome = _runner.converge(client, [_model.normalise_item({"name": "default"})], purge=True)
+    outcome = _service.converge(client, STRATEGY, protection=_operations.OutboundProtection(), desired=[_objects.normalise_item(STRATEGY, {"name": "default"})], purge=True)
     assert outcome.plan.delete == ["old"]
     reads = [calls for write, calls in client.posts if not write]
     assert len(reads) == (2 if max_calls < 3 else 1)  # the outbound read goes alone only when it must
@@ -470,7 +512,7 @@ def test_without_a_stored_connection_expression_purge_keeps_default(listing):
     """The server then uses its default expression (else 'default'): purge must not delete it."""
     warnings = []
     client = FakeClient(objects=[{"name": "default"}, {"name": "old"}], outbound_listing=listing)
-    outcome = _runner.converge(client, [], purge=True, warn=warnings.append)
+    outcome = _service.converge(client, STRATEGY, protection=_operations.OutboundProtection(), desired=[], purge=True, warn=warnings.append)
     assert outcome.plan.delete == ["old"]
     assert sorted(obj["name"] for obj in client.objects.values()) == ["default"]
     assert any("default" in warning for warning in warnings), warnings
@@ -478,4 +520,4 @@ def test_without_a_stored_connection_expression_purge_keeps_default(listing):
 
 def test_a_message_that_names_its_strategy_is_not_prefixed_again():
     message = "strategy 'bulk': connect_timeout: 0 is not > 0"
-    assert _runner.name_the_strategy({"name": "bulk"}, message) == message
+    assert _operations.name_the_strategy({"name": "bulk"}, message) == message

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.stalwart.mail.plugins.module_utils import _model
+from ansible_collections.stalwart.mail.plugins.module_utils import _objects, _values
+from ansible_collections.stalwart.mail.plugins.module_utils._objects import CONNECTION_STRATEGY as STRATEGY
 from ansible_collections.stalwart.mail.plugins.module_utils._errors import InputError
 
 DURATIONS_OK = [
@@ -23,13 +24,13 @@ DURATIONS_BAD = [0, -5, "0s", "-5m", "1.5s", 1.5, 300000.0, "5w", "1h 30x", "ten
 
 @pytest.mark.parametrize("value,expected", DURATIONS_OK)
 def test_normalise_duration_accepts(value, expected):
-    assert _model.normalise_duration(value) == expected
+    assert _values.normalise_duration(value) == expected
 
 
 @pytest.mark.parametrize("value", DURATIONS_BAD)
 def test_normalise_duration_refuses(value):
     with pytest.raises(ValueError):
-        _model.normalise_duration(value)
+        _values.normalise_duration(value)
 
 
 @pytest.mark.parametrize("ms,unit,expected", [
@@ -38,7 +39,7 @@ def test_normalise_duration_refuses(value):
     (300000, "ms", "300000ms"), (90000, "m", "90s"), (172800000, "h", "48h"), (1, None, "1ms"),
 ])
 def test_render_duration(ms, unit, expected):
-    assert _model.render_duration(ms, unit) == expected
+    assert _values.render_duration(ms, unit) == expected
 
 
 UNIT_CASES = [("300s", "s"), (" 5 M", "m"), ("1500ms", "ms"), ("1h30m", None), (300000, None), ("300000", None)]
@@ -46,7 +47,7 @@ UNIT_CASES = [("300s", "s"), (" 5 M", "m"), ("1500ms", "ms"), ("1h30m", None), (
 
 @pytest.mark.parametrize("value,unit", UNIT_CASES)
 def test_duration_unit(value, unit):
-    assert _model.duration_unit(value) == unit
+    assert _values.duration_unit(value) == unit
 
 
 HOSTNAMES_OK = [
@@ -76,13 +77,13 @@ HOSTNAMES_BAD = ["mailserver", "mx.example.com.", "mx..example.com", ".example.c
 
 @pytest.mark.parametrize("value,expected", HOSTNAMES_OK)
 def test_normalise_hostname(value, expected):
-    assert _model.normalise_hostname(value) == expected
+    assert _values.normalise_hostname(value) == expected
 
 
 @pytest.mark.parametrize("value", HOSTNAMES_BAD)
 def test_normalise_hostname_refuses(value):
     with pytest.raises(ValueError):
-        _model.normalise_hostname(value)
+        _values.normalise_hostname(value)
 
 
 @pytest.mark.parametrize("value,expected", [
@@ -91,24 +92,24 @@ def test_normalise_hostname_refuses(value):
     ("::", "::"), ("::1", "::1"),
 ])
 def test_canonical_ip(value, expected):
-    assert _model.canonical_ip(value) == expected
+    assert _values.canonical_ip(value) == expected
 
 
 @pytest.mark.parametrize("value", ["192.0.2.300", "not-an-ip", "192.0.2.0/24", "fe80::1%eth0", "", "1.2.3",
                                    " 192.0.2.1 ", "192.0.2.1\n"])
 def test_canonical_ip_refuses(value):
     with pytest.raises(ValueError):
-        _model.canonical_ip(value)
+        _values.canonical_ip(value)
 
 
 def test_source_ips_compare_as_multisets():
     first = [{"ip": "192.0.2.1", "ehlo_hostname": "a.example.org"}, {"ip": "2001:db8::a", "ehlo_hostname": None}]
-    assert _model.values_equal("source_ips", first, list(reversed(first)))
-    assert not _model.values_equal("source_ips", first, first[:1])
-    assert not _model.values_equal("source_ips", first + first[:1], first + first[1:])
+    assert STRATEGY.equal("source_ips", first, list(reversed(first)))
+    assert not STRATEGY.equal("source_ips", first, first[:1])
+    assert not STRATEGY.equal("source_ips", first + first[:1], first + first[1:])
     changed = [{"ip": "192.0.2.1", "ehlo_hostname": None}, first[1]]
-    assert not _model.values_equal("source_ips", first, changed)
-    assert _model.values_equal("source_ips", [], [])
+    assert not STRATEGY.equal("source_ips", first, changed)
+    assert STRATEGY.equal("source_ips", [], [])
 
 
 def item(**options):
@@ -116,7 +117,7 @@ def item(**options):
 
 
 def test_normalise_item_values_and_units():
-    result = _model.normalise_item(item(
+    result = _objects.normalise_item(STRATEGY, item(
         description="", ehlo_hostname="MX.Example.ORG", connect_timeout="300s", data_timeout=600000,
         rcpt_to_timeout="1h30m", source_ips=[{"source_ip": "2001:DB8::A", "ehlo_hostname": "A.Example.org"},
                                              {"ip": "192.0.2.1", "ehlo_hostname": ""}],
@@ -131,8 +132,8 @@ def test_normalise_item_values_and_units():
 
 
 def test_options_left_out_are_not_in_values():
-    assert _model.normalise_item(item(description=None, source_ips=None))["values"] == {}
-    assert _model.normalise_item(item(source_ips=[]))["values"] == {"source_ips": []}
+    assert _objects.normalise_item(STRATEGY, item(description=None, source_ips=None))["values"] == {}
+    assert _objects.normalise_item(STRATEGY, item(source_ips=[]))["values"] == {"source_ips": []}
 
 
 BAD_ITEMS = [
@@ -157,7 +158,7 @@ BAD_ITEMS = [
 @pytest.mark.parametrize("params,words", BAD_ITEMS)
 def test_bad_single_input(params, words):
     with pytest.raises(InputError) as caught:
-        _model.desired_from_params(params)
+        _objects.desired_from_params(STRATEGY, params)
     for word in words:
         assert word in caught.value.msg, (word, caught.value.msg)
 
@@ -185,15 +186,15 @@ BAD_BATCHES = [
 @pytest.mark.parametrize("params,words", BAD_BATCHES)
 def test_bad_batch_input(params, words):
     with pytest.raises(InputError) as caught:
-        _model.desired_from_params(params)
+        _objects.desired_from_params(STRATEGY, params)
     for word in words:
         assert word in caught.value.msg, (word, caught.value.msg)
     assert caught.value.fail_kwargs()["msg"] == caught.value.msg
 
 
 def test_batch_of_info_output_is_accepted():
-    desired = _model.desired_from_params({"strategies": [
-        _model.to_info(_model.from_wire({"name": "a", "connectTimeout": 180000, "id": "xyz",
+    desired = _objects.desired_from_params(STRATEGY, {"strategies": [
+        STRATEGY.to_info(STRATEGY.from_wire({"name": "a", "connectTimeout": 180000, "id": "xyz",
                                          "sourceIps": {"0": {"sourceIp": "192.0.2.1", "ehloHostname": None}}})),
     ]})
     assert desired[0]["values"]["connect_timeout"] == 180000
@@ -208,7 +209,7 @@ VALUES = {"description": None, "ehlo_hostname": "mx.example.org", "connect_timeo
 
 @pytest.mark.parametrize("strings,durations", [(False, (90000, 1500)), (True, ("90s", "1500ms"))])
 def test_to_wire(strings, durations):
-    assert _model.to_wire(VALUES, strings) == {
+    assert STRATEGY.to_wire(VALUES, strings) == {
         "description": None, "ehloHostname": "mx.example.org",
         "connectTimeout": durations[0], "dataTimeout": durations[1],
         "sourceIps": {"0": {"sourceIp": "2001:db8::a"},
@@ -216,7 +217,7 @@ def test_to_wire(strings, durations):
 
 
 def test_to_wire_clears_source_ips_with_an_empty_object():
-    assert _model.to_wire({"source_ips": []}) == {"sourceIps": {}}
+    assert STRATEGY.to_wire({"source_ips": []}) == {"sourceIps": {}}
 
 
 WIRE = {"name": "bulk", "description": "Bulk", "ehloHostname": "mx.example.org",
@@ -235,33 +236,33 @@ def test_from_wire_and_info_form_in_both_dialects():
     docs = dict(WIRE, connectTimeout="3m", dataTimeout="10m", ehloTimeout="5m", greetingTimeout="300s",
                 mailFromTimeout="5m", rcptToTimeout="300000ms")
     for wire in (WIRE, docs):
-        obj = _model.from_wire(wire)
+        obj = STRATEGY.from_wire(wire)
         assert obj["connect_timeout"] == 180000 and obj["greeting_timeout"] == 300000
-        info = _model.to_info(obj)
+        info = STRATEGY.to_info(obj)
         assert info == EXPECTED_INFO
         assert list(info) == list(EXPECTED_INFO)
 
 
 def test_from_wire_defaults_missing_properties_and_accepts_arrays():
-    obj = _model.from_wire({"name": "x", "id": "a", "sourceIps": [{"sourceIp": "::FFFF:1.2.3.4"}]})
+    obj = STRATEGY.from_wire({"name": "x", "id": "a", "sourceIps": [{"sourceIp": "::FFFF:1.2.3.4"}]})
     assert obj["connect_timeout"] == 300000 and obj["data_timeout"] == 600000
     assert obj["source_ips"] == [{"ip": "::ffff:1.2.3.4", "ehlo_hostname": None}]
     assert obj["description"] is None and obj["ehlo_hostname"] is None
 
 
 def test_info_form_renders_in_the_given_units():
-    info = _model.to_info(_model.from_wire(WIRE), units={"connect_timeout": "s", "data_timeout": "h"})
+    info = STRATEGY.to_info(STRATEGY.from_wire(WIRE), units={"connect_timeout": "s", "data_timeout": "h"})
     assert info["connect_timeout"] == "180s" and info["data_timeout"] == "10m"
 
 
 @pytest.mark.parametrize("objects,expected", [
     ([WIRE], False), ([dict(WIRE, connectTimeout="3m")], True), ([], None), ([{"name": "x"}], None)])
 def test_wire_uses_strings(objects, expected):
-    assert _model.wire_uses_strings(objects) is expected
+    assert STRATEGY.wire_uses_strings(objects) is expected
 
 
 def test_defaults_of_a_create():
-    assert _model.to_info(_model.defaults("fresh")) == {
+    assert STRATEGY.to_info(STRATEGY.defaults("fresh")) == {
         "name": "fresh", "description": None, "ehlo_hostname": None, "source_ips": [], "connect_timeout": "5m",
         "data_timeout": "10m", "ehlo_timeout": "5m", "greeting_timeout": "5m", "mail_from_timeout": "5m",
         "rcpt_to_timeout": "5m", "id": None}
@@ -274,17 +275,16 @@ def test_defaults_of_a_create():
     ("", ""), ("description", "description"), ("rcptToTimeout", "rcpt_to_timeout"),
 ])
 def test_option_for_wire_path(path, option):
-    assert _model.option_for_wire_path(path) == option
+    assert STRATEGY.option_for_wire_path(path) == option
 
 
 def test_argument_specs_come_from_the_table():
-    spec = _model.item_argument_spec()
-    assert list(spec) == ["name", "state", "id"] + [field.name for field in _model.FIELDS]
+    spec = STRATEGY.item_spec()
+    assert list(spec) == ["name", "state", "id"] + [field.name for field in STRATEGY.fields]
     assert spec["name"]["required"] is True
     assert spec["source_ips"] == {"type": "list", "elements": "dict"}
-    assert _model.source_ips_suboptions()["ip"] == {"type": "str", "required": True, "aliases": ["source_ip"]}
-    assert all(spec[name] == {"type": "raw"} for name in _model.DURATION_OPTIONS)
-    assert "required" not in _model.single_argument_spec()["name"]
+    assert _values.SOURCE_IPS.suboptions()["ip"] == {"type": "str", "required": True, "aliases": ["source_ip"]}
+    assert all(spec[field.name] == {"type": "raw"} for field in STRATEGY.fields if field.kind is _values.DURATION)
 
 
 def test_the_roles_argument_specs_follow_the_table():
@@ -297,7 +297,7 @@ def test_the_roles_argument_specs_follow_the_table():
     path = pathlib.Path(__file__).resolve().parents[4] / "roles/mta_connection_strategies/meta/argument_specs.yml"
     role = yaml.safe_load(path.read_text(encoding="utf-8"))["argument_specs"]["main"]["options"]
     items = role["stalwart_mta_connection_strategies"]["options"]
-    spec = _model.item_argument_spec()
+    spec = STRATEGY.item_spec()
     assert set(items) == set(spec)
     for name, option in spec.items():
         if name == "id":  # the module's str; the role lets any value through, the module ignores it
@@ -305,7 +305,7 @@ def test_the_roles_argument_specs_follow_the_table():
         assert items[name]["type"] == option["type"], name
         for key in ("elements", "choices", "default", "required"):
             assert items[name].get(key) == option.get(key), (name, key)
-    sub = _model.source_ips_suboptions()
+    sub = _values.SOURCE_IPS.suboptions()
     names = set(sub) | {alias for option in sub.values() for alias in option.get("aliases", [])}
     assert set(items["source_ips"]["options"]) == names
     assert all(items["source_ips"]["options"][name]["type"] == sub[name]["type"] for name in sub)
@@ -314,11 +314,31 @@ def test_the_roles_argument_specs_follow_the_table():
 def test_stored_size_is_the_servers_pickle_size():
     # measured on Stalwart 0.16.19: a random 199,980-letter description under the 7-letter name
     # "r199980" was refused with "Object size 200013 exceeds maximum of 200000"
-    strategy = _model.defaults("r199980")
+    strategy = STRATEGY.defaults("r199980")
     strategy["description"] = "x" * 199_980
-    assert _model.stored_size(strategy) == 200_013
+    assert STRATEGY.stored_size(strategy) == 200_013
     strategy["source_ips"] = [{"ip": "2001:db8::1", "ehlo_hostname": "a.example.com"}, {"ip": "192.0.2.1",
                                                                                         "ehlo_hostname": None}]
     # each entry: its optional host name (1, then 1 length byte and 13 bytes), the family byte,
     # 16 or 4 address bytes; the count stays one byte
-    assert _model.stored_size(strategy) == 200_013 + (1 + 1 + 13 + 1 + 16) + (1 + 1 + 4)
+    assert STRATEGY.stored_size(strategy) == 200_013 + (1 + 1 + 13 + 1 + 16) + (1 + 1 + 4)
+
+
+def test_the_role_passes_every_connection_option_once():
+    """Every connection option of the modules is a stalwart_<option> variable of the role, declared
+    in its argument spec and passed, once (vars/main.yml), to every module it runs."""
+    import pathlib  # pylint: disable=import-outside-toplevel
+
+    import yaml  # pylint: disable=import-outside-toplevel
+
+    from ansible_collections.stalwart.mail.plugins.module_utils._connection import CONNECTION_OPTIONS  # noqa: E501 pylint: disable=import-outside-toplevel
+
+    role = pathlib.Path(__file__).resolve().parents[4] / "roles/mta_connection_strategies"
+    passed = yaml.safe_load((role / "vars/main.yml").read_text(encoding="utf-8"))["mta_connection_strategies_connection"]
+    assert passed == {name: f"{{{{ stalwart_{name} | default(omit) }}}}" for name in CONNECTION_OPTIONS}
+    spec = yaml.safe_load((role / "meta/argument_specs.yml").read_text(encoding="utf-8"))
+    declared = spec["argument_specs"]["main"]["options"]
+    assert all(f"stalwart_{name}" in declared for name in CONNECTION_OPTIONS)
+    for path in ("tasks/main.yml", "handlers/main.yml"):
+        text = (role / path).read_text(encoding="utf-8")
+        assert "stalwart_url" not in text, f"{path} spells a connection option itself"

@@ -1,0 +1,101 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) stalwart.mail developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: merge_routes
+short_description: Join layers of connection routes into the rules of the outbound strategy
+version_added: 0.1.0
+author: stalwart.mail developers
+description:
+  - Joins several lists of routes, each held by a named variable, into the C(rules) of the C(connection) option
+    of M(stalwart.mail.mta_outbound_strategy).
+  - A route is C({if, strategy}); the first whose condition is true decides, so order matters. The layers are
+    appended in the sorted order of their variable names (plain string order). The role
+    C(stalwart.mail.mta_connection_strategies) passes V(stalwart_mta_connection_routes) and every
+    V(stalwart_mta_connection_routes__<suffix>), so the plain list comes first and the suffixes follow in order.
+  - Each layer is checked before joining. A layer that is not a list, a route that is not a dictionary, lacks
+    C(if) or C(strategy) or has another key fails with a message naming the variable, the route and what is
+    accepted. A layer whose value is V(null) (an empty YAML variable) counts as an empty list.
+options:
+  _input:
+    description:
+      - The layers, a dictionary from variable name to a list of routes.
+    type: dict
+    required: true
+seealso:
+  - module: stalwart.mail.mta_outbound_strategy
+"""
+
+EXAMPLES = r"""
+- name: Join a group layer and a host layer
+  ansible.builtin.debug:
+    msg: "{{ layers | stalwart.mail.merge_routes }}"
+  vars:
+    layers:
+      stalwart_mta_connection_routes:
+        - if: rcpt_domain == 'gmail.com'
+          strategy: warmup
+      stalwart_mta_connection_routes__20_host:
+        - if: rcpt_domain == 'outlook.com'
+          strategy: warmup
+# msg:
+#   - if: rcpt_domain == 'gmail.com'
+#     then: warmup
+#   - if: rcpt_domain == 'outlook.com'
+#     then: warmup
+"""
+
+RETURN = r"""
+_value:
+  description:
+    - The rules, in order, each C({if, then}) with C(then) the route's C(strategy).
+  type: list
+  elements: dict
+"""
+
+from collections.abc import Mapping
+
+from ansible.errors import AnsibleFilterError
+
+ROUTE_KEYS = ("if", "strategy")
+ACCEPTED = "a route is a dictionary {if: <condition>, strategy: <name>}"
+
+
+def _text(value):
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def merge_routes(layers):
+    """Join ``{variable name: [route, ...]}`` in sorted name order into outbound rules."""
+    if not isinstance(layers, Mapping):
+        raise AnsibleFilterError(f"merge_routes expects a dictionary from variable name to route list; {ACCEPTED}")
+    rules = []
+    for layer in sorted(layers, key=str):
+        routes = layers[layer]
+        if routes is None:
+            continue
+        if not isinstance(routes, list):
+            raise AnsibleFilterError(f"{layer} must be a list of routes; {ACCEPTED}")
+        for index, route in enumerate(routes):
+            where = f"{layer}[{index}]"
+            if not isinstance(route, Mapping):
+                raise AnsibleFilterError(f"{where} must be a dictionary; {ACCEPTED}")
+            unknown = sorted(str(key) for key in route if key not in ROUTE_KEYS)
+            if unknown:
+                raise AnsibleFilterError(f"{where} has unknown key(s) {', '.join(unknown)}; {ACCEPTED}")
+            for key in ROUTE_KEYS:
+                if _text(route.get(key)) is None:
+                    raise AnsibleFilterError(f"{where}: {key} must be a non-empty string; {ACCEPTED}")
+            rules.append({"if": route["if"], "then": route["strategy"]})
+    return rules
+
+
+class FilterModule:
+    """Filters of stalwart.mail."""
+
+    def filters(self):
+        return {"merge_routes": merge_routes}

@@ -1,0 +1,405 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, stalwart.mail developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""What each module does, as a ``ModuleSpec`` (``_module``): its options and its operation.
+
+- ``STRATEGY_MODULE`` (``mta_connection_strategy``): converge one strategy or a batch, with purge
+  protected by the outbound strategy's ``connection`` expression.
+- ``STRATEGY_INFO_MODULE`` (``mta_connection_strategy_info``): read strategies in the module's
+  input form.
+- ``OUTBOUND_MODULE`` (``mta_outbound_strategy``): set the outbound strategy's expressions,
+  refusing a ``connection`` that routes to a strategy that does not exist.
+- ``OUTBOUND_INFO_MODULE`` (``mta_outbound_strategy_info``): read them in that module's form.
+- ``RELOAD_MODULE`` (``reload_settings``): one ``ReloadSettings``.
+
+The operations build results (the diff, the failure messages) from the service's outcomes; the
+service (``_service``) does the reading, planning and writing.
+"""
+
+from __future__ import annotations
+
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
+from ansible_collections.stalwart.mail.plugins.module_utils import _objects, _planner, _service, _values
+from ansible_collections.stalwart.mail.plugins.module_utils._client import check_method_response
+from ansible_collections.stalwart.mail.plugins.module_utils._connection import validate_connection_params
+from ansible_collections.stalwart.mail.plugins.module_utils._errors import (
+    InputError,
+    MethodError,
+    PermissionDenied,
+    StalwartError,
+    WriteOutcomeUnknown,
+    shorten,
+)
+from ansible_collections.stalwart.mail.plugins.module_utils._module import ModuleSpec, client_for
+from ansible_collections.stalwart.mail.plugins.module_utils._objects import (
+    CONNECTION_STRATEGY,
+    OUTBOUND_STRATEGY,
+    ItemContext,
+)
+
+STRATEGY = CONNECTION_STRATEGY
+OUTBOUND = OUTBOUND_STRATEGY
+OUTBOUND_PERMISSION = "sysMtaOutboundStrategyGet"
+RELOAD_HOW = ("reload when the credentials allow it: run stalwart.mail.reload_settings (it needs the permissions "
+              "sysActionCreate and actionReloadSettings), or reload from Stalwart's web admin")
+
+
+# --- input checks ----------------------------------------------------------------------------------------
+
+
+def check_item(object_type, raw, position):
+    """The shape of one object of a batch, checked by Ansible's own validator (unknown options,
+    the required key, ``state``'s choices, types); its findings are reported naming the item. The
+    values themselves are checked by their kinds (``_objects.normalise_item``)."""
+    context = ItemContext(object_type, position)
+    if not isinstance(raw, dict):
+        raise context.error("", f"{_objects.not_an_item(object_type)} {shorten(raw)}")
+    name = raw.get(object_type.key)
+    context.name = name if isinstance(name, str) and name else None
+    if isinstance(name, bool):
+        return  # normalise_item says how to quote it
+    spec = object_type.item_spec()
+    # a missing key is left to normalise_item, whose message says what is accepted
+    spec[object_type.key] = dict(spec[object_type.key], required=False)
+    result = ArgumentSpecValidator(spec).validate(dict(raw))
+    # the validator's error list object is always truthy: look at the messages; and it says
+    # "unsupported" without the word, so that finding is worded here
+    if result.unsupported_parameters:
+        unknown = sorted(str(option) for option in result.unsupported_parameters)
+        raise context.error(", ".join(unknown), f"unsupported option(s) {', '.join(unknown)}",
+                            f"supported options of a {object_type.label}: " + ", ".join(object_type.item_spec()))
+    if result.error_messages:
+        raise context.error("", result.error_messages[0])
+
+
+def desired_strategies(params):
+    """The desired strategies of the strategy module's params, checked before any request."""
+    items = params.get("strategies")
+    if isinstance(items, list):
+        for position, raw in enumerate(items):
+            check_item(STRATEGY, raw, position)
+    return _objects.desired_from_params(STRATEGY, params)
+
+
+def name_the_strategy(raw, message):
+    """``message``, an input error of the strategy module found before any request, prefixed
+    with the strategy it is about when it does not say so already: ``strategy 'bulk': ...`` in a
+    task of one strategy (every option of that task is about it: a connection option too),
+    ``strategies[2] (item 3): ...`` for an item of ``strategies`` that is not a dict. An error of
+    a batch's own options (``purge``, a connection option) is about no single strategy and is
+    returned as it is, as is one of a task that gives ``name`` and ``strategies`` both or
+    neither. ``raw`` holds the parameters as the task gave them."""
+    raw = raw if isinstance(raw, dict) else {}
+    message = "" if message is None else str(message)
+    if message.startswith(("strategy ", "strategies[")):
+        return message
+    strategies = raw.get("strategies")
+    if strategies is not None:
+        if isinstance(strategies, list):
+            for position, item in enumerate(strategies):
+                if not isinstance(item, dict):
+                    label = ItemContext(STRATEGY, position).label()
+                    return f"{label}: {_objects.not_an_item(STRATEGY)} {shorten(item)}; {message}"
+        return message
+    name = raw.get("name")
+    if isinstance(name, str) and name:
+        return f"{ItemContext(STRATEGY, name=name).label()}: {message}"
+    return message
+
+
+# --- purge protection ------------------------------------------------------------------------------------
+
+
+class OutboundProtection(_service.NoProtection):
+    """What purge must keep: the names the outbound strategy's ``connection`` expression can
+    route to, read in the same request as the strategies. ``keep`` (a list) replaces the read:
+    the role passes the names of the expression it writes, so that check mode predicts the run."""
+
+    def __init__(self, keep=None):
+        self.keep = keep
+        self.rider = None
+
+    def riders(self):
+        if self.keep is not None:
+            return []
+        self.rider = _service.Rider(_service.singleton_get(OUTBOUND, ["connection"], call_id="outbound"))
+        return [self.rider]
+
+    def protected(self):
+        if self.keep is not None:
+            return set(self.keep), None
+        try:
+            connection = _service.singleton_from(OUTBOUND, self.rider.response)["connection"]
+        except PermissionDenied as denied:
+            return None, f"the credentials lack the permission {denied.details.get('permission') or OUTBOUND_PERMISSION}"
+        except MethodError as error:
+            return None, f"the server answered {error.details.get('error_type')}"
+        # nothing stored: the server's default expression, which routes to 'default'
+        return _values.EXPRESSION.names(connection), None
+
+
+# --- mta_connection_strategy -----------------------------------------------------------------------------
+
+
+def apply_strategies(module, client_factory=None):
+    """The whole of ``mta_connection_strategy``: validate (before any request), converge, report."""
+    params = module.params
+    single = params.get("strategies") is None
+    try:
+        desired = desired_strategies(params)
+        client = client_for(module, client_factory)
+    except InputError as bad:
+        details = dict(bad.details)
+        if single and params.get("name"):
+            details.setdefault("strategy", params["name"])
+        raise InputError(name_the_strategy(params, bad.msg), **details) from None
+    for item in desired:
+        if item["state"] == "absent" and item["values"]:
+            module.warn(f"{item['label']}: state is absent, so the value options given with it are ignored "
+                        f"({', '.join(sorted(item['values']))}); remove them, or set state: present")
+    keep = params.get("purge_keep")
+    outcome = _service.converge(client, STRATEGY, desired, purge=bool(params.get("purge")),
+                                force=bool(params.get("force")), reload=bool(params.get("reload")),
+                                check_mode=module.check_mode, warn=module.warn,
+                                protection=OutboundProtection(None if keep is None else [str(name) for name in keep]))
+    if outcome.failures or outcome.progress.reload_failure:
+        raise strategies_failed(outcome, desired, single)
+    return strategy_results(outcome, desired, single, diff=module._diff)  # pylint: disable=protected-access
+
+
+def strategy_results(outcome, desired, single, diff):
+    """The module's result: ``changed``, ``plan``, ``reloaded``, ``strategy`` or ``strategies``
+    and, in diff mode, ``diff`` (whole objects; durations in the user's units)."""
+    the_plan = outcome.plan
+    present = [item["name"] for item in desired if item["state"] == "present"]
+    results = {"changed": outcome.changed, "plan": the_plan.summary(), "reloaded": outcome.reloaded}
+    if single:
+        name = desired[0]["name"]
+        obj = outcome.objects.get(name) if desired[0]["state"] == "present" else None
+        results["strategy"] = STRATEGY.to_info(obj) if obj else {}
+    else:
+        results["strategies"] = [STRATEGY.to_info(outcome.objects[name]) for name in present
+                                 if name in outcome.objects]
+    if diff:
+        results["diff"] = _strategy_diff(outcome, desired, single)
+    return results
+
+
+def _strategy_diff(outcome, desired, single):
+    the_plan = outcome.plan
+
+    def side(obj, name):
+        return STRATEGY.to_info(obj, the_plan.units.get(name)) if obj else {}
+
+    if single:
+        name = desired[0]["name"]
+        after = outcome.objects.get(name) if desired[0]["state"] == "present" else None
+        return {"before": side(the_plan.before.get(name), name), "after": side(after, name)}
+    before, after = {}, {}
+    for name in list(the_plan.update) + list(the_plan.delete):
+        before[name] = side(the_plan.before.get(name), name)
+    for name in list(the_plan.create) + list(the_plan.update):
+        after[name] = side(outcome.objects.get(name), name)
+    return {"before": before, "after": after}
+
+
+def strategies_failed(outcome, desired, single):
+    """The failure of a run in which the server refused something: what it refused and why,
+    what was applied, and a reload that was refused after applied changes."""
+    progress = outcome.progress
+    failures = list(progress.failures.values())
+    parts = []
+    if failures:
+        if single:
+            head = "the server refused the change"
+        else:
+            head = f"{len(failures)} of {outcome.plan.count} changes were refused by the server"
+            head += (f" ({progress.applied_count} applied; a re-run retries the rest)" if progress.applied_count
+                     else " (nothing was applied; a re-run tries again)")
+        parts.append(f"{head}: " + "; ".join(_service.failure_text(failure) for failure in failures))
+    if progress.reload_failure:
+        parts.append(reload_refused_text(progress.reload_failure, other=bool(failures)))
+    results = strategy_results(outcome, desired, single, diff=False)
+    results.update(_service.failure_details(outcome))
+    return _service.BatchFailed("; ".join(parts), **results)
+
+
+def reload_refused_text(refused, other=False):
+    text = f"({refused['error_type']})"
+    if refused.get("description"):
+        text += f": {refused['description']}"
+    if refused.get("permission"):
+        text += f"; the credentials need the permission {refused['permission']}"
+    what = "the other changes were applied" if other else "the changes were applied"
+    return (f"{what}, but the server refused to reload its settings {text}. The stored changes take effect at "
+            f"the next reload: {RELOAD_HOW}")
+
+
+STRATEGY_MODULE = ModuleSpec(
+    options=dict(STRATEGY.item_spec(), name={"type": "str"},
+                 strategies={"type": "list", "elements": "dict"},
+                 purge={"type": "bool", "default": False},
+                 purge_keep={"type": "list", "elements": "str"},
+                 force={"type": "bool", "default": False},
+                 reload={"type": "bool", "default": False}),
+    operation=apply_strategies,
+    mutually_exclusive=[["name", "strategies"]],
+    required_one_of=[["name", "strategies"]],
+    required_if=[["purge", True, ["strategies"]]],
+    name_errors=name_the_strategy,
+)
+
+
+# --- mta_connection_strategy_info ----------------------------------------------------------------------------
+
+
+def read_strategies(module, client_factory=None):
+    """The whole of ``mta_connection_strategy_info``: read (never write), sorted by name. No
+    ``names`` means every strategy; an empty list asks for none (nothing is read)."""
+    names = module.params.get("names")
+    names = None if names is None else list(dict.fromkeys(str(name) for name in names))
+    client = client_for(module, client_factory)
+    if names == []:
+        return {"changed": False, "strategies": []}
+    snapshot = _service.read(client, STRATEGY, names=names)
+    return {"changed": False, "strategies": [STRATEGY.to_info(snapshot.current[name])
+                                             for name in sorted(snapshot.current)]}
+
+
+STRATEGY_INFO_MODULE = ModuleSpec(
+    options={"names": {"type": "list", "elements": "str", "aliases": ["name"]}},
+    operation=read_strategies,
+)
+
+
+# --- mta_outbound_strategy ---------------------------------------------------------------------------------
+
+
+def desired_outbound(params):
+    """The expressions given (None: left as on the server), normalised, before any request."""
+    context = ItemContext(OUTBOUND)
+    values, _units = OUTBOUND.normalise_values(params, context)
+    return values
+
+
+def _read_outbound(client, references):
+    """The outbound strategy and, in the same request, the strategies ``references`` names."""
+    rider = _service.Rider(_service.singleton_get(OUTBOUND, call_id="outbound"))
+    snapshot = _service.read(client, STRATEGY, names=references, riders=[rider])
+    return _service.singleton_from(OUTBOUND, rider.response), snapshot
+
+
+def apply_outbound(module, client_factory=None):
+    """The whole of ``mta_outbound_strategy``: check the input, read the outbound strategy and the
+    strategies its new ``connection`` routes to (one request), refuse a route to a strategy that
+    will not exist, write the changed expressions (one request), reload when asked."""
+    params = module.params
+    values = desired_outbound(params)
+    client = client_for(module, client_factory)
+    references = []
+    if "connection" in values and params.get("check_references", True):
+        assumed = set(str(name) for name in params.get("assume_present") or ())
+        references = [name for name in _values.EXPRESSION.literal_names(values["connection"]) if name not in assumed]
+    current, snapshot = _read_outbound(client, references)
+    missing = [name for name in references if name not in snapshot.current]
+    if missing:
+        raise InputError(
+            f"the outbound strategy: connection routes to {len(missing)} connection strateg"
+            f"{'y' if len(missing) == 1 else 'ies'} that do{'es' if len(missing) == 1 else ''} not exist: "
+            f"{', '.join(shorten(name) for name in missing)}; deliveries routed there would leave with built-in "
+            "defaults and no source IP. Create them first (stalwart.mail.mta_connection_strategy), list them in "
+            "assume_present when a task before this one creates them, or set check_references: false",
+            option="connection", missing=missing)
+    the_plan = _planner.plan_singleton(OUTBOUND, current, values)
+    stored, reloaded, progress = current, False, _service.Progress()
+    if the_plan.changed and not module.check_mode:
+        stored = _write_outbound(client, the_plan, values)
+        progress.confirm("update", OUTBOUND.label)
+        if params.get("reload"):
+            _service.send_reload(client, progress)
+            reloaded = progress.reloaded
+    elif the_plan.changed:
+        stored = the_plan.predicted
+    results = {"changed": the_plan.changed, "plan": the_plan.summary(), "reloaded": reloaded,
+               "outbound_strategy": OUTBOUND.to_info(stored)}
+    if module._diff:  # pylint: disable=protected-access
+        results["diff"] = {"before": {option: OUTBOUND.to_info(current)[option] for option in the_plan.update},
+                           "after": {option: OUTBOUND.to_info(stored)[option] for option in the_plan.update}}
+    if progress.reload_failure:
+        raise _service.BatchFailed(reload_refused_text(progress.reload_failure), **results)
+    return results
+
+
+def _write_outbound(client, the_plan, values):
+    """The update, and after a lost answer a read before anything is sent again."""
+    rounds, rounds_allowed = 0, max(1, int(getattr(client, "retries", 3) or 0))
+    while True:
+        try:
+            return _service.update_singleton(client, the_plan)
+        except WriteOutcomeUnknown:
+            rounds += 1
+            if rounds > rounds_allowed:
+                raise
+            client.back_off(rounds)
+            current, _snapshot = _read_outbound(client, [])
+            again = _planner.plan_singleton(OUTBOUND, current, values)
+            if not again.changed:
+                return current
+            the_plan = again
+
+
+OUTBOUND_EXPRESSION_SPEC = {"type": "dict", "options": {
+    "rules": {"type": "list", "elements": "dict", "options": {
+        "if": {"type": "str", "required": True},
+        "then": {"type": "str"},
+        "then_expr": {"type": "str"}}, "mutually_exclusive": [["then", "then_expr"]],
+        "required_one_of": [["then", "then_expr"]]},
+    "else": {"type": "str"},
+    "else_expr": {"type": "str"}},
+    "mutually_exclusive": [["else", "else_expr"]], "required_one_of": [["else", "else_expr"]]}
+
+OUTBOUND_MODULE = ModuleSpec(
+    options=dict({field.name: OUTBOUND_EXPRESSION_SPEC for field in OUTBOUND.fields},
+                 check_references={"type": "bool", "default": True},
+                 assume_present={"type": "list", "elements": "str", "default": []},
+                 reload={"type": "bool", "default": False}),
+    operation=apply_outbound,
+)
+
+
+# --- mta_outbound_strategy_info ------------------------------------------------------------------------------
+
+
+def read_outbound(module, client_factory=None):
+    """The whole of ``mta_outbound_strategy_info``: the four expressions in the module's form."""
+    client = client_for(module, client_factory)
+    responses = client.post([_service.singleton_get(OUTBOUND, call_id="outbound")])
+    return {"changed": False, "outbound_strategy": OUTBOUND.to_info(_service.singleton_from(OUTBOUND, responses[0]))}
+
+
+OUTBOUND_INFO_MODULE = ModuleSpec(options={}, operation=read_outbound)
+
+
+# --- reload_settings -----------------------------------------------------------------------------------------
+
+
+def reload_settings(module, client_factory=None):
+    """The whole of ``reload_settings``: one ``ReloadSettings`` (none in check mode)."""
+    validate_connection_params(module.params)
+    if module.check_mode:
+        return {"changed": True, "reloaded": False}
+    client = client_for(module, client_factory)
+    # write=False: a reload is safe to repeat, so it is retried like a read, even after a lost answer
+    response = client.post([list(_service.RELOAD_CALL)], write=False)
+    args = check_method_response(response[0], _service.ACTION_SET)
+    refused = (args.get("notCreated") or {}).get("reload")
+    if refused:
+        raise StalwartError("the server refused to reload its settings: "
+                            f"{refused.get('type', 'error')}: {refused.get('description') or ''}".rstrip(": "))
+    return {"changed": True, "reloaded": True}
+
+
+RELOAD_MODULE = ModuleSpec(options={}, operation=reload_settings)

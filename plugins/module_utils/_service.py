@@ -1,0 +1,608 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, stalwart.mail developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""The service: reads, plans, writes, converges and recovers, for any declared object type.
+
+- ``read``: the objects of a keyed type (all, paged; or a few by key in one request), with
+  ``riders``: other reads that travel in the same request (the outbound strategy's expression for
+  purge protection, the singleton itself for the outbound module).
+- ``write``: a plan as ``/set`` chunks, each followed in the same request by a ``/get`` of what it
+  created and updated, packed by the session's limits; every answer recorded in a ``Progress`` as
+  it comes, so that a failure at any point still says what the server applied.
+- ``converge``: read, plan, write; after a lost answer, read again and write only what is
+  missing (never resend blindly); turn a create that a concurrent run made first into an update;
+  reload once when something changed. A failure after a change raises ``ChangesFailed``, which
+  carries what was applied and what is unknown (docs/reliability.md).
+- ``read_singleton`` / ``update_singleton``: the same for a singleton (one ``/set`` update and a
+  ``/get`` of the result in one request).
+
+Cost (docs/performance.md): one ``GET`` of the session, one read ``POST`` (plus one per further
+few thousand objects), the writes in as few ``POST``s as the limits allow, and the reload in a
+``POST`` of its own after them.
+"""
+
+from __future__ import annotations
+
+import json
+
+from ansible_collections.stalwart.mail.plugins.module_utils import _planner
+from ansible_collections.stalwart.mail.plugins.module_utils._client import check_method_response
+from ansible_collections.stalwart.mail.plugins.module_utils._errors import (
+    InputError,
+    MethodError,
+    PermissionDenied,
+    StalwartError,
+    WriteOutcomeUnknown,
+    shorten,
+)
+from ansible_collections.stalwart.mail.plugins.module_utils._objects import ItemContext
+
+ACTION_SET = "x:Action/set"
+RELOAD_CALL = [ACTION_SET, {"create": {"reload": {"@type": "ReloadSettings"}}}, "reload"]
+SINGLETON_ID = "singleton"
+KINDS = ("create", "update", "delete")
+SECTIONS = {"create": "create", "update": "update", "delete": "destroy"}  # operation -> /set section
+
+
+class BatchFailed(StalwartError):
+    """Some objects were refused by the server; the others were applied. The details carry
+    ``failed_strategies`` and the partial results, ``plan``, ``applied`` and ``changed``."""
+
+
+class ChangesFailed(StalwartError):
+    """The run failed after it had changed something (or after a write whose outcome is unknown):
+    the details carry ``changed`` true, the ``plan``, ``applied`` and ``unconfirmed``."""
+
+
+def _ids_reference(object_type, call_id):
+    return {"resultOf": call_id, "name": object_type.query, "path": "/ids"}
+
+
+def _limit(client, key, default):
+    value = (getattr(client, "limits", None) or {}).get(key)
+    return value if isinstance(value, int) and value > 0 else default
+
+
+# --- reading ----------------------------------------------------------------------------------------
+
+
+class Rider:
+    """A read that travels in the first request of another read (``call``), its answer kept in
+    ``response`` for whoever asked for it."""
+
+    def __init__(self, call):
+        self.call = list(call)
+        self.response = None
+
+
+class Snapshot:
+    """What one read found: ``current`` (key → normalised object), the raw wire objects and the
+    duration wire form they show."""
+
+    def __init__(self, object_type):
+        self.object_type = object_type
+        self.current = {}
+        self.wire = []
+        self.durations_as_strings = False
+
+    def add(self, objects):
+        key = self.object_type.key
+        for obj in objects or ():
+            if isinstance(obj, dict) and obj.get(key) is not None:
+                self.wire.append(obj)
+                self.current[obj[key]] = self.object_type.from_wire(obj)
+
+
+def read(client, object_type, names=None, riders=()):
+    """Read the objects of ``object_type`` (all, or only ``names`` when few enough to ask for each
+    by key in one request), the ``riders`` in the same first request."""
+    client.connect()
+    max_get = _limit(client, "max_objects_in_get", 500)
+    max_calls = _limit(client, "max_calls_in_request", 16)
+    snapshot = Snapshot(object_type)
+    extra = [rider.call for rider in riders]
+    query, get, key = object_type.query, object_type.get, object_type.key
+    if names is not None and 2 * len(names) + len(extra) <= max_calls:
+        calls = []
+        for index, name in enumerate(names):
+            calls.append([query, {"filter": {key: name}}, f"q{index}"])
+            calls.append([get, {"#ids": _ids_reference(object_type, f"q{index}")}, f"g{index}"])
+        responses = client.post(calls + extra) if calls or extra else []
+        by_id = {item[2]: item for item in responses}
+        for index in range(len(names)):
+            # the query first: a refused query (forbidden) makes its get an invalidResultReference
+            check_method_response(by_id.get(f"q{index}"), query)
+            snapshot.add(check_method_response(by_id.get(f"g{index}"), get).get("list"))
+    else:
+        sort = [{"property": key, "isAscending": True}]
+        calls = [[query, {"sort": sort, "position": 0, "limit": max_get, "calculateTotal": True}, "q0"],
+                 [get, {"#ids": _ids_reference(object_type, "q0")}, "g0"]]
+        # one request unless maxCallsInRequest is too low for the riders: then they go on their own
+        responses = client.post_many([calls, extra])
+        by_id = {item[2]: item for item in responses}
+        first = check_method_response(by_id.get("q0"), query)
+        snapshot.add(check_method_response(by_id.get("g0"), get).get("list"))
+        total = first.get("total") or 0
+        fetched = len(first.get("ids") or ())
+        if total > fetched:
+            groups = []
+            for page, position in enumerate(range(fetched, total, max_get), start=1):
+                groups.append([[query, {"sort": sort, "position": position, "limit": max_get, "calculateTotal": True},
+                                f"q{page}"],
+                               [get, {"#ids": _ids_reference(object_type, f"q{page}")}, f"g{page}"]])
+            for response in client.post_many(groups):
+                if response[2].startswith("g"):
+                    snapshot.add(check_method_response(response, get).get("list"))
+                else:
+                    check_method_response(response, query)
+        if names is not None:
+            wanted = set(names)
+            snapshot.current = {name: obj for name, obj in snapshot.current.items() if name in wanted}
+    for rider in riders:
+        rider.response = by_id.get(rider.call[2])
+    uses_strings = object_type.wire_uses_strings(snapshot.wire)
+    snapshot.durations_as_strings = (not client.session_found) if uses_strings is None else uses_strings
+    return snapshot
+
+
+def singleton_get(object_type, properties=None, call_id="singleton"):
+    """The call that reads a singleton (by its id: a get of all ids lists only a stored one)."""
+    arguments = {"ids": [SINGLETON_ID]}
+    if properties:
+        arguments["properties"] = list(properties)
+    return [object_type.get, arguments, call_id]
+
+
+def singleton_from(object_type, response):
+    """The normalised singleton from the answer to ``singleton_get``; its defaults when the
+    server lists nothing."""
+    args = check_method_response(response, object_type.get)
+    listing = args.get("list") or []
+    stored = listing[0] if listing and isinstance(listing[0], dict) else {}
+    return object_type.from_wire(stored)
+
+
+def _get_by_ids(client, object_type, ids):
+    """The objects with these ids (one request per ``maxObjectsInGet``, packed)."""
+    max_get = _limit(client, "max_objects_in_get", 500)
+    groups = [[[object_type.get, {"ids": ids[start:start + max_get]}, f"f{start}"]]
+              for start in range(0, len(ids), max_get)]
+    objects = []
+    for response in client.post_many(groups) if groups else ():
+        objects.extend(check_method_response(response, object_type.get).get("list") or ())
+    return objects
+
+
+# --- writing ----------------------------------------------------------------------------------------
+
+
+class Progress:
+    """What the writes of one run did so far, kept across chunks, lost answers and re-reads, so
+    that a failure at any point still reports what the server applied.
+
+    ``applied`` holds the keys per operation that the server confirmed (or that a re-read after a
+    lost answer found done); ``unconfirmed`` the keys of the request whose answer was lost, until
+    a re-read settles them; ``lost`` the first ``WriteOutcomeUnknown``; ``failures`` the
+    refusals by key; ``objects`` what was read back after creates and updates."""
+
+    def __init__(self):
+        self.applied = {kind: [] for kind in KINDS}
+        self.unconfirmed = []
+        self.lost = None
+        self.failures = {}
+        self.objects = {}
+        self.taken = []  # creates refused with primaryKeyViolation (another run created it first)
+        self.reloaded = False
+        self.reload_failure = None
+
+    @property
+    def changed(self):
+        """True once the server confirmed a change, or a write's outcome became unknown: a
+        module cannot know that nothing happened then, and must not say so."""
+        return bool(self.lost is not None or any(self.applied.values()))
+
+    @property
+    def applied_count(self):
+        return sum(len(names) for names in self.applied.values())
+
+    def confirm(self, kind, name):
+        if name not in self.applied[kind]:
+            self.applied[kind].append(name)
+
+    def settle(self, before, after):
+        """After a re-read that followed a lost answer: what ``before`` planned and ``after`` no
+        longer needs was applied (by the lost request, or by a concurrent run); the rest is
+        planned again, so nothing stays unconfirmed."""
+        for kind, planned, remaining in (("create", before.create, after.create),
+                                         ("update", before.update, after.update),
+                                         ("delete", before.delete, after.delete)):
+            for name in planned:
+                if name not in remaining and name not in self.failures:
+                    self.confirm(kind, name)
+        self.unconfirmed = []
+
+    def applied_summary(self):
+        """The ``applied`` return value: the plan's shape, with what the server confirmed."""
+        return {kind: list(names) for kind, names in self.applied.items()}
+
+
+def set_error(object_type, name, operation, error):
+    """A SetError as a failure entry, the server's property paths turned into option names."""
+    error = error if isinstance(error, dict) else {}
+    properties = [object_type.option_for_wire_path(path) for path in error.get("properties") or ()]
+    validation = []
+    for entry in error.get("validationErrors") or ():
+        if isinstance(entry, dict):
+            entry = dict(entry)
+            if "property" in entry:
+                entry["option"] = object_type.option_for_wire_path(entry["property"])
+            validation.append(entry)
+    return {"strategy": name, "operation": operation, "error_type": error.get("type") or "unknown",
+            "description": error.get("description"), "properties": properties, "validation_errors": validation}
+
+
+def call_refused(name, operation, error):
+    """The failure of one object whose whole ``/set`` call was refused (a method-level error,
+    such as ``forbidden``): the server's reason, and the permission it points at."""
+    failure = {"strategy": name, "operation": operation, "error_type": error.details.get("error_type") or "error",
+               "description": error.details.get("description") or error.msg, "properties": [],
+               "validation_errors": []}
+    if error.details.get("permission"):
+        failure["permission"] = error.details["permission"]
+    return failure
+
+
+def _operations(the_plan, durations_as_strings):
+    """(kind, name, body) in the server's processing order: creates, updates, destroys."""
+    operations = [("create", name, the_plan.create_body(name, durations_as_strings)) for name in the_plan.create]
+    operations += [("update", name, the_plan.update_patch(name, durations_as_strings)) for name in the_plan.update]
+    operations += [("delete", name, None) for name in the_plan.delete]
+    return operations
+
+
+# Room kept in each request for what is not the objects' own bodies: the envelope, the call
+# names and ids, the /get that follows the /set (measured: under 200 bytes; kept generous).
+_REQUEST_OVERHEAD = 512
+
+
+def _chunks(client, the_plan, operations):
+    """The operations cut into ``/set`` chunks: at most ``maxObjectsInSet`` each (and no more
+    than its follow-up ``/get`` calls can fetch within ``maxCallsInRequest``), and each small
+    enough that its request stays within ``maxSizeRequest``. A single object too large for one
+    request is refused before anything is written (``InputError``)."""
+    max_set = _limit(client, "max_objects_in_set", 500)
+    max_get = _limit(client, "max_objects_in_get", 500)
+    max_calls = _limit(client, "max_calls_in_request", 16)
+    max_size = _limit(client, "max_size_request", 10_000_000)
+    count_limit = max(1, min(max_set, max_get * max(1, max_calls - 1)))
+    budget = max_size - _REQUEST_OVERHEAD
+    chunks, current, size = [], [], 0
+    for index, (kind, name, body) in enumerate(operations):
+        key = f"c{index}" if kind == "create" else the_plan.ids[name]
+        # the entry in the /set plus the id in the /get that reads it back
+        cost = len(json.dumps({key: body})) + len(json.dumps(key)) * 2 + 4
+        if cost > budget:
+            raise InputError(
+                f"{ItemContext(the_plan.object_type, name=name).label()}: its {kind} is {cost} bytes, more than one "
+                f"request may carry (the server's maxSizeRequest is {max_size} bytes); shorten its values",
+                strategy=name)
+        if current and (len(current) >= count_limit or size + cost > budget):
+            chunks.append(current)
+            current, size = [], 0
+        current.append((index, kind, name, body, key))
+        size += cost
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def write(client, the_plan, durations_as_strings, progress):
+    """Apply ``the_plan``: ``/set`` chunks (``_chunks``), each with a ``/get`` of what it created
+    and updated in the same request, packed into as few requests as the limits allow and sent in
+    order. Each answer is recorded in ``progress`` as it comes. A lost answer raises
+    ``WriteOutcomeUnknown`` (nothing is resent here), with the keys of its request in
+    ``progress.unconfirmed``."""
+    object_type = the_plan.object_type
+    max_get = _limit(client, "max_objects_in_get", 500)
+    groups, chunk_of_call = [], {}
+    for chunk_index, chunk in enumerate(_chunks(client, the_plan, _operations(the_plan, durations_as_strings))):
+        arguments, fetch = {}, []
+        for _index, kind, _name, body, key in chunk:
+            if kind == "create":
+                arguments.setdefault("create", {})[key] = body
+                fetch.append("#" + key)
+            elif kind == "update":
+                arguments.setdefault("update", {})[key] = body
+                fetch.append(key)
+            else:
+                arguments.setdefault("destroy", []).append(key)
+        call_id = f"s{chunk_index}"
+        chunk_of_call[call_id] = chunk
+        group = [[object_type.set, arguments, call_id]]
+        for get_index, get_start in enumerate(range(0, len(fetch), max_get)):
+            group.append([object_type.get, {"ids": fetch[get_start:get_start + max_get]},
+                          f"g{chunk_index}.{get_index}"])
+        groups.append(group)
+    names_by_id = {object_id: name for name, object_id in the_plan.ids.items()}
+    missing_ids, fetched = [], set()
+    for batch in client.pack(groups):
+        sent = [entry for call in batch if call[2] in chunk_of_call for entry in chunk_of_call[call[2]]]
+        try:
+            responses = client.post(batch, write=True)
+        except WriteOutcomeUnknown:
+            progress.unconfirmed.extend(name for _index, _kind, name, _body, _key in sent)
+            raise
+        for response in responses:
+            if response[2] in chunk_of_call:
+                _record_set(object_type, progress, chunk_of_call[response[2]], response, names_by_id, missing_ids)
+        for response in responses:
+            if response[2].startswith("g") and response[0] != "error":
+                # an error here is a creation id whose create failed: the others are fetched by id
+                for obj in check_method_response(response, object_type.get).get("list") or ():
+                    if isinstance(obj, dict) and obj.get(object_type.key) is not None:
+                        progress.objects[obj[object_type.key]] = object_type.from_wire(obj)
+                        fetched.add(obj.get("id"))
+    still_missing = [object_id for object_id in missing_ids if object_id not in fetched]
+    if still_missing:
+        for obj in _get_by_ids(client, object_type, still_missing):
+            progress.objects[obj[object_type.key]] = object_type.from_wire(obj)
+
+
+def _record_set(object_type, progress, chunk, response, names_by_id, missing_ids):
+    """One ``/set`` answer into ``progress``. A method-level error refuses the whole call: each
+    object of the chunk fails with the server's reason."""
+    sections = {SECTIONS[kind] for _index, kind, _name, _body, _key in chunk}
+    try:
+        args = check_method_response(response, object_type.set, sections)
+    except (PermissionDenied, MethodError) as refused:
+        for _index, kind, name, _body, _key in chunk:
+            progress.failures[name] = call_refused(name, kind, refused)
+        return
+    by_key = {key: name for _index, _kind, name, _body, key in chunk}
+    for key, created in (args.get("created") or {}).items():
+        name = by_key.get(key, key)
+        progress.confirm("create", name)
+        progress.failures.pop(name, None)
+        if isinstance(created, dict) and created.get("id"):
+            missing_ids.append(created["id"])
+            names_by_id[created["id"]] = name
+    for key, error in (args.get("notCreated") or {}).items():
+        name = by_key.get(key, key)
+        if isinstance(error, dict) and error.get("type") == "primaryKeyViolation":
+            progress.taken.append(name)
+        else:
+            progress.failures[name] = set_error(object_type, name, "create", error)
+    for object_id in (args.get("updated") or {}):
+        name = names_by_id.get(object_id, object_id)
+        progress.confirm("update", name)
+        progress.failures.pop(name, None)
+        missing_ids.append(object_id)
+    for object_id, error in (args.get("notUpdated") or {}).items():
+        name = names_by_id.get(object_id, object_id)
+        progress.failures[name] = set_error(object_type, name, "update", error)
+    for object_id in args.get("destroyed") or ():
+        name = names_by_id.get(object_id, object_id)
+        progress.confirm("delete", name)
+        progress.failures.pop(name, None)
+    for object_id, error in (args.get("notDestroyed") or {}).items():
+        name = names_by_id.get(object_id, object_id)
+        if isinstance(error, dict) and error.get("type") == "notFound":
+            progress.confirm("delete", name)  # already gone (another run deleted it): converged
+            continue
+        progress.failures[name] = set_error(object_type, name, "delete", error)
+
+
+def send_reload(client, progress):
+    """One ``ReloadSettings``, after the writes, only when something changed. A reload is safe
+    to repeat, so it is retried like a read. A refusal is recorded, not raised: the changes
+    stand, and the result must say so."""
+    try:
+        response = client.post([list(RELOAD_CALL)], write=False)
+        args = check_method_response(response[0], ACTION_SET)
+    except (PermissionDenied, MethodError) as error:
+        progress.reload_failure = {"error_type": error.details.get("error_type") or "error",
+                                   "description": error.details.get("description") or error.msg,
+                                   "permission": error.details.get("permission")}
+        return
+    refused = (args.get("notCreated") or {}).get("reload")
+    if refused:
+        refused = refused if isinstance(refused, dict) else {}
+        progress.reload_failure = {"error_type": refused.get("type") or "error",
+                                   "description": refused.get("description"), "permission": None,
+                                   "validation_errors": refused.get("validationErrors") or []}
+        return
+    progress.reloaded = True
+
+
+# --- converging ----------------------------------------------------------------------------------------
+
+
+class Outcome:
+    """The end of a run: the first plan, the objects after it, and the ``Progress`` of its writes."""
+
+    def __init__(self, the_plan, objects, progress=None, changed=None):
+        self.plan = the_plan
+        self.objects = objects
+        self.progress = progress or Progress()
+        self.changed = self.progress.changed if changed is None else changed
+
+    @property
+    def reloaded(self):
+        return self.progress.reloaded
+
+    @property
+    def failures(self):
+        return self.progress.failures
+
+
+class NoProtection:
+    """The purge protection of an object type that nothing refers to: nothing to read, nothing
+    kept. A hook (``reading``, ``protected``) that ``converge`` asks when purging."""
+
+    def riders(self):
+        return []
+
+    def protected(self):
+        """(names purge must keep, or None when unknown; why it is unknown)."""
+        return set(), None
+
+
+def converge(client, object_type, desired, purge=False, force=False, reload=False, check_mode=False, warn=None,
+             protection=None):
+    """Read, plan, and (unless ``check_mode``) write; recover from lost writes (re-read, re-plan,
+    write what is still missing, at most ``retries`` rounds) and from creates that a concurrent
+    run made first (re-read those, update them if needed); reload once, after the writes, when
+    something changed. ``protection`` says what purge must keep. An error after something
+    changed raises ``ChangesFailed``, which says what was applied and what is unknown."""
+    warn = warn or (lambda message: None)
+    protection = protection or NoProtection()
+    names = None if purge else [item["name"] for item in desired]
+
+    def read_and_plan():
+        snapshot = read(client, object_type, names=names, riders=protection.riders() if purge else ())
+        protected, reason = protection.protected() if purge else (set(), None)
+        return snapshot, _planner.plan(object_type, snapshot.current, desired, purge=purge, protected=protected,
+                                       force=force, unreadable_reason=reason)
+
+    snapshot, first_plan = read_and_plan()
+    for message in first_plan.warnings:
+        warn(message)
+    if check_mode or not first_plan.changed:
+        return Outcome(first_plan, dict(first_plan.predicted), changed=first_plan.changed)
+
+    progress = Progress()
+    objects = dict(snapshot.current)
+    try:
+        _apply(client, first_plan, snapshot, desired, progress, objects, read_and_plan)
+        if reload and progress.changed:
+            send_reload(client, progress)
+    except StalwartError as error:
+        if not progress.changed:
+            raise
+        outcome = Outcome(first_plan, _final_objects(objects, progress), progress)
+        raise ChangesFailed(changes_failed_text(error, progress), **failure_details(outcome, error)) from None
+    return Outcome(first_plan, _final_objects(objects, progress), progress)
+
+
+def _final_objects(objects, progress):
+    result = dict(objects)
+    result.update(progress.objects)
+    for name in progress.applied["delete"]:
+        result.pop(name, None)
+    return result
+
+
+def _apply(client, first_plan, snapshot, desired, progress, objects, read_and_plan):
+    object_type = first_plan.object_type
+    the_plan, rounds = first_plan, 0
+    rounds_allowed = max(1, int(getattr(client, "retries", 3) or 0))
+    while True:
+        try:
+            write(client, the_plan, snapshot.durations_as_strings, progress)
+            break
+        except WriteOutcomeUnknown as lost:
+            if progress.lost is None:
+                progress.lost = lost
+            rounds += 1
+            if rounds > rounds_allowed:
+                raise
+            client.back_off(rounds)  # the same backoff as a retry: a failing server gets a breather
+            snapshot, next_plan = read_and_plan()
+            objects.clear()
+            objects.update(snapshot.current)
+            progress.settle(the_plan, next_plan)
+            the_plan = next_plan
+            if not the_plan.changed:
+                break
+    if progress.taken:
+        taken = set(progress.taken)
+        progress.taken = []
+        again = read(client, object_type, names=sorted(taken))
+        objects.update(again.current)
+        retry_plan = _planner.plan(object_type, again.current, [item for item in desired if item["name"] in taken])
+        if retry_plan.changed:
+            write(client, retry_plan, again.durations_as_strings, progress)
+            for name in progress.taken:
+                progress.failures[name] = {"strategy": name, "operation": "create",
+                                           "error_type": "primaryKeyViolation",
+                                           "description": "created concurrently and then not found",
+                                           "properties": [object_type.key], "validation_errors": []}
+
+
+def _names(names):
+    return ", ".join(shorten(name) for name in names)
+
+
+def changes_failed_text(error, progress):
+    """The message of a failure after something changed: what was applied, what is unknown, what
+    happened, and that a re-run finishes the job (it reads first)."""
+    parts = []
+    if progress.lost is not None and progress.unconfirmed:
+        parts.append(f"a write was sent and its outcome is unknown: the server may or may not have applied it "
+                     f"({progress.lost.core}; strategies: {_names(progress.unconfirmed)})")
+    elif progress.lost is not None:
+        parts.append(f"a write's answer was lost ({progress.lost.core})")
+    applied = [f"{kind} {_names(names)}" for kind, names in progress.applied.items() if names]
+    if applied:
+        parts.append("the server applied: " + "; ".join(applied))
+    if error is not progress.lost:
+        parts.append(f"then: {error.core}")
+    return ("; ".join(parts) + ". Something may have changed on the server, so changed is true; re-run the task "
+            "once the server answers again: it reads the current state first and writes only what is missing")
+
+
+def failure_details(outcome, error=None):
+    """The structured fields of a failure after planned changes."""
+    details = {}
+    if error is not None:
+        details.update({key: value for key, value in error.details.items()
+                        if key in ("status", "url", "error_type", "permission", "limit")})
+    details["changed"] = outcome.changed
+    details["plan"] = outcome.plan.summary()
+    details["applied"] = outcome.progress.applied_summary()
+    if outcome.progress.unconfirmed:
+        details["unconfirmed"] = list(outcome.progress.unconfirmed)
+    if outcome.progress.failures:
+        details["failed_strategies"] = list(outcome.progress.failures.values())
+    return details
+
+
+# --- a singleton ---------------------------------------------------------------------------------------
+
+
+def update_singleton(client, the_plan, durations_as_strings=False):
+    """Write a singleton's changed options: one ``/set`` update and a ``/get`` of the stored result
+    in the same request. Returns the normalised singleton as stored. A refusal raises
+    ``BatchFailed`` with the server's reason mapped to the options; a lost answer raises
+    ``WriteOutcomeUnknown`` (the caller reads again: an update is safe to send again only after
+    it has seen what the server holds)."""
+    object_type = the_plan.object_type
+    calls = [[object_type.set, {"update": {SINGLETON_ID: the_plan.wire_patch(durations_as_strings)}}, "s"],
+             singleton_get(object_type, call_id="g")]
+    responses = {item[2]: item for item in client.post(calls, write=True)}
+    args = check_method_response(responses.get("s"), object_type.set, {"update"})
+    refused = (args.get("notUpdated") or {}).get(SINGLETON_ID)
+    if refused is not None or SINGLETON_ID not in (args.get("updated") or {}):
+        failure = set_error(object_type, object_type.label, "update", refused)
+        raise BatchFailed(f"the server refused the change of the {object_type.label}: " + failure_text(failure),
+                          failed_strategies=[failure], changed=False)
+    return singleton_from(object_type, responses.get("g"))
+
+
+def failure_text(failure):
+    """One refusal in words: what, the server's error type and description, the permission it
+    points at, the options it names, the validation errors."""
+    text = f"{shorten(failure['strategy'])}: {failure['operation']} refused by the server ({failure['error_type']})"
+    if failure.get("description"):
+        text += f": {failure['description']}"
+    if failure.get("permission"):
+        plural = "s" if " and " in failure["permission"] else ""
+        text += f"; the credentials need the permission{plural} {failure['permission']}"
+    if failure.get("properties"):
+        text += f" [option: {', '.join(failure['properties'])}]"
+    for entry in failure.get("validation_errors") or ():
+        text += f" [{entry.get('type')} {entry.get('option', entry.get('property'))}"
+        text += f" = {shorten(entry['value'])}]" if "value" in entry else "]"
+    return text

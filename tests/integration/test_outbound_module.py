@@ -1,0 +1,131 @@
+"""``stalwart.mail.mta_outbound_strategy`` and its info module, in both dialects (the endpoint
+differs; expressions do not), run in-process against simulators served from threads: routing by
+name and by expression, compared as stored, check mode and diff, references refused before any
+write, the server's own refusals mapped to options, permissions, and the info output pasted back.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.inproc import ThreadedSimulator, run_module
+from tests.support.sim import ADMIN_TOKEN, READONLY_TOKEN
+
+MODULE, INFO = "mta_outbound_strategy", "mta_outbound_strategy_info"
+GMAIL = "rcpt_domain == 'gmail.com'"
+
+
+@pytest.fixture(scope="module", params=["server", "docs"])
+def server(request):
+    with ThreadedSimulator(dialect=request.param) as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def sim(server):
+    server.reset(objects=[{"name": "warmup"}, {"name": "it's"}])
+    return server
+
+
+def run(sim, token=ADMIN_TOKEN, check=False, diff=False, module=MODULE, **args):
+    return run_module(module, {"url": sim.url, "token": token, **args}, check=check, diff=diff)
+
+
+def stored(sim):
+    return sim.dump()["outbound"]["connection"]
+
+
+def test_route_by_name_then_no_change(sim):
+    connection = {"rules": [{"if": GMAIL, "then": "warmup"}], "else": "default"}
+    first = run(sim, diff=True, connection=connection)
+    assert first["changed"] is True and first["plan"] == {"update": ["connection"]}, first
+    assert stored(sim) == {"match": {"0": {"if": GMAIL, "then": "'warmup'"}}, "else": "'default'"}
+    assert first["diff"] == {"before": {"connection": {"rules": [], "else": "default"}},
+                             "after": {"connection": connection}}
+    assert first["outbound_strategy"]["connection"] == connection
+    # written differently, the same expression: no change, and nothing written
+    writes = sim.stats()["writes"]
+    again = run(sim, connection={"rules": [{"if": f"  {GMAIL}  ", "then_expr": " 'warmup' "}], "else_expr": "'default'"})
+    assert again["changed"] is False and sim.stats()["writes"] == writes
+
+
+def test_check_mode_writes_nothing_and_predicts(sim):
+    connection = {"rules": [{"if": GMAIL, "then": "warmup"}], "else": "default"}
+    before = stored(sim)
+    predicted = run(sim, check=True, diff=True, connection=connection)
+    assert predicted["changed"] is True and stored(sim) == before and sim.stats()["writes"] == 0
+    real = run(sim, connection=connection)
+    assert predicted["outbound_strategy"] == real["outbound_strategy"]
+
+
+def test_a_missing_strategy_is_refused_before_any_write_unless_assumed_or_unchecked(sim):
+    connection = {"rules": [{"if": GMAIL, "then": "nowhere"}, {"if": "true", "then": "warmup"}], "else": "gone"}
+    refused = run(sim, connection=connection)
+    assert refused["failed"] is True and refused["missing"] == ["nowhere", "gone"], refused
+    assert "'nowhere'" in refused["msg"] and "'gone'" in refused["msg"]
+    assert sim.stats()["writes"] == 0
+    assumed = run(sim, connection=connection, assume_present=["nowhere", "gone"], check=True)
+    assert assumed["changed"] is True and not assumed.get("failed")
+    unchecked = run(sim, connection=connection, check_references=False)
+    assert unchecked["changed"] is True and stored(sim)["else"] == "'gone'"
+    # an expression is never checked: it may compute any name
+    computed = run(sim, connection={"rules": [], "else_expr": "'x-' + rcpt_domain"})
+    assert computed["changed"] is True
+
+
+def test_a_name_with_a_quote_is_written_in_double_quotes_and_read_back_as_a_name(sim):
+    result = run(sim, connection={"rules": [{"if": GMAIL, "then": "it's"}], "else": "default"})
+    assert stored(sim)["match"]["0"]["then"] == '"it\'s"'
+    assert result["outbound_strategy"]["connection"]["rules"][0]["then"] == "it's"
+    both = run(sim, connection={"rules": [{"if": GMAIL, "then": "say \"it's\""}], "else": "default"})
+    assert both["failed"] is True and "then_expr" in both["msg"], both
+
+
+@pytest.mark.parametrize("connection,words", [
+    ({"rules": [{"if": "", "then": "warmup"}], "else": "default"}, ["connection.rules[0].if", "non-empty"]),
+    ({"rules": [{"if": GMAIL}], "else": "default"}, ["then", "then_expr"]),
+    ({"rules": [{"if": GMAIL, "then": "warmup", "then_expr": "'x'"}], "else": "default"}, ["then", "then_expr"]),
+    ({"rules": [], "else": "default", "else_expr": "'x'"}, ["else", "else_expr"]),
+    ({"rules": []}, ["else", "else_expr"]),
+    ({"rules": [{"if": GMAIL, "then": "warmup", "colour": "red"}], "else": "default"}, ["colour"]),
+])
+def test_bad_input_is_refused_before_any_request(sim, connection, words):
+    result = run(sim, connection=connection)
+    assert result["failed"] is True, result
+    for word in words:
+        assert word in result["msg"], (word, result["msg"])
+    assert sim.stats()["requests"] == 0
+
+
+def test_a_syntax_error_is_the_servers_refusal_mapped_to_the_option(sim):
+    result = run(sim, connection={"rules": [{"if": "rcpt_domain == 'unterminated", "then": "warmup"}],
+                                  "else": "default"})
+    assert result["failed"] is True and result.get("changed", False) is False, result
+    failure = result["failed_strategies"][0]
+    assert failure["error_type"] == "validationFailed" and failure["properties"] == ["connection"]
+    assert "connection" in result["msg"]
+
+
+def test_a_read_only_token_reads_and_is_told_the_permission_to_write(sim):
+    info = run(sim, token=READONLY_TOKEN, module=INFO)
+    assert info["outbound_strategy"]["connection"] == {"rules": [], "else": "default"}
+    refused = run(sim, token=READONLY_TOKEN, connection={"rules": [], "else": "warmup"})
+    assert refused["failed"] is True and "sysMtaOutboundStrategyUpdate" in refused["msg"], refused
+
+
+def test_the_info_output_pastes_back_with_no_change(sim):
+    run(sim, connection={"rules": [{"if": GMAIL, "then": "warmup"}, {"if": "true", "then_expr": "'x' + 'y'"}],
+                         "else": "default"},
+        tls={"rules": [], "else": "default"})
+    exported = run(sim, module=INFO)["outbound_strategy"]
+    assert exported["connection"]["rules"][1] == {"if": "true", "then_expr": "'x' + 'y'"}
+    writes = sim.stats()["writes"]
+    again = run(sim, **exported)
+    assert again["changed"] is False and sim.stats()["writes"] == writes
+
+
+def test_reload_after_a_change_only(sim):
+    changed = run(sim, connection={"rules": [], "else": "warmup"}, reload=True)
+    assert changed["reloaded"] is True and sim.stats()["reloads"] == 1
+    unchanged = run(sim, connection={"rules": [], "else": "warmup"}, reload=True)
+    assert unchanged["reloaded"] is False and sim.stats()["reloads"] == 1
