@@ -1,6 +1,6 @@
 """Stalwart JMAP management API simulator for ``x:MtaConnectionStrategy`` (standard library only).
 
-It follows ``stalwart-jmap-api.md`` (the wire protocol notes of this project) in two dialects:
+It follows Stalwart's API as ``docs/stalwart-api.md`` describes it, in two dialects:
 
 - ``server``: the current Stalwart server. ``GET /jmap/session``, ``POST /jmap/``, durations as
   integer milliseconds both ways.
@@ -10,9 +10,11 @@ It follows ``stalwart-jmap-api.md`` (the wire protocol notes of this project) in
 Run it with ``python simulator/stalwart_sim.py --port 0``; it prints one line
 ``stalwart-sim listening on http://127.0.0.1:PORT dialect=server`` and serves until SIGTERM/SIGINT.
 Tests drive it through the ``/_sim/`` control surface (stats, reset, faults); see
-``docs/simulator.md``. Section numbers (§) in comments refer to ``stalwart-jmap-api.md``.
+``docs/simulator.md``. Names in brackets in comments, such as [Authentication], are sections of
+``docs/stalwart-api.md``.
 
-Where those notes and the real server (Stalwart 0.16.19) disagree, the simulator follows the server:
+Where the notes it was first written from and the real server (Stalwart 0.16.19) disagreed, the
+simulator follows the server;
 ``tests/simulator/test_differential.py`` sends both the same requests and compares the answers.
 """
 
@@ -50,7 +52,7 @@ SINGLETON_ID = "singleton"
 CORE = "urn:ietf:params:jmap:core"
 STALWART = "urn:stalwart:jmap"
 # Every entry of ``using`` must be one of these, otherwise the whole request is ``notRequest``
-# (§1.5: capability parsing happens inside JSON deserialization).
+# ([Requests and answers]: capability parsing happens inside JSON deserialization).
 KNOWN_CAPABILITIES = frozenset({
     CORE, STALWART,
     "urn:ietf:params:jmap:mail", "urn:ietf:params:jmap:submission",
@@ -68,7 +70,7 @@ MAX_OBJECT_SIZE = 200_000
 
 DURATION_PROPERTIES = ("connectTimeout", "dataTimeout", "ehloTimeout", "greetingTimeout",
                        "mailFromTimeout", "rcptToTimeout")
-# /get output key order (§3.1): ``id`` comes last.
+# /get output key order ([MtaConnectionStrategy]): ``id`` comes last.
 PROPERTY_ORDER = ("name", "description", "ehloHostname", "sourceIps") + DURATION_PROPERTIES
 DEFAULT_DURATIONS = {"connectTimeout": 300_000, "dataTimeout": 600_000, "ehloTimeout": 300_000,
                      "greetingTimeout": 300_000, "mailFromTimeout": 300_000, "rcptToTimeout": 300_000}
@@ -77,7 +79,7 @@ DEFAULT_DURATIONS = {"connectTimeout": 300_000, "dataTimeout": 600_000, "ehloTim
 # [ASSUMPTION] The list was read from the Stalwart source of 0.16.19's time (just after the
 # v0.16.18 tag), not from the 0.16.19 binary itself. A key that is one of them but not a property of the object
 # gives "Invalid property" with its own name as path, while a name unknown to the whole registry fails
-# earlier, as "Invalid key for object" with the object's path ("" on create, §4.2.1); the same split
+# earlier, as "Invalid key for object" with the object's path ("" on create, [Errors and permissions]); the same split
 # decides a query filter's error text and which names of a /get ``properties`` list count.
 REGISTRY_PROPERTIES = frozenset((
     "@type abuseBanPeriod abuseBanRate accessKey accessKeyId accessToken accessTokenExpiry accessTokens "
@@ -218,7 +220,7 @@ STRATEGY_PERMISSIONS = frozenset({
     "sysMtaConnectionStrategyCreate", "sysMtaConnectionStrategyUpdate",
     "sysMtaConnectionStrategyDestroy",
 })
-# "impersonate" lets a caller name another account in ``accountId`` (§1.8): the administrator has it.
+# "impersonate" lets a caller name another account in ``accountId`` ([Requests and answers]): the administrator has it.
 ALL_PERMISSIONS = STRATEGY_PERMISSIONS | frozenset({
     "sysMtaOutboundStrategyGet", "sysMtaOutboundStrategyCreate", "sysMtaOutboundStrategyUpdate",
     "sysMtaOutboundStrategyDestroy", "sysActionGet", "sysActionQuery", "sysActionCreate", "sysActionUpdate",
@@ -238,12 +240,12 @@ PERMISSION_PRESETS = {
 
 
 # --------------------------------------------------------------------------------------------
-# Ids (§1.9): u64 in a custom base32 alphabet, big-endian 5-bit digits, no leading zero digits
+# Ids ([Objects, ids and lists]): u64 in a custom base32 alphabet, big-endian 5-bit digits, no leading zero digits
 # --------------------------------------------------------------------------------------------
 
 ALPHABET = "abcdefghijklmnopqrstuvwxyz792013"
 _DIGIT = {char: index for index, char in enumerate(ALPHABET)}
-# The server's decoder accidentally accepts upper-case K..Z (§1.9): its inverse table maps them to the
+# The server's decoder accidentally accepts upper-case K..Z ([Objects, ids and lists]): its inverse table maps them to the
 # values of the lower-case letters (crates/utils/src/codec/base32_custom.rs); "K" comes back as "k".
 _DIGIT.update({char.upper(): _DIGIT[char] for char in "klmnopqrstuvwxyz"})
 SNOWFLAKE_EPOCH_MS = 1_632_268_800_000  # 2021-09-22T00:00:00Z
@@ -266,7 +268,7 @@ def encode_id(value: int) -> str:
 def decode_id(text) -> int | None:
     """Parse an id string; None when a character is outside the alphabet (or not a string).
 
-    ``""`` parses as 0, like the server (§1.9). There is no length limit: the server shifts a u64
+    ``""`` parses as 0, like the server ([Objects, ids and lists]). There is no length limit: the server shifts a u64
     left by five bits per character and keeps the low 64 bits, so ``"zzzzzzzzzzzzzzzz"`` is the
     id ``"jzzzzzzzzzzzz"``."""
     if not isinstance(text, str):
@@ -307,7 +309,7 @@ class IdGenerator:
 # --------------------------------------------------------------------------------------------
 
 class SetError(Exception):
-    """A SetError of §4.2.1; ``to_json`` keeps the server's field order."""
+    """A SetError of [Errors and permissions]; ``to_json`` keeps the server's field order."""
 
     FIELD_ORDER = ("type", "description", "properties", "existingId", "objectId", "linkedObjects",
                    "validationErrors")
@@ -335,7 +337,7 @@ class MethodError(Exception):
         self.description = description
 
     def to_json(self) -> dict:
-        """The error arguments; ``description`` is omitted when empty (§1.7)."""
+        """The error arguments; ``description`` is omitted when empty ([Errors and permissions])."""
         body = {"type": self.kind}
         if self.description:
             body["description"] = self.description
@@ -343,7 +345,7 @@ class MethodError(Exception):
 
 
 class RequestError(Exception):
-    """A request-level RFC 7807 problem (§1.6)."""
+    """A request-level RFC 7807 problem ([Requests and answers])."""
 
     def __init__(self, status, kind, detail=None, title=None, limit=None, headers=()):
         super().__init__(detail or kind)
@@ -358,13 +360,13 @@ class RequestError(Exception):
 
 
 def problem_not_found() -> RequestError:
-    """404 for unknown paths (and ``POST /api`` in the server dialect, §1.1)."""
+    """404 for unknown paths (and ``POST /api`` in the server dialect, [Endpoints and dialects])."""
     return RequestError(404, "about:blank", "The requested resource does not exist on this server.",
                         title="Not Found")
 
 
 # --------------------------------------------------------------------------------------------
-# Value validation and normalisation (§3)
+# Value validation and normalisation ([MtaConnectionStrategy])
 # --------------------------------------------------------------------------------------------
 
 # Hostname TLD check: the server uses the psl crate (the Public Suffix List): a name's top-level
@@ -464,7 +466,7 @@ def to_a_label(label):
 
 
 def normalise_hostname(value):
-    """§3.5: an IP literal is kept unchanged; otherwise white space removed, lower-cased, IDN
+    """[Host names]: an IP literal is kept unchanged; otherwise white space removed, lower-cased, IDN
     labels to A-labels, dot rules and a known TLD. Returns the stored form or None if invalid."""
     if not isinstance(value, str) or not value:
         return None
@@ -501,7 +503,7 @@ _DURATION_TEXT = re.compile(r"(\d+)(d|h|m|s|ms)?")
 
 
 def parse_duration_text(text):
-    """Stalwart's ``Duration::from_str`` (§3.4): digits plus one unit d|h|m|s|ms or none (= ms),
+    """Stalwart's ``Duration::from_str`` ([MtaConnectionStrategy]): digits plus one unit d|h|m|s|ms or none (= ms),
     case-insensitive, whitespace ignored, no fractions, no compounds. None when invalid."""
     compact = "".join(text.split()).lower()
     match = _DURATION_TEXT.fullmatch(compact)
@@ -615,7 +617,7 @@ def parse_u32(text) -> int | None:
 
 
 # --------------------------------------------------------------------------------------------
-# The object model: the registry's JSON patch engine (§3, §4.2), for the types used here
+# The object model: the registry's JSON patch engine ([MtaConnectionStrategy], [Errors and permissions]), for the types used here
 # --------------------------------------------------------------------------------------------
 
 class PatchError(Exception):
@@ -698,7 +700,7 @@ class OptionType:
 
 
 class DurationType:
-    """``Duration``: integer milliseconds > 0 (§3.4); the docs dialect also reads "5m"."""
+    """``Duration``: integer milliseconds > 0 ([MtaConnectionStrategy]); the docs dialect also reads "5m"."""
 
     def __init__(self, default):
         self.default_ms = default
@@ -739,7 +741,7 @@ class IpType:
 
 
 class ListType:
-    """``List<T>`` (§3.3): an object keyed by u32 positions; a pointer addresses one item."""
+    """``List<T>`` ([Objects, ids and lists]): an object keyed by u32 positions; a pointer addresses one item."""
 
     def __init__(self, inner):
         self.inner = inner
@@ -816,7 +818,7 @@ class StructType:
 
     def patch_property(self, current, pointer, value):
         name = pointer.next_property()
-        if name == "@type":  # ignored: these objects have a single variant (§3.6)
+        if name == "@type":  # ignored: these objects have a single variant ([Objects, ids and lists])
             return current
         if name not in self.fields:
             raise PatchError(pointer.path, "Invalid property")
@@ -848,12 +850,12 @@ OUTBOUND = StructType({name: EXPRESSION for name in ("connection", "route", "sch
 
 
 def default_strategy() -> dict:
-    """A strategy with every default of §3.1 (``name`` empty, which fails validation)."""
+    """A strategy with every default of [MtaConnectionStrategy] (``name`` empty, which fails validation)."""
     return STRATEGY.default()
 
 
 def renumbered(source_ips) -> dict:
-    """Storage keeps only the values, so positions come back contiguous from 0 (§3.3)."""
+    """Storage keeps only the values, so positions come back contiguous from 0 ([Objects, ids and lists])."""
     return {str(index): dict(source_ips[key]) for index, key in enumerate(sorted(source_ips, key=int))}
 
 
@@ -921,7 +923,7 @@ def pickled_size(stored: dict) -> int:
 
 
 def validate_strategy(stored: dict):
-    """Write-time validation (§4.2.1): required ``name``, no ``0.0.0.0`` source IP, size."""
+    """Write-time validation ([Errors and permissions]): required ``name``, no ``0.0.0.0`` source IP, size."""
     errors = []
     if not stored.get("name"):
         errors.append({"type": "Required", "property": "name"})
@@ -938,7 +940,7 @@ def validate_strategy(stored: dict):
 
 
 def wire_object(stored: dict, object_id: str, order, properties=None, durations=None) -> dict:
-    """The /get form (§3.1): fixed key order, explicit nulls, ``id`` last; ``durations`` renders
+    """The /get form ([MtaConnectionStrategy]): fixed key order, explicit nulls, ``id`` last; ``durations`` renders
     the duration properties (the docs dialect's strings)."""
     wire = {}
     for name in order:
@@ -961,7 +963,7 @@ def wire_strategy(stored: dict, object_id: str, dialect: str, properties=None) -
 
 
 def default_outbound() -> dict:
-    """The ``MtaOutboundStrategy`` singleton's defaults (§2): four expressions."""
+    """The ``MtaOutboundStrategy`` singleton's defaults ([MtaOutboundStrategy]): four expressions."""
     return OUTBOUND.default()
 
 
@@ -982,7 +984,7 @@ def stored_outbound(outbound: dict) -> dict:
 
 
 # --------------------------------------------------------------------------------------------
-# References (§4.4): what the server's result-reference evaluation finds
+# References ([Query and references]): what the server's result-reference evaluation finds
 # --------------------------------------------------------------------------------------------
 
 class ReferenceNotFound(Exception):
@@ -1065,7 +1067,7 @@ def resolve_key_references(value, created_ids, depth=0):
 
 
 # --------------------------------------------------------------------------------------------
-# Expressions of the outbound strategy (§2): which texts the server refuses, and its words
+# Expressions of the outbound strategy ([MtaOutboundStrategy]): which texts the server refuses, and its words
 # --------------------------------------------------------------------------------------------
 
 # The expression language's vocabulary, as data: its functions and how many arguments each takes
@@ -1346,7 +1348,7 @@ def check_arguments(group: Group) -> None:
 
 
 def expression_error(property_name: str, expression: dict) -> str | None:
-    """What the server's expression compiler says of one stored ``Expression`` (§2), or None."""
+    """What the server's expression compiler says of one stored ``Expression`` ([MtaOutboundStrategy]), or None."""
     if expression["else"] == "":
         return "Missing 'else' block in 'if' expression" if expression["match"] else None
     matches = [expression["match"][key] for key in sorted(expression["match"], key=int)]
@@ -1367,7 +1369,7 @@ def expression_error(property_name: str, expression: dict) -> str | None:
 
 
 # --------------------------------------------------------------------------------------------
-# Accounts and authentication (§1.3)
+# Accounts and authentication ([Authentication])
 # --------------------------------------------------------------------------------------------
 
 class Account:
@@ -1383,7 +1385,7 @@ class Account:
 
     @property
     def state(self) -> str:
-        """``sessionState``: a hex u32 (§1.5)."""
+        """``sessionState``: a hex u32 ([Requests and answers])."""
         return format(zlib.crc32(self.name.encode()), "08x")
 
 
@@ -1634,7 +1636,7 @@ def json_position(raw: bytes, offset: int) -> str:
 
 
 class TaskCrash(Exception):
-    """The server's request task panicked (§8.2: an update value that is not an object): the
+    """The server's request task panicked ([Errors and permissions]: an update value that is not an object): the
     connection is closed without an answer; what was written before stays written."""
 
     def __init__(self, committed):
@@ -1837,7 +1839,7 @@ class Simulator:
         if state_file and os.path.exists(state_file):
             self.load()
         if seed and not self.strategies:
-            # §2: created at start-up when no strategy exists, so also on a restart after every
+            # [MtaConnectionStrategy]: created at start-up when no strategy exists, so also on a restart after every
             # strategy was deleted
             self.seed_default()
             self.save()
@@ -1872,7 +1874,7 @@ class Simulator:
     # -- control surface ---------------------------------------------------------------------
 
     def seed_default(self):
-        """The auto-created ``default`` strategy (§2)."""
+        """The auto-created ``default`` strategy ([MtaConnectionStrategy])."""
         stored = default_strategy()
         stored.update(name="default", description="Default connection strategy")
         self.strategies[self.ids.next()] = stored
@@ -1955,7 +1957,7 @@ class Simulator:
                               if key not in ("type", "description", "properties")})
 
     def check_unique(self, name, ignore=None):
-        """``primaryKeyViolation`` naming the existing object (§4.2.1; not ``existingId``)."""
+        """``primaryKeyViolation`` naming the existing object ([Errors and permissions]; not ``existingId``)."""
         for key, stored in self.strategies.items():
             if key != ignore and stored["name"] == name:
                 raise SetError("primaryKeyViolation", properties=["name"],
@@ -1964,7 +1966,7 @@ class Simulator:
     # -- session -----------------------------------------------------------------------------
 
     def session(self, base: str, account: Account | None) -> dict:
-        """The session resource (§1.4); anonymous when ``account`` is None.
+        """The session resource ([Endpoints and dialects]); anonymous when ``account`` is None.
 
         [APPROXIMATION] The real server lists many more capabilities (mail, calendars, contacts,
         sieve, ...) in ``capabilities``, ``accountCapabilities`` and ``primaryAccounts``; only the
@@ -1997,7 +1999,7 @@ class Simulator:
     # -- JMAP request ------------------------------------------------------------------------
 
     def parse_request(self, raw: bytes) -> dict:
-        """Parse and check the Request object (§1.5, §1.6); raises ``RequestError``. The
+        """Parse and check the Request object ([Requests and answers], [Requests and answers]); raises ``RequestError``. The
         arguments of a known method are checked as the server's deserializer reads them: a
         mistake there is a ``notRequest`` for the whole request, or an ``invalidArguments`` of that
         call when the server can read on after it (``argument_problems``)."""
@@ -2075,7 +2077,7 @@ class Simulator:
             response["createdIds"] = created_ids
         return response, self.committed
 
-    # -- references (§4.4) ---------------------------------------------------------------------
+    # -- references ([Query and references]) ---------------------------------------------------------------------
 
     @staticmethod
     def resolve_references(name, arguments, responses, created_ids):
@@ -2155,7 +2157,7 @@ class Simulator:
 
     @staticmethod
     def require(account, permission):
-        """Method-level ``forbidden`` when ``permission`` is missing (§1.7)."""
+        """Method-level ``forbidden`` when ``permission`` is missing ([Errors and permissions])."""
         if permission not in account.permissions:
             raise MethodError("forbidden", METHOD_FORBIDDEN)
 
@@ -2163,7 +2165,7 @@ class Simulator:
     def account_id(arguments, account) -> str:
         """The ``accountId`` a call works in, as the server writes it back: an unparseable (or
         absent) one is the caller's own; another account needs the ``impersonate`` permission,
-        which the administrator has (§1.8). Measured with the administrator's key and with keys
+        which the administrator has ([Requests and answers]). Measured with the administrator's key and with keys
         without that permission; the built-in tokens other than ``admin-token`` have accounts of
         their own here, where on a real server every key is its user's."""
         value = decode_id(arguments.get("accountId"))
@@ -2175,7 +2177,7 @@ class Simulator:
 
     @staticmethod
     def check_set_permissions(account, arguments, prefix):
-        """§4.2.2: none of create/update/destroy → forbidden even for an empty /set; otherwise a
+        """[Errors and permissions]: none of create/update/destroy → forbidden even for an empty /set; otherwise a
         missing permission for a non-empty section."""
         granted = {verb: f"{prefix}{verb.capitalize()}" in account.permissions
                    for verb in ("create", "update", "destroy")}
@@ -2205,7 +2207,7 @@ class Simulator:
     @staticmethod
     def properties_argument(arguments):
         """The ``properties`` filter: None means all. Names that are not registry properties are
-        dropped; then an empty list means all (§4.1's quirk), otherwise ``id`` is added. A
+        dropped; then an empty list means all ([Requests and answers]'s quirk), otherwise ``id`` is added. A
         registry name the object does not have (``text``) counts, so ``["text"]`` gives only ids."""
         wanted = {name for name in arguments.get("properties") or () if name in REGISTRY_PROPERTIES}
         return (wanted | {"id"}) if wanted else None
@@ -2213,7 +2215,7 @@ class Simulator:
     # -- x:MtaConnectionStrategy ---------------------------------------------------------------
 
     def get_MtaConnectionStrategy(self, arguments, account, account_id, created_ids):
-        """§4.1: notFound lists the unparseable ids first (as sent), then the unknown ones
+        """[Requests and answers]: notFound lists the unparseable ids first (as sent), then the unknown ones
         (re-encoded)."""
         valid, not_found = self.get_ids(arguments)
         properties = self.properties_argument(arguments)
@@ -2229,7 +2231,7 @@ class Simulator:
 
     def set_sections(self, arguments):
         """create, the parseable update keys (re-encoded) and destroy ids; unparseable ids (``#n1``
-        included) are dropped silently (§1.9)."""
+        included) are dropped silently ([Objects, ids and lists])."""
         create = arguments.get("create") or {}
         update = [(decode_id(key), value) for key, value in (arguments.get("update") or {}).items()
                   if decode_id(key) is not None]
@@ -2237,7 +2239,7 @@ class Simulator:
         return create, update, destroy
 
     def set_MtaConnectionStrategy(self, arguments, account, account_id, created_ids):
-        """§4.2: creates (request order), then updates, then destroys; empty maps omitted."""
+        """[Errors and permissions]: creates (request order), then updates, then destroys; empty maps omitted."""
         self.check_set_size(arguments)
         create, update, destroy = self.set_sections(arguments)
         self.count_set(create or update or destroy)
@@ -2273,7 +2275,7 @@ class Simulator:
             if value not in self.strategies:
                 continue
             if not isinstance(patch, dict):
-                # §8.2: the server unwrap()s the update value as an object and its task panics
+                # [Errors and permissions]: the server unwrap()s the update value as an object and its task panics
                 raise TaskCrash(self.committed)
             try:
                 patch = resolve_key_references(patch, created_ids)
@@ -2285,7 +2287,7 @@ class Simulator:
                 continue
             stored["sourceIps"] = renumbered(stored["sourceIps"])
             if stored != self.strategies[value]:
-                # Nothing is written when nothing changed; the answer is the same (§4.2).
+                # Nothing is written when nothing changed; the answer is the same ([Errors and permissions]).
                 self.strategies[value] = stored
                 self.stats["objects_updated"] += 1
                 self.committed = True
@@ -2310,7 +2312,7 @@ class Simulator:
 
     def answer_set(self, result, **sections):
         """Put the sections of a ``/set`` response into ``result``, omitting the empty ones
-        (§4.2), and count its SetErrors by type in the stats (``set_errors``)."""
+        ([Errors and permissions]), and count its SetErrors by type in the stats (``set_errors``)."""
         counts = self.stats["set_errors"]
         for label, section in sections.items():
             if label.startswith("not"):
@@ -2321,7 +2323,7 @@ class Simulator:
                 result[label] = section
 
     def query_MtaConnectionStrategy(self, arguments, account, account_id, created_ids):
-        """§4.3, as the server runs it: filters (AND only, on ``name``), one comparator, and the
+        """[Query and references], as the server runs it: filters (AND only, on ``name``), one comparator, and the
         limit pushdown: sorted by id without ``calculateTotal``, with ``anchorOffset`` 0 and
         ``position`` absent or > 0, the offset, anchor and limit are applied to an ascending scan
         of the index (of the names when filtered) and the page is then sorted; the response then
@@ -2421,7 +2423,7 @@ class Simulator:
         return wire_object(self.outbound, SINGLETON_ID, tuple(OUTBOUND.fields), properties)
 
     def get_MtaOutboundStrategy(self, arguments, account, account_id, created_ids):
-        """The singleton (§2): ``ids`` null lists it only once an update has written it; asked for
+        """The singleton ([MtaOutboundStrategy]): ``ids`` null lists it only once an update has written it; asked for
         by id (``singleton``) it is always there, with its defaults until written."""
         valid, not_found = self.get_ids(arguments)
         properties = self.properties_argument(arguments)
@@ -2506,7 +2508,7 @@ class Simulator:
         raise MethodError("invalidArguments", "Actions cannot be queried")
 
     def set_Action(self, arguments, account, account_id, created_ids):
-        """Only ``create {"@type": "ReloadSettings"}`` (§2) is simulated, counted in ``reloads``;
+        """Only ``create {"@type": "ReloadSettings"}`` ([Reload]) is simulated, counted in ``reloads``;
         its id is the current time in seconds, as on the server. Updates and destroys are refused
         per item.
 
@@ -2581,7 +2583,7 @@ HTTP_TITLES = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service U
 
 
 def unauthorized() -> RequestError:
-    """401 with both challenges and the problem body (§1.3)."""
+    """401 with both challenges and the problem body ([Authentication])."""
     return RequestError(401, "about:blank", "You have to authenticate first.", title="Unauthorized",
                         headers=[("WWW-Authenticate", 'Bearer realm="Stalwart Server", '
                                   'resource_metadata="/.well-known/oauth-protected-resource"'),
@@ -2670,7 +2672,7 @@ class Handler(BaseHTTPRequestHandler):
         return f"{scheme}://{host}"
 
     def authenticate(self) -> Account | None:
-        """The account for the Authorization header; None when absent; 401 when bad (§1.3)."""
+        """The account for the Authorization header; None when absent; 401 when bad ([Authentication])."""
         header = self.headers.get("Authorization")
         if header is None:
             return None
@@ -2801,7 +2803,7 @@ class Handler(BaseHTTPRequestHandler):
         body = {"type": "about:blank", "status": status, "title": HTTP_TITLES[status]}
         headers = []
         if status == 403:
-            # §1.6: "Blocked IP or endpoint access denied"
+            # [Requests and answers]: "Blocked IP or endpoint access denied"
             body["detail"] = "Access to this endpoint is denied."
         if status == 429:
             body["detail"] = "You have exceeded the request rate limit."
@@ -2853,7 +2855,7 @@ class Handler(BaseHTTPRequestHandler):
         raise problem_not_found()
 
     def jmap(self, body):
-        """One JMAP API request: auth, content type, size, parse, process (§1.5, §1.6)."""
+        """One JMAP API request: auth, content type, size, parse, process ([Requests and answers], [Requests and answers])."""
         account = self.authenticate()
         if account is None:
             raise unauthorized()

@@ -335,7 +335,7 @@ def test_state_file_persists_across_restarts(tmp_path):
 
 
 def test_default_is_seeded_again_after_a_restart_with_no_strategy(tmp_path):
-    """§2: re-created on the next boot if all strategies have been deleted."""
+    """[MtaConnectionStrategy]: re-created on the next boot if all strategies have been deleted."""
     state = tmp_path / "state.json"
     with Simulator(state_file=state) as first:
         default_id = first.objects()[0]["id"]

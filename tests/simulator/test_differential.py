@@ -15,7 +15,7 @@ A case needs both backends, so every case is a ``real`` test: without a real ser
 
 Placeholders in a case's calls: ``"$id:bulk"`` is the id of the strategy named ``bulk``,
 ``"$upper:bulk"`` the same id with its letters k..z in upper case (which the server's decoder
-accepts, §1.9).
+accepts, [Objects, ids and lists]).
 """
 
 from __future__ import annotations
@@ -160,7 +160,7 @@ CASES = [
     one("get-account-other-readonly", GET, {"accountId": "d", "ids": []}, token=READONLY_TOKEN),
     one("get-noperm", GET, {}, token=NOPERM_TOKEN),
     one("get-too-many-ids", GET, {"ids": ["a"] * 501}),
-    # --- /set: the SetErrors of §3 and §4 ----------------------------------------------------------------
+    # --- /set: the SetErrors of [MtaConnectionStrategy] and [Errors and permissions] ----------------------------------------------------------------
     create_error("create-unknown-key", {"name": "n", "foo": 1}),
     create_error("create-other-registry-property", {"name": "n", "enable": True}),
     create_error("create-id", {"name": "n", "id": "abc"}),

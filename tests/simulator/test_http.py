@@ -34,7 +34,7 @@ def test_anonymous_session_has_capabilities_but_no_accounts(sim):
     assert (core["maxCallsInRequest"], core["maxObjectsInGet"], core["maxObjectsInSet"]) == (16, 500, 500)
     assert core["maxSizeRequest"] == 10_000_000 and core["maxConcurrentRequests"] == 4
     assert session["apiUrl"] == f"{sim.url}/jmap/"
-    # urn:stalwart:jmap is only an account capability, never a session-level one (§1.4).
+    # urn:stalwart:jmap is only an account capability, never a session-level one ([Endpoints and dialects]).
     assert "urn:stalwart:jmap" not in session["capabilities"]
 
 
@@ -96,7 +96,7 @@ def test_unknown_path_is_404(any_sim):
 
 @pytest.mark.parametrize("path", ["/jmap/", "/jmap/session", "/jmap/ws"])
 def test_options_on_jmap_paths_is_204_without_credentials(any_sim, path):
-    """§1.1: ``OPTIONS /jmap/*`` is 204 in the server dialect; the docs dialect has no /jmap."""
+    """[Endpoints and dialects]: ``OPTIONS /jmap/*`` is 204 in the server dialect; the docs dialect has no /jmap."""
     answer = any_sim.http("OPTIONS", path)
     if any_sim.dialect == "server":
         assert (answer.status, answer.body) == (204, b"")
@@ -303,7 +303,7 @@ def test_unknown_using_is_not_request_but_missing_stalwart_is_fine(any_sim):
 
 
 def assert_calls_limit(sim, limit):
-    """``limit`` + 1 calls give the §1.6 limit problem; ``limit`` calls are answered."""
+    """``limit`` + 1 calls give the [Requests and answers] limit problem; ``limit`` calls are answered."""
     body = {"using": [], "methodCalls": [[GET, {}, f"c{index}"] for index in range(limit + 1)]}
     answer = sim.http("POST", sim.api_path, body, ADMIN)
     assert answer.status == 400
@@ -346,7 +346,7 @@ def test_lowered_limits_are_enforced(any_dialect):
 
 
 def test_body_over_max_size_request_is_a_limit_problem(any_sim):
-    """§1.6: a body larger than maxSizeRequest (10 000 000, §1.4) is a 400 ``limit`` problem."""
+    """[Requests and answers]: a body larger than maxSizeRequest (10 000 000, [Endpoints and dialects]) is a 400 ``limit`` problem."""
     max_size = 10_000_000
     if any_sim.dialect == "server":
         core = any_sim.http("GET", "/jmap/session").json()["capabilities"]["urn:ietf:params:jmap:core"]

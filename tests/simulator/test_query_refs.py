@@ -113,7 +113,7 @@ def test_query_paging(any_sim):
 
 
 def test_query_pushdown_pages_an_ascending_scan(any_sim):
-    """The real server (§4.3): sorted by id, without calculateTotal, with anchorOffset 0 and
+    """The real server ([Query and references]): sorted by id, without calculateTotal, with anchorOffset 0 and
     position absent or > 0, the offset and limit apply to an ascending id scan and the page is then
     sorted; position is 0 and limit is not echoed."""
     ids = seed(any_sim, *"abcdef")
@@ -301,7 +301,7 @@ LOWER_K_TO_Z = "klmnopqrstuvwxyz"
 
 
 def test_upper_case_k_to_z_in_ids_decode_like_lower_case(any_sim):
-    """§1.9: the id decoder accidentally accepts upper-case K..Z (not A..J)."""
+    """[Objects, ids and lists]: the id decoder accidentally accepts upper-case K..Z (not A..J)."""
     names = seed(any_sim, *(f"s{index}" for index in range(40)))
     # Every id has an "a" (the zero bits below the node number); most have letters in k..z.
     object_id, other_id = [text for text in names.values() if set(text) & set(LOWER_K_TO_Z)][:2]
@@ -327,7 +327,7 @@ def test_upper_case_k_to_z_in_ids_decode_like_lower_case(any_sim):
 
 
 def test_empty_id_parses_as_id_zero(any_sim):
-    """§1.9: "" is id 0 (like "a"), a valid id: /set reports it (as "a", the real server writes ids
+    """[Objects, ids and lists]: "" is id 0 (like "a"), a valid id: /set reports it (as "a", the real server writes ids
     back re-encoded) instead of dropping it."""
     answer = result(any_sim, SET, {"update": {"": {"description": "d"}, "not!an!id": {"description": "d"}},
                                    "destroy": ["", "not!an!id"]})

@@ -19,7 +19,7 @@ KEY_ORDER = ["name", "description", "ehloHostname", "sourceIps", *DEFAULTS_MS, "
 
 
 def id_value(text: str) -> int:
-    """An id's u64 value (§1.9 alphabet)."""
+    """An id's u64 value ([Objects, ids and lists] alphabet)."""
     value = 0
     for char in text:
         value = value * 32 + "abcdefghijklmnopqrstuvwxyz792013".index(char)
@@ -67,7 +67,7 @@ def test_get_all_is_ascending(any_sim):
 def test_get_all_is_capped(any_dialect):
     ids = [create_id(any_dialect, {"name": f"s{index}"}) for index in range(4)]
     any_dialect.configure(maxObjectsInGet=3)
-    # Silently capped at maxObjectsInGet (§4.1): the oldest three, no error, nothing in notFound.
+    # Silently capped at maxObjectsInGet ([Requests and answers]): the oldest three, no error, nothing in notFound.
     for arguments in ({"ids": None}, {}):
         answer = result(any_dialect, GET, arguments)
         assert [item["id"] for item in answer["list"]][1:] == ids[:2] and answer["notFound"] == []
@@ -212,7 +212,7 @@ def test_unknown_keys_on_update_and_ignored_type(any_sim):
 
 @pytest.mark.parametrize("value", ["not an object", None, [], 5])
 def test_an_update_that_is_not_an_object_closes_the_connection(any_sim, value):
-    """The real server (§8.2): its request task panics on an update value that is not an object,
+    """The real server ([Errors and permissions]): its request task panics on an update value that is not an object,
     for an id that exists: the connection closes without an answer; what the request wrote before
     (a create of the same call) stays; the server keeps serving."""
     object_id = create_id(any_sim, {"name": "x"})
@@ -415,7 +415,7 @@ def test_over_500_objects_in_one_set_is_request_too_large(any_sim):
 
 
 def test_oversized_object_fails_validation(any_sim):
-    """§4.2.1: the pickled object may not exceed 200 000 bytes. The real server LZ4-compresses a
+    """[Errors and permissions]: the pickled object may not exceed 200 000 bytes. The real server LZ4-compresses a
     pickle past 8 KiB and measures what it keeps (a long run of one letter passes), so the value
     here is seeded random letters, which do not compress: both measure the plain pickle, a version
     byte, "x" (1 + 1), the description (1 + 3 + 200 001: a flag, its length as LEB128, its bytes),
