@@ -3,24 +3,24 @@
     python tests/tooling/make_reference.py            # rewrite docs/reference.md
     python tests/tooling/make_reference.py --check    # exit 1 if docs/reference.md is stale
 
-The source is what ``ansible-doc`` renders: each module's DOCUMENTATION, EXAMPLES and RETURN
-with the collection's doc fragments merged in, the role's ``meta/argument_specs.yml`` and the
-filter's DOCUMENTATION. Ansible's markup (``O()``, ``V()``, ``M()``...) becomes Markdown through
-antsibull-docs-parser. A unit test (``tests/unit/test_reference.py``) fails when the page and
-the code disagree, so the page cannot drift from what the modules accept.
-
-Fragments are merged the way ansible-core merges them for ``ansible-doc``: options and attributes
-are combined (the module's own entries win where both define a key), lists such as ``notes`` are
-appended. Only this collection's fragments are used, so no Ansible installation is consulted and
-the page is the same whichever ansible-core runs the test.
+The source is ``ansible-doc --json`` (the ansible-doc beside this Python) for every module and
+filter in ``plugins/`` and for the role: Ansible merges the doc fragments and reads the role's
+``meta/argument_specs.yml``, so nothing here re-implements that. Ansible's markup (``O()``,
+``V()``, ``M()``...) becomes Markdown through antsibull-docs-parser. A unit test
+(``tests/unit/test_reference.py``) fails when the page and the code disagree, on every
+ansible-core the suite runs, so the page cannot drift from what the modules accept.
 """
 
 from __future__ import annotations
 
 import argparse
-import ast
+import json
+import os
 import re
+import shutil
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import yaml
@@ -32,10 +32,7 @@ from antsibull_docs_parser.parser import Context, parse
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUT = ROOT / "docs" / "reference.md"
 NAMESPACE = "stalwart.mail"
-MODULES = ("mta_connection_strategy", "mta_connection_strategy_info", "mta_outbound_strategy", "mta_outbound_strategy_info",
-           "reload_settings")
 ROLE = "mta_connection_strategies"
-FILTERS = ("merge_strategies",)
 
 
 def anchor(kind, name):
@@ -134,57 +131,47 @@ def cell(text):
     return "<br>".join(line.strip() for line in text.replace("|", "\\|").split("\n") if line.strip())
 
 
-# --- reading the docs --------------------------------------------------------------------------
+# --- reading the docs: ansible-doc's own output ------------------------------------------------
 
 
-def python_docs(path, names=("DOCUMENTATION", "EXAMPLES", "RETURN"), in_class=False):
-    """The raw-string assignments ``names`` of a plugin or doc fragment file, without importing it."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    body = tree.body
-    if in_class:
-        body = next(node for node in tree.body if isinstance(node, ast.ClassDef)).body
-    found = {}
-    for node in body:
-        if isinstance(node, ast.Assign):
-            for target in node.targets:
-                if getattr(target, "id", None) in names:
-                    found[target.id] = ast.literal_eval(node.value)
-    return found
+def collection_root():
+    """A temporary ``ansible_collections/stalwart/mail`` that is this checkout (a symlink)."""
+    root = Path(tempfile.mkdtemp(prefix="stalwart-reference-"))
+    (root / "ansible_collections" / "stalwart").mkdir(parents=True)
+    (root / "ansible_collections" / "stalwart" / "mail").symlink_to(ROOT, target_is_directory=True)
+    return root
 
 
-def fragment(reference):
-    """The YAML of ``stalwart.mail.<file>[.<VARIABLE>]``."""
-    parts = reference.split(".")
-    if parts[:2] != NAMESPACE.split("."):
-        raise SystemExit(f"a fragment from outside the collection: {reference}")
-    variable = parts[3].upper() if len(parts) > 3 else "DOCUMENTATION"
-    text = python_docs(ROOT / "plugins" / "doc_fragments" / f"{parts[2]}.py", (variable,), in_class=True)[variable]
-    return yaml.safe_load(text)
+def ansible_doc(plugin_type, names):
+    """``ansible-doc --json -t TYPE`` for this collection's plugins ``names``: the documentation as
+    Ansible itself assembles it (doc fragments merged), keyed by short name."""
+    root = collection_root()
+    try:
+        (root / "ansible.cfg").write_text("[defaults]\n", encoding="utf-8")  # no user or system config
+        env = {**{key: value for key, value in os.environ.items() if not key.startswith("ANSIBLE_")},
+               "ANSIBLE_COLLECTIONS_PATH": str(root), "ANSIBLE_COLLECTIONS_SCAN_SYS_PATH": "false",
+               "ANSIBLE_NOCOLOR": "1", "ANSIBLE_CONFIG": str(root / "ansible.cfg")}
+        command = [str(Path(sys.executable).parent / "ansible-doc"), "--json", "-t", plugin_type,
+                   *[f"{NAMESPACE}.{name}" for name in names]]
+        done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise SystemExit(f"ansible-doc failed ({done.returncode}):\n{done.stderr}")
+        found = json.loads(done.stdout)
+    finally:
+        shutil.rmtree(root)
+    missing = [name for name in names if f"{NAMESPACE}.{name}" not in found]
+    if missing:
+        raise SystemExit(f"ansible-doc found no documentation for {plugin_type} {missing}")
+    return {name: found[f"{NAMESPACE}.{name}"] for name in names}
 
 
-def merge_fragment(doc, extra):
-    for key, value in extra.items():
-        if isinstance(value, dict):
-            # the plugin's own entries first, in its order, then the fragment's
-            merged = {}
-            for name, own in (doc.get(key) or {}).items():
-                entry = value.get(name)
-                merged[name] = {**entry, **own} if isinstance(entry, dict) and isinstance(own, dict) else own
-            for name, entry in value.items():
-                merged.setdefault(name, entry)
-            doc[key] = merged
-        elif isinstance(value, list):
-            doc[key] = list(doc.get(key, [])) + value
-        else:
-            doc.setdefault(key, value)
+def plugin_names(folder):
+    return tuple(sorted(path.stem for path in (ROOT / "plugins" / folder).glob("*.py")
+                        if not path.name.startswith("_")))
 
 
-def module_docs(name):
-    raw = python_docs(ROOT / "plugins" / "modules" / f"{name}.py")
-    doc = yaml.safe_load(raw["DOCUMENTATION"])
-    for reference in doc.pop("extends_documentation_fragment", []):
-        merge_fragment(doc, fragment(reference))
-    return doc, raw.get("EXAMPLES", "").strip("\n"), yaml.safe_load(raw.get("RETURN") or "{}") or {}
+MODULES = plugin_names("modules")
+FILTERS = plugin_names("filter")
 
 
 # --- rendering ---------------------------------------------------------------------------------
@@ -270,8 +257,8 @@ def seealso(entries, plugin_type, name):
     return lines
 
 
-def render_module(name):
-    doc, examples, returns = module_docs(name)
+def render_module(name, found):
+    doc, examples, returns = found["doc"], (found.get("examples") or "").strip("\n"), found.get("return") or {}
     out = [f'<a id="{anchor("module", name)}"></a>', "", f"## Module `{NAMESPACE}.{name}`", "",
            f"{markup(doc['short_description'], 'module', name)}", ""]
     out += paragraphs(doc.get("description"), "module", name)
@@ -291,9 +278,8 @@ def render_module(name):
     return out
 
 
-def render_role():
-    specs = yaml.safe_load((ROOT / "roles" / ROLE / "meta" / "argument_specs.yml").read_text(encoding="utf-8"))
-    main = specs["argument_specs"]["main"]
+def render_role(found):
+    main = found["entry_points"]["main"]
     out = [f'<a id="{anchor("role", ROLE)}"></a>', "", f"## Role `{NAMESPACE}.{ROLE}`", "",
            markup(main["short_description"], "role", ROLE), ""]
     out += paragraphs(main.get("description"), "role", ROLE)
@@ -302,18 +288,16 @@ def render_role():
     return out
 
 
-def render_filter(name):
-    raw = python_docs(ROOT / "plugins" / "filter" / f"{name}.py")
-    doc = yaml.safe_load(raw["DOCUMENTATION"])
-    returns = yaml.safe_load(raw.get("RETURN") or "{}") or {}
+def render_filter(name, found):
+    doc, examples, returns = found["doc"], (found.get("examples") or "").strip("\n"), found.get("return") or {}
     out = [f'<a id="{anchor("filter", name)}"></a>', "", f"## Filter `{NAMESPACE}.{name}`", "",
            markup(doc["short_description"], "filter", name), ""]
     out += paragraphs(doc.get("description"), "filter", name)
     out += ["### Input and options", ""] + options_table(doc.get("options", {}), "filter", name) + [""]
     if doc.get("seealso"):
         out += ["### See also", ""] + seealso(doc["seealso"], "filter", name) + [""]
-    if raw.get("EXAMPLES"):
-        out += ["### Examples", "", "```yaml", raw["EXAMPLES"].strip("\n"), "```", ""]
+    if examples:
+        out += ["### Examples", "", "```yaml", examples, "```", ""]
     if returns:
         out += ["### Return value", ""] + [f"- `{key}` ({type_of(spec)}): "
                                            f"{cell(markup(spec.get('description'), 'filter', name))}"
@@ -323,19 +307,21 @@ def render_filter(name):
 
 def render():
     out = ["# Reference", "",
-           "Generated from the modules' documentation, the role's `meta/argument_specs.yml` and the",
-           "filter's documentation by `tests/tooling/make_reference.py`; do not edit by hand. The same",
-           f"text is what `ansible-doc {NAMESPACE}.<module>` and `ansible-doc -t role {NAMESPACE}.{ROLE}` show.",
+           "Generated by `tests/tooling/make_reference.py` from what `ansible-doc --json` returns for",
+           "the modules, the role and the filters (their own documentation, with the doc fragments merged",
+           f"by Ansible); do not edit by hand. `ansible-doc {NAMESPACE}.<module>` shows the same text.",
            "A unit test fails when this page and the code disagree.", "", "Contents:", ""]
     out += [f"- [module `{NAMESPACE}.{name}`](#{anchor('module', name)})" for name in MODULES]
     out += [f"- [role `{NAMESPACE}.{ROLE}`](#{anchor('role', ROLE)})"]
     out += [f"- [filter `{NAMESPACE}.{name}`](#{anchor('filter', name)})" for name in FILTERS]
     out.append("")
+    modules = ansible_doc("module", MODULES)
     for name in MODULES:
-        out += render_module(name)
-    out += render_role()
+        out += render_module(name, modules[name])
+    out += render_role(ansible_doc("role", [ROLE])[ROLE])
+    filters = ansible_doc("filter", FILTERS)
     for name in FILTERS:
-        out += render_filter(name)
+        out += render_filter(name, filters[name])
     while out and out[-1] == "":
         out.pop()
     return "\n".join(out) + "\n"
