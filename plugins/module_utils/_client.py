@@ -195,6 +195,7 @@ class JmapClient:
         self.endpoint = None
         self.limits = dict(DEFAULT_LIMITS)
         self.requests_sent = 0
+        self.requests_retried = 0  # requests sent again after a transient failure
         self._connected = False
         self._http = None
 
@@ -233,9 +234,14 @@ class JmapClient:
         delay = RETRY_POLICY["backoff_first"] * (2 ** (attempt - 1))
         return min(delay, RETRY_POLICY["backoff_max"])
 
-    def back_off(self, attempt):
-        """Wait as before the ``attempt``-th retry (the runner's re-read after a lost write)."""
-        self._sleep(self._backoff(attempt))
+    def back_off(self, attempt, reason=None):
+        """Wait as before the ``attempt``-th retry (the service's re-read after a lost write),
+        saying why when ``reason`` is given."""
+        delay = self._backoff(attempt)
+        if reason:
+            self._warn(f"{reason}; reading the server's state again in {delay:g} s before writing what is "
+                       f"missing (round {attempt} of {max(1, self.retries)})")
+        self._sleep(delay)
 
     def _exchange(self, http_method, url, body=None, write=False, check=None):
         """Send one HTTP request, with the retry policy; return the ``requests`` response.
@@ -257,6 +263,9 @@ class JmapClient:
                     core = f"{transient.reason} {transient.preposition} {shown} after {_plural(attempt, 'attempt')}"
                     raise TransportError(f"{core}; {RERUN_SAFE}", core=core, url=shown, attempts=attempt) from None
                 delay = transient.delay if transient.delay is not None else self._backoff(attempt)
+                self.requests_retried += 1
+                self._warn(f"retrying {http_method} {shown} in {delay:g} s (retry {attempt} of {self.retries}): "
+                           f"{transient.reason}")
                 self._sleep(delay)
 
     def _attempt(self, http_method, url, shown, body, write):

@@ -95,15 +95,25 @@ def client_for(module, client_factory=None):
 
 def run(spec, module=None, client_factory=None):
     """Run ``spec``'s operation in ``module`` (a ``StalwartModule`` of the spec when None) and
-    exit with its results, or fail with the error's message and structured fields. No traceback:
+    exit with its results (with ``retried_requests``, how many requests were sent again after a
+transient failure), or fail with the error's message and structured fields. No traceback:
     the message is the whole story (and ansible-core 2.19 would otherwise attach the active
     exception)."""
     module = module if module is not None else StalwartModule(spec)
+    clients = []
+
+    def counted(module_):
+        client = client_for(module_, client_factory)
+        clients.append(client)
+        return client
+
     error = None
     try:
-        results = spec.operation(module, client_factory)
+        results = spec.operation(module, counted)
     except StalwartError as caught:
         error = caught
+    # every retry was also a warning with its reason; the count is for playbooks that check it
+    retried = {"retried_requests": sum(getattr(client, "requests_retried", 0) for client in clients)}
     if error is not None:
-        module.fail_json(**error.fail_kwargs())
-    module.exit_json(**results)
+        module.fail_json(**error.fail_kwargs(), **retried)
+    module.exit_json(**results, **retried)

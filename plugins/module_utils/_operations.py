@@ -339,11 +339,11 @@ def _write_outbound(client, the_plan, values):
     while True:
         try:
             return _service.update_singleton(client, the_plan)
-        except WriteOutcomeUnknown:
+        except WriteOutcomeUnknown as lost:
             rounds += 1
             if rounds > rounds_allowed:
                 raise
-            client.back_off(rounds)
+            client.back_off(rounds, reason=f"a write's answer was lost ({lost.core})")
             current, _snapshot = _read_outbound(client, [])
             again = _planner.plan_singleton(OUTBOUND, current, values)
             if not again.changed:

@@ -508,7 +508,8 @@ def _apply(client, first_plan, snapshot, desired, progress, objects, read_and_pl
             rounds += 1
             if rounds > rounds_allowed:
                 raise
-            client.back_off(rounds)  # the same backoff as a retry: a failing server gets a breather
+            # the same backoff as a retry: a failing server gets a breather
+            client.back_off(rounds, reason=f"a write's answer was lost ({lost.core})")
             snapshot, next_plan = read_and_plan()
             objects.clear()
             objects.update(snapshot.current)

@@ -362,6 +362,13 @@ failed_strategies:
       description: Invalid hostname or IP address
       properties: [ehlo_hostname]
       validation_errors: []
+retried_requests:
+  description:
+    - How many HTTP requests were sent again after a transient failure (connection refused, HTTP 429,
+      502, 503, 504, C(serverUnavailable)). Each retry is also a warning that gives its reason.
+  returned: always
+  type: int
+  sample: 0
 """
 
 from ansible_collections.stalwart.mail.plugins.module_utils._module import run

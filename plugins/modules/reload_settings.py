@@ -61,6 +61,13 @@ reloaded:
   returned: success
   type: bool
   sample: true
+retried_requests:
+  description:
+    - How many HTTP requests were sent again after a transient failure (connection refused, HTTP 429,
+      502, 503, 504, C(serverUnavailable)). Each retry is also a warning that gives its reason.
+  returned: always
+  type: int
+  sample: 0
 """
 
 from ansible_collections.stalwart.mail.plugins.module_utils._module import run

@@ -268,3 +268,30 @@ def test_value_options_with_state_absent_draw_a_warning(sim):
                for warning in result.get("warnings", [])), result.get("warnings")
     batch = run(sim, strategies=[{"name": "other", "state": "absent", "description": "x"}])
     assert any("strategies[0]" in warning and "description" in warning for warning in batch.get("warnings", []))
+
+
+# --- retries are visible ---------------------------------------------------------------------------------
+
+
+def test_each_retry_is_a_warning_with_its_reason_and_the_result_counts_them(sim):
+    sim.fault("http503", count=2, match="read")  # the first read and its first retry
+    result = run(sim, name="patient", connect_timeout="1m")
+    assert not result.get("failed"), result.get("msg")
+    assert result["changed"] is True and result["retried_requests"] == 2
+    retried = [text for text in result.get("warnings", []) if text.startswith("retrying POST ")]
+    assert len(retried) == 2 and all("HTTP 503" in text for text in retried), result.get("warnings")
+    assert "(retry 1 of 2)" in retried[0] and "(retry 2 of 2)" in retried[1]
+
+
+def test_a_lost_write_says_why_the_module_reads_again(sim):
+    sim.fault("drop_after", match="write")  # committed, answer lost: read again, nothing resent
+    result = run(sim, name="lost-once", connect_timeout="1m")
+    assert not result.get("failed") and result["changed"] is True, result.get("msg")
+    assert any(text.startswith("a write's answer was lost (") and "reading the server's state again" in text
+               for text in result.get("warnings", [])), result.get("warnings")
+    assert result["retried_requests"] == 0  # the re-read is a new request, not a retry
+
+
+def test_a_run_without_trouble_retries_nothing_and_warns_nothing(sim):
+    result = run(sim, name="calm")
+    assert result["changed"] is True and result["retried_requests"] == 0 and not result.get("warnings")

@@ -383,12 +383,17 @@ def unavailable():
 def test_transient_status_is_retried_with_backoff(server, code, write):
     """Reads after any transient status; writes only after 429 (refused before processing)."""
     server.answer(session(), status(code), status(code), get_ok())
-    sleeps = Sleeps()
-    client = client_for(server, sleep=sleeps)
+    sleeps, warned = Sleeps(), []
+    client = client_for(server, sleep=sleeps, warn=warned.append)
     assert client.post(GET, write=write)[0][0] == "x:MtaConnectionStrategy/get"
     assert len(server.posts()) == 3
     assert sleeps == [0.5, 1.0]
-    assert client.requests_sent == 4
+    assert client.requests_sent == 4 and client.requests_retried == 2
+    # each retry is a warning that says what is retried, when, and why
+    assert len(warned) == 2, warned
+    for number, (text, delay) in enumerate(zip(warned, ("0.5", "1")), 1):
+        assert text.startswith(f"retrying POST {server.url}/jmap/ in {delay} s (retry {number} of 3): "), text
+        assert f"HTTP {code}" in text, text
 
 
 @pytest.mark.parametrize("answer", [status(500), status(502), status(503), status(504),

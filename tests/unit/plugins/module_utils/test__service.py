@@ -50,9 +50,11 @@ class FakeClient:
         self.reloads = 0
         self.race = {}  # name -> object another run creates just before our write
         self.waits = []  # back_off(round) calls: the runner's pauses before a re-read
+        self.wait_reasons = []  # and the reason each gave (warned to the user)
 
-    def back_off(self, attempt):
+    def back_off(self, attempt, reason=None):
         self.waits.append(attempt)
+        self.wait_reasons.append(reason)
 
     def _store(self, obj):
         obj.setdefault("id", f"id{next(self.ids):04}")
@@ -255,6 +257,8 @@ def test_lost_writes_past_retries_fail():
     assert "outcome is unknown" in caught.value.msg
     assert sum(1 for post in client.posts if post[0]) == 4  # the first write and one per round after a re-read
     assert client.waits == [1, 2, 3], "each re-read round waits like a retry"
+    assert all(reason and reason.startswith("a write's answer was lost (") for reason in client.wait_reasons), \
+        "and each says why (the client warns it)"
     assert client.objects == {}
 
 
