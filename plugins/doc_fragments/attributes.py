@@ -20,6 +20,10 @@ attributes:
     description: Can run in C(check_mode) and return changed status prediction without modifying target.
   diff_mode:
     description: Will return details on what has changed (or possibly needs changing in C(check_mode)), when in diff mode.
+  idempotent:
+    description:
+      - When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
+      - This assumes that the system controlled/queried by the module has not changed in a relevant way.
 """
 
     INFO_MODULE = r"""
@@ -31,6 +35,10 @@ attributes:
       - This action does not modify state.
   diff_mode:
     support: N/A
+    details:
+      - This action does not modify state.
+  idempotent:
+    support: full
     details:
       - This action does not modify state.
 """

@@ -38,6 +38,10 @@ attributes:
     support: full
     details:
       - Shows whole objects for creates and deletes, and durations in the units they were given in.
+  idempotent:
+    support: full
+    details:
+      - Values are compared as the server stores them, so equivalent spellings of a value are no change.
 options:
   name:
     description:

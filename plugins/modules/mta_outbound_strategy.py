@@ -36,6 +36,8 @@ attributes:
     support: full
     details:
       - Shows each changed expression whole, before and after, in the module's own form.
+  idempotent:
+    support: full
 options:
   check_references:
     description:

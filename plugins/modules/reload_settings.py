@@ -32,6 +32,10 @@ attributes:
       - Sends no request at all (the connection options are still checked) and reports a change.
   diff_mode:
     support: none
+  idempotent:
+    support: none
+    details:
+      - Every run asks the server to reload and reports a change.
 options: {}
 notes:
   - The token needs the permissions C(sysActionCreate) and C(actionReloadSettings).
