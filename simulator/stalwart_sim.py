@@ -323,11 +323,6 @@ class SetError(Exception):
         return {key: self.fields[key] for key in self.FIELD_ORDER if self.fields.get(key) is not None}
 
 
-def invalid_patch(description, path) -> SetError:
-    """``invalidPatch`` naming one property path."""
-    return SetError("invalidPatch", description, [path])
-
-
 class MethodError(Exception):
     """A method-level error: answered as ``["error", {...}, callId]``."""
 

@@ -71,7 +71,6 @@ CONNECTION_MUTUALLY_EXCLUSIVE = [
 ]
 # Nothing is required together at the Ansible level: ``username`` goes with ``password`` *or*
 # ``password_file``, and either may come from the environment; connection_settings() checks it.
-CONNECTION_REQUIRED_TOGETHER = []
 
 _SCHEMES = ("http://", "https://")
 

@@ -81,11 +81,6 @@ class MethodError(StalwartError):
     """A method-level error other than ``forbidden`` (``error_type``, ``description``, ``method``)."""
 
 
-class SetItemError(StalwartError):
-    """A SetError for one object of a ``/set`` (``error_type``, ``description``, ``properties``,
-    ``validation_errors``, ``existing_id``); the caller adds ``strategy`` and ``option``."""
-
-
 # x:<ObjectType>/<get|query|set>; permissions are "sys" + ObjectType + verb
 # (docs/stalwart-api.md, "Errors and permissions").
 _METHOD_NAME = re.compile(r"^x:(?P<object>[A-Za-z0-9]+)/(?P<verb>[a-z]+)$")

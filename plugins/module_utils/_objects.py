@@ -48,7 +48,6 @@ class ObjectType:
         self.name = name
         self.fields = tuple(fields)
         self.key = key
-        self.singleton = key is None
         self.label = label
         self.max_size = max_size
         self.collection_option = collection_option  # the batch option of its module ("strategies")

@@ -255,7 +255,6 @@ class Kind:
     """The behaviour every kind shares; a kind overrides what differs."""
 
     name = "kind"
-    clearable = False  # "" clears the value (sent as null)
 
     def spec(self):
         """The argument spec entry of an option of this kind."""
@@ -289,7 +288,6 @@ class Text(Kind):
     clears)."""
 
     name = "text"
-    clearable = True
 
     def normalise(self, raw, context, option):
         text = as_text(raw)
@@ -368,7 +366,6 @@ class SourceIps(Kind):
     (``{"0": ..., "1": ...}``) and is always written whole."""
 
     name = "source_ips"
-    clearable = True
 
     def spec(self):
         # entries are checked here, not by Ansible: its messages for a bad list item name neither
@@ -376,7 +373,8 @@ class SourceIps(Kind):
         return {"type": "list", "elements": "dict"}
 
     def suboptions(self):
-        """The documented keys of one entry (the doc fragment describes them)."""
+        """The documented keys of one entry: the doc fragment and the role's argument spec must say
+        the same (unit tests hold them to it)."""
         return {"ip": {"type": "str", "required": True, "aliases": ["source_ip"]}, "ehlo_hostname": {"type": "str"}}
 
     def normalise(self, raw, context, option):

@@ -22,7 +22,6 @@ from ansible_collections.stalwart.mail.plugins.module_utils._client import JmapC
 from ansible_collections.stalwart.mail.plugins.module_utils._connection import (
     CONNECTION_MUTUALLY_EXCLUSIVE,
     CONNECTION_OPTIONS,
-    CONNECTION_REQUIRED_TOGETHER,
     clear_text_warning,
     client_from_module,
     connection_argument_spec,
@@ -103,12 +102,11 @@ def test_attributes_fragment_declares_the_action_group():
     assert action["support"] == "full"
     assert "group/stalwart.mail.jmap" in action["description"]
     common = yaml.safe_load(Attributes.DOCUMENTATION)["attributes"]
-    assert set(common) == {"check_mode", "diff_mode"}
+    assert set(common) == {"check_mode", "diff_mode", "idempotent"}
 
 
 def validator():
-    return ArgumentSpecValidator(connection_argument_spec(), mutually_exclusive=CONNECTION_MUTUALLY_EXCLUSIVE,
-                                 required_together=CONNECTION_REQUIRED_TOGETHER)
+    return ArgumentSpecValidator(connection_argument_spec(), mutually_exclusive=CONNECTION_MUTUALLY_EXCLUSIVE)
 
 
 @pytest.mark.parametrize("given,conflict", [

@@ -39,8 +39,8 @@ def test_permission_for(method, description, expected):
 
 
 def test_fail_kwargs_has_msg_and_drops_unset_details():
-    error = _errors.SetItemError("refused", error_type="invalidPatch", properties=["ehloHostname"],
-                                 existing_id=None, strategy="bulk")
+    error = _errors.MethodError("refused", error_type="invalidPatch", properties=["ehloHostname"],
+                                existing_id=None, strategy="bulk")
     assert error.fail_kwargs() == {"msg": "refused", "error_type": "invalidPatch",
                                    "properties": ["ehloHostname"], "strategy": "bulk"}
     assert str(error) == "refused"
@@ -60,7 +60,6 @@ def test_details_cannot_override_msg():
     ("EndpointNotFound", "StalwartError"),
     ("ProtocolError", "StalwartError"),
     ("MethodError", "StalwartError"),
-    ("SetItemError", "StalwartError"),
 ])
 def test_hierarchy(name, parent):
     assert issubclass(getattr(_errors, name), getattr(_errors, parent))
@@ -69,5 +68,5 @@ def test_hierarchy(name, parent):
 
 def test_auth_and_permission_are_not_transport_errors():
     """The runner retries nothing itself, but it must not mistake a refusal for a network fault."""
-    for name in ("AuthenticationError", "PermissionDenied", "SetItemError", "InputError"):
+    for name in ("AuthenticationError", "PermissionDenied", "MethodError", "InputError"):
         assert not issubclass(getattr(_errors, name), _errors.TransportError)
