@@ -168,18 +168,20 @@ class ObjectType:
 
 # x:MtaConnectionStrategy: how outbound SMTP connections are made (docs/stalwart-api.md,
 # "MtaConnectionStrategy"); the server stores at most 200,000 bytes for one object.
-CONNECTION_STRATEGY = ObjectType("MtaConnectionStrategy", key="name", label="strategy", max_size=200_000,
-                                 collection_option="strategies", fields=(
-    Field("description", "description", _values.TEXT),
-    Field("ehlo_hostname", "ehloHostname", _values.HOSTNAME),
-    Field("source_ips", "sourceIps", _values.SOURCE_IPS, default=()),
-    Field("connect_timeout", "connectTimeout", _values.DURATION, default=300_000),
-    Field("data_timeout", "dataTimeout", _values.DURATION, default=600_000),
-    Field("ehlo_timeout", "ehloTimeout", _values.DURATION, default=300_000),
-    Field("greeting_timeout", "greetingTimeout", _values.DURATION, default=300_000),
-    Field("mail_from_timeout", "mailFromTimeout", _values.DURATION, default=300_000),
-    Field("rcpt_to_timeout", "rcptToTimeout", _values.DURATION, default=300_000),
-))
+CONNECTION_STRATEGY = ObjectType(
+    "MtaConnectionStrategy", key="name", label="strategy", max_size=200_000, collection_option="strategies",
+    fields=(
+        Field("description", "description", _values.TEXT),
+        Field("ehlo_hostname", "ehloHostname", _values.HOSTNAME),
+        Field("source_ips", "sourceIps", _values.SOURCE_IPS, default=()),
+        Field("connect_timeout", "connectTimeout", _values.DURATION, default=300_000),
+        Field("data_timeout", "dataTimeout", _values.DURATION, default=600_000),
+        Field("ehlo_timeout", "ehloTimeout", _values.DURATION, default=300_000),
+        Field("greeting_timeout", "greetingTimeout", _values.DURATION, default=300_000),
+        Field("mail_from_timeout", "mailFromTimeout", _values.DURATION, default=300_000),
+        Field("rcpt_to_timeout", "rcptToTimeout", _values.DURATION, default=300_000),
+    ),
+)
 
 # x:MtaOutboundStrategy: the singleton whose expressions route each delivery (docs/stalwart-api.md,
 # "MtaOutboundStrategy"); the defaults are the server's, as it answers a get before any write.

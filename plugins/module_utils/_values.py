@@ -100,9 +100,7 @@ def render_duration(milliseconds, unit=None):
     return f"{milliseconds}ms"  # pragma: no cover - size 1 always divides
 
 
-
 # --- IPs and host names ---------------------------------------------------------------------------
-
 IP_ACCEPTED = "expected an IPv4 or IPv6 address such as 192.0.2.10 or 2001:db8::10 (no prefix length, no spaces)"
 HOSTNAME_ACCEPTED = ("expected a host name with at least one dot and a known top-level domain such as "
                      "mx.example.com (labels of letters, digits, '-' or '_', 1 to 63 characters, not starting or "
@@ -212,7 +210,6 @@ def lenient_hostname(value):
         return normalise_hostname(value)
     except ValueError:
         return str(value).lower()
-
 
 
 # --- plain values ---------------------------------------------------------------------------------

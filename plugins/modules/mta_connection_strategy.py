@@ -141,7 +141,7 @@ options:
     description:
       - With O(purge=true), the names to keep instead of those the server's outbound C(connection) expression
         names when the task runs; the outbound strategy is then not read.
-      - The role M(stalwart.mail.mta_connection_strategies) passes the names of the expression it is about to
+      - The role P(stalwart.mail.mta_connection_strategies#role) passes the names of the expression it is about to
         write, so that purge keeps what the new expression routes to, and check mode predicts the real run.
     type: list
     elements: str
@@ -172,7 +172,7 @@ notes:
     update of that strategy.
   - When the server refuses some strategies of a batch, the others are applied; the module fails listing
     every refused strategy with the server's reason, and returns RV(failed_strategies) and RV(applied).
-  - After a failure, RV(changed) is V(true) whenever the server confirmed a change or a write's outcome is
+  - After a failure, C(changed) is V(true) whenever the server confirmed a change or a write's outcome is
     unknown (its answer was lost and the server could not be read back); V(false) means that nothing this
     run wrote is on the server.
   - Requests stay within the server's C(maxSizeRequest); a single strategy too large for one request is

@@ -50,7 +50,7 @@ options:
   assume_present:
     description:
       - Names to count as existing for O(check_references), such as the strategies that a task before this one
-        creates (in check mode that task does not create them). The role M(stalwart.mail.mta_connection_strategies)
+        creates (in check mode that task does not create them). The role P(stalwart.mail.mta_connection_strategies#role)
         passes its strategy list here.
     type: list
     elements: str

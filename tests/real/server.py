@@ -310,7 +310,7 @@ class RealServer:
         listing, position = [], 0
         while True:
             query = self.call("x:MtaConnectionStrategy/query", {"position": position, "limit": 500,
-                                                                 "calculateTotal": True})
+                                                                "calculateTotal": True})
             if query["ids"]:
                 listing += self.call("x:MtaConnectionStrategy/get", {"ids": query["ids"]})["list"]
             position += len(query["ids"])

@@ -96,10 +96,11 @@ DURATIONS = [1, 2, 999, 1000, 60_000, 300_000, 86_400_000, 2 ** 31 - 1, 2 ** 31,
              # the collection's own syntax (not given to the server as they are)
              "5m", "1ms", "90s", "1h30m", "2d", "0m", "0", "1", "-5m", "1.5s", "5 m", "5M", "5x", "", "m"]
 
+
 def incompressible(length, seed=7):
     """Letters the server's LZ4 cannot shrink: stored at their full size."""
     generator = random.Random(seed)
-    return "".join(generator.choice(string.ascii_letters) for _ in range(length))
+    return "".join(generator.choice(string.ascii_letters) for _position in range(length))
 
 
 DESCRIPTIONS = ["x", "Bulk mail via dedicated IPs", " leading", "trailing ", " ", "\t", "\n", "a\nb", "a\tb",

@@ -183,7 +183,7 @@ CASES = [
     create_error("create-item-registry-property", {"name": "n", "sourceIps": {"0": {"name": "y"}}}),
     create_error("create-item-not-an-object", {"name": "n", "sourceIps": {"0": "192.0.2.1"}}),
     create_error("create-item-hostname", {"name": "n", "sourceIps": {"0": {"sourceIp": "192.0.2.1",
-                                                                             "ehloHostname": "a..b.com"}}}),
+                                                                           "ehloHostname": "a..b.com"}}}),
     create_error("create-oversized", {"name": "n", "description": INCOMPRESSIBLE}),
     one("create-normalised", SET, {"create": {"n1": {"name": "n", "ehloHostname": "MX.Example.ORG", "sourceIps": {
         "5": {"sourceIp": "2001:DB8::A"}, "+2": {"sourceIp": "::FFFF:0102:0304", "ehloHostname": "bücher.de"}},
@@ -336,7 +336,7 @@ CASES = [
                                    "anchorOffset": -2, "limit": 3}),
     q("query-anchor-offset-zero", {"anchor": "$id:e", "anchorOffset": 0, "position": 3}),
     q("query-filter-and-name-sort", {"filter": {"nameIsLessThanOrEqual": "c"}, "sort": [{"property": "name",
-                                                                                          "isAscending": False}],
+                                                                                         "isAscending": False}],
                                      "position": 1}),
     q("query-big-limit", {"limit": 6000, "position": 0, "calculateTotal": True}),
     q("query-account-filter-admin", {"filter": {"accountId": "b"}}),

@@ -420,7 +420,7 @@ def test_echo_unknown_methods_and_unknown_arguments(any_sim):
     body = any_sim.jmap([["Core/echo", {"a": 1}, "e"], [GET, {"ids": []}, "g"]], using=[])
     assert body["methodResponses"][0] == ["error", {
         "type": "unknownMethod", "description": "Method Core/echo requires capability urn:ietf:params:jmap:core "
-                                               "which is not present in the \"using\" property."}, "e"]
+        "which is not present in the \"using\" property."}, "e"]
     assert body["methodResponses"][1][0] == GET
 
 

@@ -288,7 +288,7 @@ def test_unspecified_address_fails_validation(any_sim, items):
 
 
 @pytest.mark.parametrize("body", [{"ehloHostname": ""}, {"sourceIps": {"0": {"sourceIp": "192.0.2.1",
-                                                                            "ehloHostname": ""}}}])
+                                                                             "ehloHostname": ""}}}])
 def test_an_empty_hostname_is_an_empty_string(any_sim, body):
     """The real server: "" fails as any empty String does, before the host name check."""
     path = "ehloHostname" if "ehloHostname" in body else "sourceIps/ehloHostname"

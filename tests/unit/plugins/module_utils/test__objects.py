@@ -195,7 +195,7 @@ def test_bad_batch_input(params, words):
 def test_batch_of_info_output_is_accepted():
     desired = _objects.desired_from_params(STRATEGY, {"strategies": [
         STRATEGY.to_info(STRATEGY.from_wire({"name": "a", "connectTimeout": 180000, "id": "xyz",
-                                         "sourceIps": {"0": {"sourceIp": "192.0.2.1", "ehloHostname": None}}})),
+                                             "sourceIps": {"0": {"sourceIp": "192.0.2.1", "ehloHostname": None}}})),
     ]})
     assert desired[0]["values"]["connect_timeout"] == 180000
     assert desired[0]["values"]["source_ips"] == [{"ip": "192.0.2.1", "ehlo_hostname": None}]

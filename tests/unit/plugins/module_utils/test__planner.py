@@ -73,7 +73,7 @@ def test_plan(items, expected):
 
 def test_update_patch_holds_only_changed_properties_never_name():
     result = _planner.plan(STRATEGY, CURRENT, desired({"name": "bulk", "connect_timeout": "2m30s", "description": "Bulk",
-                                             "source_ips": [{"ip": "192.0.2.9"}, {"ip": "192.0.2.1"}]}))
+                                                       "source_ips": [{"ip": "192.0.2.9"}, {"ip": "192.0.2.1"}]}))
     assert result.update_patch("bulk") == {"connectTimeout": 150000,
                                            "sourceIps": {"0": {"sourceIp": "192.0.2.9"}, "1": {"sourceIp": "192.0.2.1"}}}
     assert result.update_patch("bulk", durations_as_strings=True)["connectTimeout"] == "150s"
@@ -87,7 +87,7 @@ def test_clears_are_sent_as_null():
 
 def test_create_body_and_prediction_with_server_defaults():
     result = _planner.plan(STRATEGY, CURRENT, desired({"name": "fresh", "connect_timeout": "3m",
-                                             "source_ips": [{"ip": "198.51.100.7"}]}))
+                                                       "source_ips": [{"ip": "198.51.100.7"}]}))
     assert result.create_body("fresh") == {"name": "fresh", "connectTimeout": 180000,
                                            "sourceIps": {"0": {"sourceIp": "198.51.100.7"}}}
     assert result.create_body("fresh", True)["connectTimeout"] == "3m"
@@ -175,7 +175,7 @@ def test_batch_state_absent_with_purge_is_deleted_once():
 
 def test_explicit_absent_of_a_protected_name_is_deleted():
     result = _planner.plan(STRATEGY, CURRENT, desired({"name": "gmail", "state": "absent"}, {"name": "bulk"},
-                                            {"name": "stale"}, {"name": "default"}), purge=True, protected={"gmail"})
+                                                      {"name": "stale"}, {"name": "default"}), purge=True, protected={"gmail"})
     assert result.delete == ["gmail"] and result.warnings == []
 
 

@@ -504,7 +504,9 @@ def test_a_refused_query_names_its_permission(names):
 @pytest.mark.parametrize("max_calls", [2, 3, 16])
 def test_purge_reads_within_max_calls_in_request(max_calls):
     client = FakeClient(objects=[{"name": "default"}, {"name": "old"}], limits={"max_calls_in_request": max_calls})
-    outcome = _service.converge(client, STRATEGY, protection=_operations.OutboundProtection(), desired=[_objects.normalise_item(STRATEGY, {"name": "default"})], purge=True)
+    desired = [_objects.normalise_item(STRATEGY, {"name": "default"})]
+    outcome = _service.converge(client, STRATEGY, protection=_operations.OutboundProtection(), desired=desired,
+                                purge=True)
     assert outcome.plan.delete == ["old"]
     reads = [calls for write, calls in client.posts if not write]
     assert len(reads) == (2 if max_calls < 3 else 1)  # the outbound read goes alone only when it must
