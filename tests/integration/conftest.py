@@ -4,8 +4,13 @@
   (seeded ``default`` strategy, counters at zero).
 - ``any_sim``: the same, parametrized over both dialects (``server`` and ``docs``); the test runs
   once against each.
+- ``module_tasks``: ``module_tasks(tasks, check=..., diff=..., env=..., module_defaults=...)``
+  runs a list of this collection's module tasks in the test process, as a play of them would run
+  (``tests/support/inproc.py``): for what the modules do, which is most of this suite.
 - ``ansible``: ``ansible(tasks, **options)`` runs the tasks as one play with real
-  ``ansible-playbook`` (see ``tests/support/ansible.py``), files in the test's ``tmp_path``.
+  ``ansible-playbook`` (see ``tests/support/ansible.py``), files in the test's ``tmp_path``: for
+  what only Ansible shows (roles and handlers, action groups, the ``environment`` keyword, output
+  at ``-vvvv``, the installed tarball).
 
 The simulator processes are module-scoped (one per dialect and test module) for speed; every test
 gets them reset.
@@ -17,6 +22,7 @@ import re
 
 import pytest
 
+from tests.support import inproc
 from tests.support.ansible import run_playbook, run_tasks
 from tests.support.sim import ADMIN_TOKEN, Simulator
 
@@ -66,6 +72,13 @@ def ansible(tmp_path):
         return run_tasks(tmp_path, tasks, **kwargs)
 
     return run
+
+
+@pytest.fixture
+def module_tasks():
+    """``module_tasks(tasks, check=..., diff=..., env=..., module_defaults=..., vars=...)`` →
+    PlaybookResult, the tasks run in this process (``tests/support/inproc.py``)."""
+    return inproc.run_tasks
 
 
 # --- helpers shared by the test modules (``from tests.integration.conftest import ...``) ---------

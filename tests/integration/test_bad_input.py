@@ -1,10 +1,10 @@
 """Bad input fails before any request, and says which strategy, which option and
 what is accepted.
 
-All the cases run as tasks of one playbook against one simulator (one ``ansible-playbook`` start
-instead of fifty); every task has ``ignore_errors`` and is registered, and each case is then its
-own test. The simulator's request counter is read after the playbook: bad input must not cost a
-single HTTP request, not even the session read.
+All the cases run as module tasks in the test process (``tests/support/inproc.py``: the module's
+own argument checks, as in a play) against one simulator; every task has ``ignore_errors``, and
+each case is then its own test. The simulator's request counter is read after the run: bad input
+must not cost a single HTTP request, not even the session read.
 
 A hostname that looks fine to the client but that the server refuses (unknown top-level domain)
 is the other half: it does reach the server, and the server's reason comes back mapped to the
@@ -19,10 +19,10 @@ import re
 import pytest
 
 from tests.integration.conftest import MODULE
-from tests.support.ansible import run_tasks
+from tests.support import inproc
 from tests.support.sim import ADMIN_PASSWORD, ADMIN_TOKEN, ADMIN_USER, Simulator
 
-# one worker runs the whole file: its module-scoped fixture (one playbook for every case) then runs once
+# one worker runs the whole file: its module-scoped fixture (one run of every case) then runs once
 pytestmark = pytest.mark.xdist_group("bad_input")
 
 # What a message must say is accepted, by kind of option. Each is matched against the message with
@@ -283,7 +283,7 @@ def blamed(msg):
 
 @pytest.fixture(scope="module")
 def bad_input_run(tmp_path_factory):
-    """All the cases in one playbook, against one simulator; then the simulator's counters."""
+    """All the cases in one run, against one simulator; then the simulator's counters."""
     here = tmp_path_factory.mktemp("bad-input")
     (here / "empty-token").write_text("")
     (here / "a-directory").mkdir()
@@ -295,7 +295,7 @@ def bad_input_run(tmp_path_factory):
         before = sim.stats()
         tasks = [case_task(case, sim, places) for case in CASES]
         # run_tasks passes no STALWART_* variable: no credential from the environment rescues a case
-        outcome = run_tasks(here, tasks)
+        outcome = inproc.run_tasks(tasks)
         after = sim.stats()
         stored = sim.objects()
     module_args = {task["name"]: task[MODULE] for task in tasks}
@@ -347,13 +347,13 @@ def test_bad_input_sends_no_request(bad_input_run):
 # --- a hostname only the server can refuse ---------------------------------------------------------
 
 
-def test_hostname_the_server_refuses_fails_with_its_reason_mapped_to_strategy_and_option(sim, tmp_path):
+def test_hostname_the_server_refuses_fails_with_its_reason_mapped_to_strategy_and_option(sim):
     sim.reset()
     # a server whose host name rules differ from the collection's (an older Public Suffix List)
     sim.refuse({"tld-single": None, "tld-per-ip": {"type": "invalidPatch",
                                                    "description": "Invalid hostname or IP address",
                                                    "properties": ["sourceIps/ehloHostname"]}})
-    outcome = run_tasks(tmp_path, [
+    outcome = inproc.run_tasks([
         {"name": "single", MODULE: {"url": sim.url, "token": ADMIN_TOKEN, "name": "tld-single",
                                     "ehlo_hostname": "mx.example.zip"}, "ignore_errors": True},
         {"name": "per-ip", MODULE: {"url": sim.url, "token": ADMIN_TOKEN, "strategies": [

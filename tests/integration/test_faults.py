@@ -4,7 +4,8 @@ never blindly repeated (the module reads again and writes only what is still mis
 that fails part-way reports each failed strategy with the server's reason and keeps what
 succeeded; a hung server hits ``timeout``.
 
-Every test injects its fault into the simulator and checks the simulator's counters, so that
+The module runs in the test process (``tests/support/inproc.py``) over real HTTP. Every test
+injects its fault into the simulator and checks the simulator's counters, so that
 "no duplicate, no lost write" is shown by what the server stored and did, not only by what the
 module says about itself.
 """
@@ -18,7 +19,7 @@ import time
 import pytest
 
 from tests.integration.conftest import MODULE, delta, set_calls, stored, wire_strategy
-from tests.support.ansible import run_tasks
+from tests.support import inproc
 from tests.support.sim import ADMIN_TOKEN
 
 RERUN_SAFE = re.compile(r"re-?run|run (it |the play(book)? )?again|safe to (retry|repeat)", re.IGNORECASE)
@@ -56,12 +57,12 @@ def free_port():
 
 
 def timed_run(sim, tmp_path, task_args, *, conn=None, name="apply"):
-    """Run one module task (errors ignored) and return (its result, seconds the playbook took).
-    The result's ``failed`` comes from the recorded status."""
+    """Run one module task in this process (errors ignored) and return (its result, seconds it
+    took). The result's ``failed`` comes from the recorded status."""
     args = dict(conn if conn is not None else connection(sim))
     args.update(task_args)
     started = time.monotonic()
-    outcome = run_tasks(tmp_path, [{"name": name, MODULE: args, "ignore_errors": True}])
+    outcome = inproc.run_tasks([{"name": name, MODULE: args, "ignore_errors": True}])
     seconds = time.monotonic() - started
     return dict(outcome.result(name), failed=outcome.status(name) == "failed"), seconds
 

@@ -49,13 +49,13 @@ def _population(sim):
     return wire, expected
 
 
-def test_info_lists_all_past_one_page_sorted_filters_by_name_and_feeds_back_unchanged(any_sim, ansible):
+def test_info_lists_all_past_one_page_sorted_filters_by_name_and_feeds_back_unchanged(any_sim, module_tasks):
     sim = any_sim
     wire, expected = _population(sim)
     sim.reset(seed_default=False, objects=wire)
     ids = {name: item["id"] for name, item in stored(sim).items()}
     assert len(ids) == COUNT
-    outcome = ansible([
+    outcome = module_tasks([
         {**task("all", {}, sim=sim, module=INFO_MODULE), "register": "all_info"},
         task("some", {"names": ["s-599", "s-001", "s-300"]}, sim=sim, module=INFO_MODULE),
         task("one by alias", {"name": "s-042"}, sim=sim, module=INFO_MODULE),
@@ -85,12 +85,12 @@ def test_info_lists_all_past_one_page_sorted_filters_by_name_and_feeds_back_unch
     assert len(sim.objects()) == COUNT
 
 
-def test_info_of_a_small_server_and_an_unknown_name(any_sim, ansible):
+def test_info_of_a_small_server_and_an_unknown_name(any_sim, module_tasks):
     sim = any_sim
     sim.reset(objects=[wire_strategy(sim, "bulk", connectTimeout=180000,
                                      sourceIps={"0": {"ehloHostname": None, "sourceIp": "192.0.2.10"}})])
     ids = {name: item["id"] for name, item in stored(sim).items()}
-    outcome = ansible([
+    outcome = module_tasks([
         task("all", {}, sim=sim, module=INFO_MODULE),
         task("unknown", {"names": ["nope"]}, sim=sim, module=INFO_MODULE),
     ])

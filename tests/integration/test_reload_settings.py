@@ -1,6 +1,7 @@
 """stalwart.mail.reload_settings, the module the role's handler runs: one ReloadSettings per run,
 nothing at all in check mode, a missing permission named, bad options refused before any request.
-Real ``ansible-playbook`` against the simulator, in both dialects where the dialect matters."""
+The module runs in the test process (``module_tasks``) against the simulator, in both dialects where
+the dialect matters; the role's handler runs it through ansible-playbook in ``test_role.py``."""
 
 from __future__ import annotations
 
@@ -10,33 +11,33 @@ from tests.support.sim import READONLY_TOKEN
 MODULE = "stalwart.mail.reload_settings"
 
 
-def test_reload_sends_one_reload_and_check_mode_sends_nothing(any_sim, ansible):
-    outcome = ansible([task("reload", {}, sim=any_sim, module=MODULE)])
+def test_reload_sends_one_reload_and_check_mode_sends_nothing(any_sim, module_tasks):
+    outcome = module_tasks([task("reload", {}, sim=any_sim, module=MODULE)])
     assert outcome.status("reload") == "changed", outcome.output()
     assert outcome.result("reload")["reloaded"] is True
     stats = any_sim.stats()
     assert stats["reloads"] == 1 and stats["posts"] == 1, stats
 
     any_sim.reset()
-    outcome = ansible([task("preview", {}, sim=any_sim, module=MODULE)], check=True)
+    outcome = module_tasks([task("preview", {}, sim=any_sim, module=MODULE)], check=True)
     assert outcome.status("preview") == "changed", outcome.output()
     assert outcome.result("preview")["reloaded"] is False
     assert any_sim.stats()["requests"] == 0
 
 
-def test_a_token_without_the_reload_permission_fails_naming_it(sim, ansible):
-    outcome = ansible([task("reload", {"token": READONLY_TOKEN}, sim=sim, module=MODULE)])
+def test_a_token_without_the_reload_permission_fails_naming_it(sim, module_tasks):
+    outcome = module_tasks([task("reload", {"token": READONLY_TOKEN}, sim=sim, module=MODULE)])
     assert outcome.status("reload") == "failed", outcome.output()
     message = outcome.result("reload")["msg"]
     assert "sysActionCreate" in message or "actionReloadSettings" in message, message
     assert sim.stats()["reloads"] == 0
 
 
-def test_bad_connection_options_fail_before_any_request_even_in_check_mode(sim, ansible):
+def test_bad_connection_options_fail_before_any_request_even_in_check_mode(sim, module_tasks):
     for check in (False, True):
         sim.reset()
-        outcome = ansible([task("no scheme", {"url": "mail.example.com"}, sim=sim, module=MODULE),
-                           task("both auths", {"username": "admin"}, sim=sim, module=MODULE)], check=check)
+        outcome = module_tasks([task("no scheme", {"url": "mail.example.com"}, sim=sim, module=MODULE),
+                                task("both auths", {"username": "admin"}, sim=sim, module=MODULE)], check=check)
         for label, option in (("no scheme", "url"), ("both auths", "token")):
             assert outcome.status(label) == "failed", outcome.output()
             assert option in outcome.result(label)["msg"], outcome.result(label)["msg"]

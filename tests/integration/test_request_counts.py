@@ -1,8 +1,9 @@
 """What one run costs in HTTP requests (docs/performance.md, "The formula").
 
-Real ``ansible-playbook`` runs of the batch module (``strategies:``) and of the role against the
-simulator, for N = 1, 10, 600 and 1200 strategies, with the simulator's limits at their defaults
-and lowered, so that the counts prove the limits are read from the session and not assumed. Every
+Runs of the batch module (``strategies:``, in the test process) and of the role (real
+``ansible-playbook``) against the simulator, for N = 1, 10, 600 and 1200 strategies, with the
+simulator's limits at their defaults and lowered, so that the counts prove the limits are read from
+the session and not assumed. Every
 count comes from the simulator (``/_sim/stats``) and is asserted exactly: session requests, POSTs,
 the largest POST, and the method calls by name.
 
@@ -37,6 +38,7 @@ from collections import Counter
 import pytest
 
 from tests.integration.conftest import stored, strip_none
+from tests.support import inproc
 from tests.support.ansible import run_playbook
 from tests.support.sim import ADMIN_TOKEN
 
@@ -213,8 +215,13 @@ def zero_counters(sim, limits):
 
 
 def run(tmp_path, sim, play):
-    """Run one play on counters the caller zeroed; the module's result entry and what it cost."""
-    outcome = run_playbook(tmp_path, [play]).assert_ok()
+    """Run one play on counters the caller zeroed; the module's result entry and what it cost. A
+    play of module tasks runs in this process (``tests/support/inproc.py``: the module's own
+    requests, nothing else talks to the server); a play with the role runs ``ansible-playbook``."""
+    if "roles" in play:
+        outcome = run_playbook(tmp_path, [play]).assert_ok()
+    else:
+        outcome = inproc.run_tasks(play["tasks"]).assert_ok()
     entries = [entry for entry in outcome.results
                if entry["action"] in (MODULE, INFO_MODULE) and entry["status"] != "skipped"]
     assert len(entries) == 1, [entry["task"] for entry in outcome.results]

@@ -13,8 +13,8 @@ values are long and unique where the test chooses them, so that a search cannot 
 accident, and the search also looks for the forms a leak would take on the wire
 (``Bearer <token>``, the base64 of ``user:password``).
 
-TLS: the simulator serves HTTPS with a certificate made here, signed by a CA made here. By
-default the module refuses it with a clear message that names both ways out (``ca_path`` and
+TLS (the module run in the test process, ``tests/support/inproc.py``): the simulator serves HTTPS
+with a certificate made here, signed by a CA made here. By default the module refuses it with a clear message that names both ways out (``ca_path`` and
 ``validate_certs``); ``ca_path`` (or ``STALWART_CA_PATH``) makes it work; ``validate_certs: false``
 makes it work.
 
@@ -36,6 +36,7 @@ import re
 import pytest
 
 from tests.integration.conftest import INFO_MODULE, MODULE
+from tests.support import inproc
 from tests.support.ansible import run_tasks
 from tests.support.sim import ADMIN_PASSWORD, ADMIN_TOKEN, ADMIN_USER, Simulator
 
@@ -313,8 +314,8 @@ def test_no_secret_in_output_of_successful_runs_with_diff_and_check(secret_sim, 
 
 def test_untrusted_certificate_is_refused_by_default_with_a_clear_message(tls_sim, tmp_path):
     tls_sim.reset()
-    outcome = run_tasks(tmp_path, [task("default", {"url": tls_sim.url, "token": ADMIN_TOKEN, "name": "tls",
-                                                    "retries": 0})])
+    outcome = inproc.run_tasks([task("default", {"url": tls_sim.url, "token": ADMIN_TOKEN, "name": "tls",
+                                                 "retries": 0})])
     result = result_of(outcome, "default")
     assert result.get("failed") is True
     assert re.search(r"certificate", result["msg"], re.IGNORECASE), result["msg"]
@@ -327,7 +328,7 @@ def test_untrusted_certificate_is_refused_by_default_with_a_clear_message(tls_si
 def test_ca_path_makes_tls_work(tls_sim, certificates, tmp_path):
     tls_sim.reset()
     ca_path = certificates[0]
-    outcome = run_tasks(tmp_path, [
+    outcome = inproc.run_tasks([
         task("ca_path", {"url": tls_sim.url, "token": ADMIN_TOKEN, "ca_path": str(ca_path), "name": "via-ca-path"}),
         task("env", {"url": tls_sim.url, "token": ADMIN_TOKEN, "name": "via-env-ca-path"}),
     ], env={"STALWART_CA_PATH": str(ca_path)})
@@ -338,8 +339,8 @@ def test_ca_path_makes_tls_work(tls_sim, certificates, tmp_path):
 
 def test_validate_certs_false_makes_tls_work(tls_sim, tmp_path):
     tls_sim.reset()
-    outcome = run_tasks(tmp_path, [task("insecure", {"url": tls_sim.url, "token": ADMIN_TOKEN,
-                                                     "validate_certs": False, "name": "insecure"})])
+    outcome = inproc.run_tasks([task("insecure", {"url": tls_sim.url, "token": ADMIN_TOKEN,
+                                                  "validate_certs": False, "name": "insecure"})])
     assert not result_of(outcome, "insecure").get("failed"), result_of(outcome, "insecure").get("msg")
     assert sorted(item["name"] for item in tls_sim.objects()) == ["default", "insecure"]
 
@@ -347,9 +348,9 @@ def test_validate_certs_false_makes_tls_work(tls_sim, tmp_path):
 def test_plain_http_to_a_non_loopback_host_warns_credentials_travel_in_clear(tmp_path):
     # fe80::1 without a zone: connect() fails with EINVAL in the kernel, no packet leaves; proxies
     # are off so that none is contacted instead (see the module docstring)
-    outcome = run_tasks(tmp_path, [task("clear", {"url": "http://[fe80::1]:1", "token": SECRET_TOKEN,
-                                                  "name": "clear", "retries": 0, "timeout": 1})],
-                        env=NO_PROXY_ENV)
+    outcome = inproc.run_tasks([task("clear", {"url": "http://[fe80::1]:1", "token": SECRET_TOKEN,
+                                               "name": "clear", "retries": 0, "timeout": 1})],
+                               env=NO_PROXY_ENV)
     result = result_of(outcome, "clear")
     assert result.get("failed") is True  # nothing listens there; only the warning matters
     warnings = " ".join(result.get("warnings", []))
@@ -360,7 +361,7 @@ def test_plain_http_to_a_non_loopback_host_warns_credentials_travel_in_clear(tmp
 def test_plain_http_to_loopback_does_not_warn(secret_sim, tmp_path):
     secret_sim.reset()
     url = secret_sim.url
-    outcome = run_tasks(tmp_path, [task("loopback", {"url": url, "token": ADMIN_TOKEN, "name": "quiet"})])
+    outcome = inproc.run_tasks([task("loopback", {"url": url, "token": ADMIN_TOKEN, "name": "quiet"})])
     result = result_of(outcome, "loopback")
     assert not result.get("failed"), result.get("msg")
     assert not any(CLEAR_TEXT_WARNING.search(warning) for warning in result.get("warnings", [])), result

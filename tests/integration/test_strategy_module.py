@@ -1,5 +1,6 @@
-"""``stalwart.mail.mta_connection_strategy`` end to end: real ``ansible-playbook``
-over real HTTP against the simulator, in both dialects unless noted.
+"""``stalwart.mail.mta_connection_strategy`` end to end: the module's tasks run in the test process
+(``module_tasks``) over real HTTP against the simulator, in both dialects unless noted; what needs
+Ansible's own output (a secret in ``-vvv`` output) runs a real ``ansible-playbook``.
 
 Every test checks the module's result AND what the simulator stored and counted, so a module that
 reports the right thing but writes the wrong thing (or writes when it says it did not) fails.
@@ -22,7 +23,7 @@ from tests.integration.conftest import (
     wire_strategy,
     without,
 )
-from tests.support.ansible import run_tasks
+from tests.support import inproc
 from tests.support.sim import NOOUTBOUND_TOKEN, READONLY_TOKEN
 
 EMPTY_PLAN = {"create": [], "update": {}, "delete": []}
@@ -56,9 +57,9 @@ BULK_INPUT = {
 }
 
 
-def test_create_stores_the_wire_values_then_a_rerun_changes_nothing_and_reload_happens_once(any_sim, ansible):
+def test_create_stores_the_wire_values_then_a_rerun_changes_nothing_and_reload_happens_once(any_sim, module_tasks):
     sim = any_sim
-    outcome = ansible([
+    outcome = module_tasks([
         task("create", {**BULK_INPUT, "reload": True}, sim=sim),
         task("again", {**BULK_INPUT, "reload": True}, sim=sim),
     ])
@@ -95,7 +96,7 @@ def test_create_stores_the_wire_values_then_a_rerun_changes_nothing_and_reload_h
     assert stats["reloads"] == 1, stats
 
 
-def test_equivalent_spellings_and_reordered_source_ips_change_nothing(any_sim, ansible):
+def test_equivalent_spellings_and_reordered_source_ips_change_nothing(any_sim, module_tasks):
     sim = any_sim
     sim.reset(objects=[wire_strategy(
         sim, "pool", ehloHostname="mx.example.org",
@@ -107,7 +108,7 @@ def test_equivalent_spellings_and_reordered_source_ips_change_nothing(any_sim, a
                  {"source_ip": "2001:DB8:0::A"},
                  {"ip": "192.0.2.1", "ehlo_hostname": "A.Example.Org"}]
     spellings = ["5m", "300s", "300000ms", 300000, "5 M", "4m60s"]
-    outcome = ansible(
+    outcome = module_tasks(
         [task(f"connect_timeout {value!r}", {"name": "pool", "connect_timeout": value}, sim=sim)
          for value in spellings]
         + [task("reordered", {"name": "pool", "source_ips": reordered, "ehlo_hostname": "MX.Example.ORG"},
@@ -127,7 +128,7 @@ def test_equivalent_spellings_and_reordered_source_ips_change_nothing(any_sim, a
     assert stored(sim) == before
 
 
-def test_changing_one_option_writes_only_that_property_empty_values_clear_and_source_ips_replace(any_sim, ansible):
+def test_changing_one_option_writes_only_that_property_empty_values_clear_and_source_ips_replace(any_sim, module_tasks):
     sim = any_sim
     sim.reset(objects=[
         wire_strategy(sim, "bulk", description="Bulk", ehloHostname="mx.example.org", connectTimeout=120000,
@@ -138,7 +139,7 @@ def test_changing_one_option_writes_only_that_property_empty_values_clear_and_so
         wire_strategy(sim, "empty", sourceIps={"0": {"ehloHostname": None, "sourceIp": "192.0.2.9"}}),
     ])
     before = stored(sim)
-    outcome = ansible([
+    outcome = module_tasks([
         task("one option", {"name": "bulk", "connect_timeout": "2m30s", "description": "Bulk"}, sim=sim),
         task("clear", {"name": "clearme", "description": "", "ehlo_hostname": ""}, sim=sim),
         task("grow", {"name": "grow", "source_ips": [{"ip": "192.0.2.2", "ehlo_hostname": "b.example.org"},
@@ -177,12 +178,12 @@ def test_changing_one_option_writes_only_that_property_empty_values_clear_and_so
 # --- rename, delete ----------------------------------------------------------------------------------
 
 
-def test_rename_is_a_delete_plus_create_and_delete_of_an_absent_strategy_is_no_change(any_sim, ansible):
+def test_rename_is_a_delete_plus_create_and_delete_of_an_absent_strategy_is_no_change(any_sim, module_tasks):
     sim = any_sim
     sim.reset(objects=[wire_strategy(sim, "old-name", connectTimeout=60000, description="renamed"),
                        wire_strategy(sim, "doomed")])
     old_id = stored(sim)["old-name"]["id"]
-    outcome = ansible([
+    outcome = module_tasks([
         task("rename", {"strategies": [{"name": "new-name", "connect_timeout": "1m", "description": "renamed"},
                                        {"name": "old-name", "state": "absent"}]}, sim=sim),
         task("delete", {"name": "doomed", "state": "absent"}, sim=sim),
@@ -240,9 +241,9 @@ def check_then_real(request, tmp_path_factory):
     _seed_for_check(sim)
     before = stored(sim)
     tasks = [task(label, args, sim=sim) for label, args in CHECK_TASKS]
-    check = run_tasks(tmp_path_factory.mktemp("check"), tasks, check=True, diff=True)
+    check = inproc.run_tasks(tasks, check=True, diff=True)
     check_stats, after_check = sim.stats(), stored(sim)
-    real = run_tasks(tmp_path_factory.mktemp("real"), tasks, diff=True)
+    real = inproc.run_tasks(tasks, diff=True)
     return {"before": before, "check": check, "check_stats": check_stats, "after_check": after_check,
             "real": real, "after": stored(sim)}
 
@@ -320,8 +321,19 @@ def test_diff_shows_whole_objects_for_create_and_delete_and_user_units(check_the
     assert _diff_sides(batch, "batch-new")[1]["greeting_timeout"] == "45s"
     assert [side["mail_from_timeout"] for side in _diff_sides(batch, "batch-old")] == ["5m", "2m"]
     assert _diff_sides(batch, "batch-gone")[0]["description"] == "seeded batch-gone"
-    # the default stdout callback shows the diff too
-    assert "45s" in outcome.stdout and "3m" in outcome.stdout
+
+
+@pytest.mark.parametrize("check", [True, False], ids=["check", "real"])
+def test_ansible_playbook_shows_the_diff_with_the_default_callback(sim, ansible, check):
+    _seed_for_check(sim)
+    tasks = [task(label, args, sim=sim) for label, args in CHECK_TASKS]
+    outcome = ansible(tasks, check=check, diff=True)
+    assert outcome.rc == 0, outcome.output()
+    assert _diff_sides(ok(outcome.result("batch")), "batch-new")[1]["greeting_timeout"] == "45s"
+    # what the operator reads: the default stdout callback renders each task's diff
+    for shown in ('"greeting_timeout": "45s"', '"connect_timeout": "3m"', '"description": "now described"'):
+        assert shown in outcome.stdout, (shown, outcome.stdout)
+    assert (sim.stats()["writes"] == 0) is check
 
 
 # --- batch and purge ----------------------------------------------------------------------------------
@@ -330,13 +342,13 @@ GMAIL_OUTBOUND = {"connection": {"match": {"0": {"if": "rcpt_domain == 'gmail.co
                                  "else": "'default'"}}
 
 
-def test_purge_keeps_strategies_the_outbound_expression_names_unless_forced(any_sim, ansible):
+def test_purge_keeps_strategies_the_outbound_expression_names_unless_forced(any_sim, module_tasks):
     sim = any_sim
     sim.reset(objects=[wire_strategy(sim, name) for name in ("bulk", "gmail", "stale-1", "stale-2")],
               outbound=GMAIL_OUTBOUND)
     ids = {name: item["id"] for name, item in stored(sim).items()}
     wanted = [{"name": "bulk", "connect_timeout": "2m"}, {"name": "fresh"}]
-    outcome = ansible([
+    outcome = module_tasks([
         task("purge", {"strategies": wanted, "purge": True}, sim=sim),
         task("purge again", {"strategies": wanted, "purge": True}, sim=sim),
         task("forced", {"strategies": wanted, "purge": True, "force": True}, sim=sim),
@@ -359,9 +371,9 @@ def test_purge_keeps_strategies_the_outbound_expression_names_unless_forced(any_
     assert (stats["objects_created"], stats["objects_updated"], stats["objects_destroyed"]) == (1, 1, 4), stats
 
 
-def test_purge_without_the_outbound_permission_deletes_nothing_and_says_why(sim, ansible):
+def test_purge_without_the_outbound_permission_deletes_nothing_and_says_why(sim, module_tasks):
     sim.reset(objects=[wire_strategy(sim, name) for name in ("bulk", "stale")], outbound=GMAIL_OUTBOUND)
-    outcome = ansible([
+    outcome = module_tasks([
         task("purge", {"token": NOOUTBOUND_TOKEN, "strategies": [{"name": "bulk"}], "purge": True}, sim=sim),
     ])
     result = outcome.result("purge")
@@ -371,19 +383,19 @@ def test_purge_without_the_outbound_permission_deletes_nothing_and_says_why(sim,
         assert norm_plan(result["plan"])["delete"] == []
     assert sorted(stored(sim)) == ["bulk", "default", "stale"]
     assert sim.stats()["objects_destroyed"] == 0
-    forced = ansible([task("forced", {"token": NOOUTBOUND_TOKEN, "strategies": [{"name": "bulk"}], "purge": True,
-                                      "force": True}, sim=sim)])
+    forced = module_tasks([task("forced", {"token": NOOUTBOUND_TOKEN, "strategies": [{"name": "bulk"}], "purge": True,
+                                           "force": True}, sim=sim)])
     assert norm_plan(ok(forced.result("forced"))["plan"])["delete"] == ["default", "stale"]
     assert sorted(stored(sim)) == ["bulk"]
 
 
-def test_batch_converges_many_strategies_in_few_requests(any_sim, ansible):
+def test_batch_converges_many_strategies_in_few_requests(any_sim, module_tasks):
     sim = any_sim
     sim.reset(objects=[wire_strategy(sim, f"keep-{index:02}", connectTimeout=60000) for index in range(30)])
     strategies = ([{"name": f"keep-{index:02}", "connect_timeout": "1m" if index % 2 else "2m"} for index in range(30)]
                   + [{"name": f"new-{index:02}", "source_ips": [{"ip": f"192.0.2.{index + 1}"}]}
                      for index in range(30)])
-    outcome = ansible([task("batch", {"strategies": strategies}, sim=sim)])
+    outcome = module_tasks([task("batch", {"strategies": strategies}, sim=sim)])
     result = ok(outcome.result("batch"))
     plan = norm_plan(result["plan"])
     assert plan["create"] == [f"new-{index:02}" for index in range(30)]
@@ -402,10 +414,10 @@ def test_batch_converges_many_strategies_in_few_requests(any_sim, ansible):
 # --- permissions and authentication (server dialect) ------------------------------------------------
 
 
-def test_read_only_token_fails_on_write_naming_the_permission_but_check_mode_and_info_work(sim, ansible):
+def test_read_only_token_fails_on_write_naming_the_permission_but_check_mode_and_info_work(sim, module_tasks):
     sim.reset(objects=[wire_strategy(sim, "existing")])
     ro = {"token": READONLY_TOKEN}
-    outcome = ansible([
+    outcome = module_tasks([
         task("create", {**ro, "name": "new", "connect_timeout": "1m"}, sim=sim),
         task("update", {**ro, "name": "existing", "connect_timeout": "1m"}, sim=sim),
         task("delete", {**ro, "name": "existing", "state": "absent"}, sim=sim),
@@ -466,8 +478,7 @@ BAD_INPUT = [
 def bad_input_outcome(_sim_server, tmp_path_factory):
     sim = _sim_server
     sim.reset()
-    outcome = run_tasks(tmp_path_factory.mktemp("bad-input"),
-                        [task(case_id, args, sim=sim) for case_id, args, _words in BAD_INPUT])
+    outcome = inproc.run_tasks([task(case_id, args, sim=sim) for case_id, args, _words in BAD_INPUT])
     return outcome, sim.stats(), stored(sim)
 
 
@@ -488,13 +499,13 @@ def test_bad_input_fails_before_any_request(bad_input_outcome):
     assert sorted(server) == ["default"]
 
 
-def test_duration_spellings_are_parsed_as_documented(any_sim, ansible):
+def test_duration_spellings_are_parsed_as_documented(any_sim, module_tasks):
     """Every accepted spelling lands as the same milliseconds on the wire, in the dialect's form."""
     sim = any_sim
     cases = {"ms": ("1500ms", 1500), "compound": ("1h30m", 5_400_000), "days": ("2d", 172_800_000),
              "int": (45000, 45000), "spaces": (" 2 M ", 120_000), "upper": ("90S", 90_000)}
-    outcome = ansible([task("batch", {"strategies": [{"name": f"d-{key}", "connect_timeout": value}
-                                                     for key, (value, _ms) in cases.items()]}, sim=sim)])
+    outcome = module_tasks([task("batch", {"strategies": [{"name": f"d-{key}", "connect_timeout": value}
+                                                          for key, (value, _ms) in cases.items()]}, sim=sim)])
     result = ok(outcome.result("batch"))
     server = stored(sim)
     assert {key: server[f"d-{key}"]["connectTimeout"] for key in cases} == {key: ms for key, (_value, ms) in cases.items()}

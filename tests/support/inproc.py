@@ -22,8 +22,10 @@ import importlib
 import importlib.util
 import io
 import json
+import os
 import sys
 import threading
+from pathlib import Path
 
 from tests.support.sim import REPO_ROOT, SIMULATOR_SCRIPT, Simulator
 
@@ -143,4 +145,79 @@ def run_module(name, args, check=False, diff=False):
     return result
 
 
-__all__ = ["ThreadedSimulator", "run_module", "simulator_module", "REPO_ROOT"]
+# --- tasks, as a play of module tasks would run them ------------------------------------------------
+
+NAMESPACE = "stalwart.mail."
+GROUP = "group/stalwart.mail.jmap"
+
+
+def _render(value, variables):
+    """``{{ ... }}`` in a task's arguments, against the registered results (native types, as
+    Ansible gives a whole-expression template its value's type)."""
+    if isinstance(value, dict):
+        return {key: _render(item, variables) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_render(item, variables) for item in value]
+    if isinstance(value, str) and "{{" in value:
+        from jinja2.nativetypes import NativeEnvironment
+        return NativeEnvironment().from_string(value).render(**variables)
+    return value
+
+
+def _environment(env):
+    """The process environment of one run: no STALWART_* from the caller's, plus ``env`` (a value
+    of None removes a variable), as the playbook runner gives ``ansible-playbook``."""
+    from unittest import mock
+    values = {key: value for key, value in os.environ.items() if not key.startswith("STALWART_")}
+    for key, value in (env or {}).items():
+        if value is None:
+            values.pop(key, None)
+        else:
+            values[key] = str(value)
+    return mock.patch.dict(os.environ, values, clear=True)
+
+
+def run_tasks(tasks, *, check=False, diff=False, env=None, module_defaults=None, vars=None):
+    """Run a list of this collection's module tasks in this process, as one play of them would run
+    on localhost, and return a ``PlaybookResult`` with one entry per task (the same entries
+    ``tests/support/ansible.py`` records from a real play).
+
+    Understood task keys: ``name``, one ``stalwart.mail.<module>`` key with its arguments,
+    ``check_mode``, ``diff``, ``ignore_errors``, ``register``, ``environment``, ``no_log`` (passed
+    to the module as Ansible does). ``module_defaults`` may name a module or the action group. A
+    ``{{ }}`` argument is rendered against ``vars`` and the registered results. What only Ansible
+    itself does (roles, handlers, callbacks, ``-vvvv`` output, the installed tarball) needs a real
+    playbook: ``tests.support.ansible``."""
+    from tests.support.ansible import PlaybookResult
+    variables = dict(vars or {})
+    results, rc = [], 0
+    for task in tasks:
+        modules = [key for key in task if key.startswith(NAMESPACE)]
+        unknown = set(task) - set(modules) - {"name", "check_mode", "diff", "ignore_errors", "register",
+                                              "environment", "no_log"}
+        if len(modules) != 1 or unknown:
+            raise AssertionError(f"not a task of one stalwart.mail module: {task}")
+        fqcn = modules[0]
+        args = {}
+        for key in (GROUP, fqcn):
+            args.update((module_defaults or {}).get(key) or {})
+        args.update(_render(task[fqcn] or {}, variables))
+        if task.get("no_log"):
+            args["_ansible_no_log"] = True
+        with _environment({**(env or {}), **(task.get("environment") or {})}):
+            result = run_module(fqcn[len(NAMESPACE):], args, check=task.get("check_mode", check),
+                                diff=task.get("diff", diff))
+        failed = bool(result.get("failed"))
+        status = "failed" if failed else ("changed" if result.get("changed") else "ok")
+        result["failed"] = failed
+        results.append({"play": "test", "task": task.get("name", fqcn), "action": fqcn, "host": "localhost",
+                        "status": status, "ignore_errors": bool(task.get("ignore_errors")), "result": result})
+        if task.get("register"):
+            variables[task["register"]] = result
+        if failed and not task.get("ignore_errors"):
+            rc = 2
+            break
+    return PlaybookResult(rc, "", "", results, Path(REPO_ROOT))
+
+
+__all__ = ["ThreadedSimulator", "run_module", "run_tasks", "simulator_module", "REPO_ROOT"]
