@@ -2738,7 +2738,7 @@ class Handler(BaseHTTPRequestHandler):
                 sim.stats["posts"] += 1
             kind = "session" if is_session else (
                 ("write" if is_write_request(request) else "read") if is_jmap_post else "other")
-            fault = self.take_fault(kind, is_jmap_post and isinstance(request, dict))
+            fault = self.take_fault(kind, is_jmap_post and isinstance(request, dict), body)
             if len(sim.log) < LOG_LIMIT:
                 sim.log.append({"at": round(time.monotonic() - sim.started, 4), "method": method, "path": path,
                                 "class": kind, "fault": fault["kind"] if fault else None})
@@ -2778,9 +2778,12 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_fault(fault)
         self.send(status, payload, content_type, headers)
 
-    def take_fault(self, kind, is_jmap_request):
-        """Pop the first queued fault matching this request class (caller holds the lock)."""
+    def take_fault(self, kind, is_jmap_request, body=b""):
+        """Pop the first queued fault matching this request class (and holding its ``body_contains``
+        text, when it has one) (caller holds the lock)."""
         for fault in self.sim.faults:
+            if "body_contains" in fault and fault["body_contains"].encode() not in body:
+                continue
             if fault["match"] == "any" or fault["match"] == kind:
                 if fault["kind"] == "server_unavailable" and not is_jmap_request:
                     continue  # only a JMAP call can be answered with method errors
@@ -2937,6 +2940,10 @@ class Handler(BaseHTTPRequestHandler):
             for key in ("retry_after", "seconds"):
                 if key in fault:
                     entry[key] = fault[key]
+            if "body_contains" in fault:
+                if not isinstance(fault["body_contains"], str) or not fault["body_contains"]:
+                    raise ValueError(f"bad fault {fault!r}: body_contains is a non-empty string")
+                entry["body_contains"] = fault["body_contains"]
             if "skip" in fault:
                 if not is_int(fault["skip"]) or fault["skip"] < 0:
                     raise ValueError(f"bad fault {fault!r}: skip is a number of requests >= 0")

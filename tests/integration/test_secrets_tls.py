@@ -6,9 +6,9 @@ token and the password appear nowhere: not in stdout, not in stderr, not in any 
 failure, a timeout, a server error) are run with each way of giving the secret: a ``token``, a
 ``password``, a ``password_file``, and ``STALWART_USER``/``STALWART_PASSWORD`` in the environment;
 the token also meets a 502, ``serverUnavailable``, a dropped connection, a missing permission
-and a server refusal. The faults are armed by ``uri`` tasks in the playbook just before the task
-they are for, so that all of it takes two ``ansible-playbook`` runs (one with the environment
-set). Every task must fail for the reason it was set up for, else it proves nothing. The secret
+and a server refusal. The faults are queued before the playbook, each waiting for a request
+that names its task's strategy (``body_contains``), so that all of it takes two
+``ansible-playbook`` runs (one with the environment set). Every task must fail for the reason it was set up for, else it proves nothing. The secret
 values are long and unique where the test chooses them, so that a search cannot hit by
 accident, and the search also looks for the forms a leak would take on the wire
 (``Bearer <token>``, the base64 of ``user:password``).
@@ -192,20 +192,15 @@ CANARY = "Can4ry-N0t-A-S3cr3t-Lm2sD7"
 CANARY_TASK = {"name": "canary", "ansible.builtin.debug": {"msg": CANARY}}
 
 
-def arm(sim, label, failure):
-    """``uri`` tasks that clear the simulator's pending faults and queue the one ``failure`` needs."""
-    control = {"url": f"{sim.url}/_sim/faults", "use_proxy": False, "status_code": 200}
-    tasks = [{"name": f"clear faults before {label}", "ansible.builtin.uri": {**control, "method": "DELETE"}}]
-    if failure in FAULTS:
-        tasks.append({"name": f"arm {label}", "ansible.builtin.uri": {
-            **control, "method": "POST", "body_format": "json",
-            "body": {"faults": [{**FAULTS[failure], "count": 10, "match": "any"}]}}})
-    if failure == "refused by server":
-        # a refusal the collection cannot foresee: the simulator refuses this name's create
-        tasks.append({"name": f"arm {label}", "ansible.builtin.uri": {
-            **control, "url": f"{sim.url}/_sim/refuse", "method": "POST", "body_format": "json",
-            "body": {"names": {strategy_name(label): None}}}})
-    return tasks
+def arm(sim, labels):
+    """Queue, before the playbook, the fault each forced failure needs: each one waits for a
+    request that names the task's strategy (its first read does), so that all of them can be queued
+    at once; the refusals (which the collection cannot foresee) are the simulator's for those names."""
+    sim.reset()
+    for label, failure in labels.items():
+        if failure in FAULTS:
+            sim.fault(**FAULTS[failure], count=10, body_contains=f'"{strategy_name(label)}"')
+    sim.refuse({strategy_name(label): None for label, failure in labels.items() if failure == "refused by server"})
 
 
 def strategy_name(label):
@@ -229,7 +224,7 @@ def credentials(auth, failure, files):
 
 
 def forced_failures(sim, tls_sim, auth, failures, files):
-    """Per failure: the tasks arming it, then the module task that meets it. Returns (tasks, labels)."""
+    """Per failure, the module task that meets it. Returns (tasks, labels)."""
     tasks, labels = [], {}
     for failure in failures:
         label = f"{auth}: {failure}"
@@ -238,7 +233,7 @@ def forced_failures(sim, tls_sim, auth, failures, files):
                 **credentials(auth, failure, files),
                 "name": strategy_name(label), "connect_timeout": "2m",
                 "source_ips": [{"ip": "192.0.2.7", "ehlo_hostname": "mx7.example.org"}]}
-        tasks += arm(sim, label, failure) + [task(label, args)]
+        tasks.append(task(label, args))
     return tasks, labels
 
 
@@ -263,13 +258,15 @@ def test_no_secret_in_any_output_through_forced_failures(secret_sim, tls_sim, tm
         more_tasks, more_labels = forced_failures(sim, tls_sim, auth, EVERY_AUTH_FAILS, files)
         tasks += more_tasks
         labels.update(more_labels)
-    tasks += arm(sim, "info", "401") + [task("info: 401", {"url": sim.url, "token": WRONG_TOKEN, "retries": 0},
-                                             module=INFO_MODULE)]
+    tasks.append(task("info: 401", {"url": sim.url, "token": WRONG_TOKEN, "retries": 0}, module=INFO_MODULE))
     labels["info: 401"] = "401"
+    arm(sim, labels)
     outcome = loud(tmp_path / "arguments", tasks + [CANARY_TASK])
     check_failed_as_forced(outcome, labels)
+    assert [item["name"] for item in sim.objects()] == ["default"]  # nothing got through
 
     env_tasks, env_labels = forced_failures(sim, tls_sim, "environment", EVERY_AUTH_FAILS, files)
+    arm(sim, env_labels)
     env_outcome = loud(tmp_path / "environment", env_tasks + [CANARY_TASK],
                        env={"STALWART_USER": ADMIN_USER, "STALWART_PASSWORD": ADMIN_PASSWORD})
     check_failed_as_forced(env_outcome, env_labels)

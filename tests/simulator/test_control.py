@@ -259,6 +259,23 @@ def test_faults_match_request_classes(any_sim):
     assert [item["name"] for item in sim.objects()] == ["default", "x"]
 
 
+def test_a_fault_with_body_contains_waits_for_a_request_that_holds_the_text(any_sim):
+    sim = any_sim
+    sim.fault("http503", count=5, body_contains='"name": "y"')
+    sim.fault("http502", body_contains='"name": "x"')
+    assert raw_post(sim, READ)[0] == 200  # neither name: both faults stay queued
+    assert sim.http("GET", "/jmap/session").status in (200, 404)  # no body at all
+    assert raw_post(sim, CREATE_X)[0] == 502
+    assert [fault["body_contains"] for fault in sim.faults()] == ['"name": "y"']
+    assert [item["name"] for item in sim.objects()] == ["default"]
+
+
+@pytest.mark.parametrize("text", ["", 5, None])
+def test_body_contains_must_be_a_non_empty_string(sim, text):
+    with pytest.raises(Exception, match="body_contains"):
+        sim.fault("http503", body_contains=text)
+
+
 def test_pending_faults_are_listed(sim):
     sim.fault("delay", count=2, match="read", seconds=0.1)
     assert sim.faults() == [{"kind": "delay", "count": 2, "match": "read", "seconds": 0.1}]

@@ -198,7 +198,9 @@ class Simulator:
         """Queue a fault (http500, http502, http503, http504, http429, http403, drop_before,
         drop_after, delay, server_unavailable) for the next ``count`` matching requests
         (any/read/write/session); ``after=True`` makes a 5xx come after the request was committed;
-        ``skip=N`` lets the first N matching requests through before the fault starts."""
+        ``skip=N`` lets the first N matching requests through before the fault starts;
+        ``body_contains="text"`` limits it to requests whose body holds that text (a strategy's
+        name, say: faults for several tasks can then be queued at once)."""
         return self._control("POST", "/_sim/faults",
                              {"faults": [{"kind": kind, "count": count, "match": match, **params}]})
 
