@@ -82,3 +82,13 @@ def test_troubleshooting_quotes_only_messages_the_code_prints(page):
     assert len(quotes) >= 5, quotes
     missing = [quote for quote in quotes if quote not in printed]
     assert missing == [], f"{page} quotes messages the code never prints: {missing}"
+
+
+def test_the_roles_readme_names_every_variable_of_its_argument_spec():
+    """The README lists the variables by name (their prose lives once, in the argument spec)."""
+    import yaml
+    role = ROOT / "roles" / "mta_connection_strategies"
+    spec = yaml.safe_load((role / "meta" / "argument_specs.yml").read_text(encoding="utf-8"))
+    readme = (role / "README.md").read_text(encoding="utf-8")
+    missing = [name for name in spec["argument_specs"]["main"]["options"] if f"`{name}`" not in readme]
+    assert missing == [], f"the role's README does not name {missing}"
