@@ -412,7 +412,9 @@ def check_ehlo(report, pair, settings, answers):
     fields = pair.fields()
     if pair.ehlo is None:
         if settings.wants(*EHLO_CHECKS):
-            report.add(fields, "ehlo_forward", "info",
+            first = next(check for check in ("ehlo_forward", "ehlo_contains_ip", "ehlo_matches_ptr")
+                         if settings.wants(check))
+            report.add(fields, first, "info",
                        "no EHLO name is known for this address: the server announces its own host name",
                        "default_ehlo (the server's host name), or an ehlo_hostname on the strategy or the source IP",
                        "Give default_ehlo to have the EHLO name checked.")

@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[2]
 OUTPUT = ROOT / "docs" / "reference.md"
 NAMESPACE = "stalwart.mail"
 MODULES = ("mta_connection_strategy", "mta_connection_strategy_info", "mta_outbound_strategy", "mta_outbound_strategy_info",
-           "reload_settings")
+           "reload_settings", "deliverability_check", "source_ip_probe")
 ROLE = "mta_connection_strategies"
 FILTERS = ("merge_strategies",)
 

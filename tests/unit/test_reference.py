@@ -32,7 +32,7 @@ def test_reference_names_every_option_and_every_link_resolves():
                    "stalwart_delegate_to"):
         assert f"| `{option}` |" in text, option
     anchors = set(re.findall(r'<a id="([^"]+)"></a>', text))
-    assert len(anchors) == 7  # five modules, the role, the filter
+    assert len(anchors) == 9  # seven modules, the role, the filter
     for target in re.findall(r"\]\(#([^)]+)\)", text):
         assert target in anchors, target
     # no unparsed Ansible markup left behind
