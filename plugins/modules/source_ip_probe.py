@@ -12,8 +12,8 @@ short_description: Find out whether the mail host can bind the source IPs of Sta
 version_added: 0.1.0
 description:
   - Runs on the mail host itself (not on the controller) and tries, for each source IP, what the Stalwart
-    server does before each delivery - C(bind((ip, 0))) on a TCP socket - then closes the socket. No
-    packet is sent.
+    server does before each delivery - a C(bind) of a TCP socket to the address, port 0 - then closes
+    the socket. No packet is sent.
   - An address that cannot be bound (C(EADDRNOTAVAIL), errno 99 on Linux - the address is on no
     interface, for example a public IP behind 1:1 NAT, or a host address seen from inside a
     container's network namespace) makes every delivery through it fail.
@@ -94,7 +94,7 @@ ips:
       description: V(ipv4) or V(ipv6).
       type: str
     bindable:
-      description: Whether C(bind((ip, 0))) succeeded.
+      description: Whether the bind to the address (port 0) succeeded.
       type: bool
     errno:
       description: The error number of a failed bind (99, C(EADDRNOTAVAIL), on Linux for an address on no interface), else V(null).
@@ -139,11 +139,18 @@ import struct
 from ansible.module_utils.basic import AnsibleModule
 
 # rtnetlink (linux/rtnetlink.h, linux/if_addr.h)
-_RTM_NEWADDR, _RTM_GETADDR = 20, 22
-_NLM_F_REQUEST, _NLM_F_DUMP = 0x1, 0x300
-_NLMSG_ERROR, _NLMSG_DONE = 2, 3
-_IFA_ADDRESS, _IFA_LOCAL, _IFA_FLAGS = 1, 2, 8
-_IFA_F_TEMPORARY, _IFA_F_DEPRECATED = 0x01, 0x20
+# (one name per line: ansible-doc's parser warns about tuple assignments in a module)
+_RTM_NEWADDR = 20
+_RTM_GETADDR = 22
+_NLM_F_REQUEST = 0x1
+_NLM_F_DUMP = 0x300
+_NLMSG_ERROR = 2
+_NLMSG_DONE = 3
+_IFA_ADDRESS = 1
+_IFA_LOCAL = 2
+_IFA_FLAGS = 8
+_IFA_F_TEMPORARY = 0x01
+_IFA_F_DEPRECATED = 0x20
 _SCOPES = {0: "global", 200: "site", 253: "link", 254: "host"}
 _FAMILIES = {socket.AF_INET: "ipv4", socket.AF_INET6: "ipv6"}
 
