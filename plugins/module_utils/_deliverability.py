@@ -658,4 +658,3 @@ def skipped_checks(settings):
         skipped["implicit_family"] = ("the mail host's addresses are unknown (pass the result of "
                                       "stalwart.mail.source_ip_probe as probe, or host_addresses)")
     return skipped
-

@@ -58,6 +58,7 @@ options:
         source IPs has no EHLO name of its own. Then the check costs one read.
       - If not set, the value of the E(STALWART_URL) environment variable is used.
     type: str
+    required: false
   strategies:
     description:
       - The strategies to check, in the input form of M(stalwart.mail.mta_connection_strategy) (its

@@ -37,10 +37,12 @@ attributes:
 options:
   ips:
     description:
-      - Source IP addresses to try.
+      - Source IP addresses to try, each a string, or a dict with C(ip) (or C(source_ip)) as in the
+        C(source_ips) of a strategy.
     type: list
-    elements: str
+    elements: raw
     default: []
+    aliases: [source_ips]
   strategies:
     description:
       - Connection strategies in the input form of M(stalwart.mail.mta_connection_strategy); the
@@ -260,7 +262,11 @@ def reaches_internet(entry):
 def source_ips(module):
     """The addresses to try, canonical, each once, in order; bad input fails before any bind."""
     wanted = []
-    candidates = [("ips[{0}]".format(index), value) for index, value in enumerate(module.params["ips"] or ())]
+    candidates = []
+    for index, value in enumerate(module.params["ips"] or ()):
+        if isinstance(value, dict):
+            value = value.get("ip", value.get("source_ip"))
+        candidates.append(("ips[{0}]".format(index), value))
     for index, strategy in enumerate(module.params["strategies"] or ()):
         if not isinstance(strategy, dict) or strategy.get("state", "present") == "absent":
             continue
@@ -284,7 +290,7 @@ def source_ips(module):
 
 def main():
     module = AnsibleModule(
-        argument_spec={"ips": {"type": "list", "elements": "str", "default": []},
+        argument_spec={"ips": {"type": "list", "elements": "raw", "default": [], "aliases": ["source_ips"]},
                        "strategies": {"type": "list", "elements": "dict", "default": []}},
         supports_check_mode=True,
     )

@@ -291,7 +291,7 @@ def unbound_test_net_address(probe_result):
 def test_the_probe_binds_loopback_and_not_an_address_the_host_lacks():
     first = run_module(PROBE, {"ips": ["127.0.0.1"]})
     absent = unbound_test_net_address(first)
-    result = run_module(PROBE, {"ips": ["127.0.0.1", absent, "127.0.0.1"],
+    result = run_module(PROBE, {"ips": ["127.0.0.1", absent, {"ip": "127.0.0.1"}],
                                 "strategies": [{"name": "s", "source_ips": [{"source_ip": "::1"}]},
                                                {"name": "gone", "state": "absent", "source_ips": [{"ip": "192.0.2.99"}]}]})
     assert result["changed"] is False
@@ -312,6 +312,9 @@ def test_the_probe_refuses_what_is_not_an_ip_before_binding_anything():
     result = run_module(PROBE, {"strategies": [{"name": "warmup", "source_ips": [{"ip": "192.0.2.300"}]}]})
     assert result["failed"] is True
     assert "strategies[0] (warmup).source_ips[0].ip" in result["msg"] and "not an IP address" in result["msg"]
+    # source_ips, as a strategy writes them, is the alias of ips
+    result = run_module(PROBE, {"source_ips": [{"source_ip": "127.0.0.1"}, {"ip": "eth0"}]})
+    assert result["failed"] is True and "ips[1]: 'eth0' is not an IP address" in result["msg"]
 
 
 def test_an_address_the_host_cannot_bind_is_a_bind_error(dns_server):
