@@ -216,7 +216,7 @@ def names_to_read(desired, settings):
         if "source_ips" not in values:
             if settings.wants(*CHECKS):
                 names.append(item["name"])
-        elif "ehlo_hostname" not in values and settings.wants(*EHLO_CHECKS, "implicit_family") and any(
+        elif "ehlo_hostname" not in values and settings.wants(*EHLO_CHECKS) and any(
                 not entry.get("ehlo_hostname") for entry in values["source_ips"]):
             names.append(item["name"])
     return names
