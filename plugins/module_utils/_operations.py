@@ -13,6 +13,8 @@
   refusing a ``connection`` that routes to a strategy that does not exist.
 - ``OUTBOUND_INFO_MODULE`` (``mta_outbound_strategy_info``): read them in that module's form.
 - ``RELOAD_MODULE`` (``reload_settings``): one ``ReloadSettings``.
+- ``DELIVERABILITY_MODULE`` (``deliverability_check``): the source IPs and EHLO names of the
+  strategies against DNS (``_deliverability``, ``_dns``); reads at most once, never writes.
 
 The operations build results (the diff, the failure messages) from the service's outcomes; the
 service (``_service``) does the reading, planning and writing.
@@ -20,9 +22,17 @@ service (``_service``) does the reading, planning and writing.
 
 from __future__ import annotations
 
+from ansible.module_utils.basic import missing_required_lib
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
-from ansible_collections.stalwart.mail.plugins.module_utils import _objects, _planner, _service, _values
+from ansible_collections.stalwart.mail.plugins.module_utils import (
+    _deliverability,
+    _dns,
+    _objects,
+    _planner,
+    _service,
+    _values,
+)
 from ansible_collections.stalwart.mail.plugins.module_utils._client import check_method_response
 from ansible_collections.stalwart.mail.plugins.module_utils._connection import validate_connection_params
 from ansible_collections.stalwart.mail.plugins.module_utils._errors import (
@@ -403,3 +413,87 @@ def reload_settings(module, client_factory=None):
 
 
 RELOAD_MODULE = ModuleSpec(options={}, operation=reload_settings)
+
+
+# --- deliverability_check ----------------------------------------------------------------------------------
+
+
+class DeliverabilityFailed(StalwartError):
+    """``mode: fail`` and at least one error: the details carry the whole report."""
+
+
+class OptionalConnectionSpec(ModuleSpec):
+    """A module that talks to the server only when it has to: ``url`` is not required."""
+
+    def argument_spec(self):
+        spec = super().argument_spec()
+        spec["url"] = dict(spec["url"], required=False)
+        return spec
+
+
+def check_deliverability(module, client_factory=None):
+    """The whole of ``deliverability_check``: check the input; read the strategies from the server
+    when none are given, or only what the given ones leave out (one read, none when they decide
+    every pair); look up the DNS within the budget; report. Never writes."""
+    params = module.params
+    settings = _deliverability.Settings.from_params(params)
+    given = params.get("strategies")
+    desired = None if given is None else desired_strategies({"strategies": given})
+    if settings.needs_dns():
+        missing = _dns.load()
+        if missing:
+            module.fail_json(msg=missing_required_lib("dnspython"), exception=missing)
+    if desired is None:
+        if not params.get("url"):
+            raise InputError("url: needed to read the strategies from the server (or STALWART_URL); or give the "
+                             "strategies to check in strategies", option="url")
+        client = client_for(module, client_factory)
+        strategies = _deliverability.from_server(_service.read(client, STRATEGY).current)
+    else:
+        current = {}
+        wanted = _deliverability.names_to_read(desired, settings)
+        if wanted and params.get("url"):
+            client = client_for(module, client_factory)
+            current = _service.read(client, STRATEGY, names=wanted).current
+        elif wanted:
+            module.warn(f"strateg{'y' if len(wanted) == 1 else 'ies'} {', '.join(shorten(name) for name in wanted)}: "
+                        "source_ips or ehlo_hostname left out, and no url to read them from the server: checked as "
+                        "not set")
+        strategies = _deliverability.from_desired(desired, current)
+    lookups = _dns.Lookups(settings.resolver) if settings.needs_dns() else None
+    report, pairs, answers = _deliverability.evaluate(strategies, settings, lookups.run if lookups else dict)
+    results = {"changed": False, "findings": report.findings, "messages": report.messages,
+               "summary": report.summary(), "pairs": _deliverability.checked_pairs(pairs, answers),
+               "skipped_checks": _deliverability.skipped_checks(settings), "mode": settings.mode}
+    errors = []
+    for finding, message in zip(report.findings, report.messages):
+        if finding["severity"] == "error" and settings.mode == "fail":
+            errors.append(message)
+        elif finding["severity"] != "info":
+            module.warn(f"deliverability {finding['severity']}: {message}")
+    if errors:
+        numbered = " ".join(f"({index}) {message}" for index, message in enumerate(errors, start=1))
+        raise DeliverabilityFailed(f"{len(errors)} deliverability error{'s' if len(errors) > 1 else ''}: {numbered}",
+                                   **results)
+    return results
+
+
+DELIVERABILITY_RESOLVER_SPEC = {"type": "dict", "options": {
+    "nameservers": {"type": "list", "elements": "str"},
+    "port": {"type": "int", "default": _dns.DEFAULTS["port"]},
+    "timeout": {"type": "float", "default": _dns.DEFAULTS["timeout"]},
+    "lifetime": {"type": "float", "default": _dns.DEFAULTS["lifetime"]},
+    "tcp": {"type": "bool", "default": _dns.DEFAULTS["tcp"]},
+    "budget": {"type": "float", "default": _dns.DEFAULTS["budget"]}}}
+
+DELIVERABILITY_MODULE = OptionalConnectionSpec(
+    options={"strategies": {"type": "list", "elements": "dict"},
+             "checks": {"type": "list", "elements": "str", "choices": list(_deliverability.CHECKS)},
+             "public_ips": {"type": "dict", "default": {}},
+             "default_ehlo": {"type": "str"},
+             "resolver": DELIVERABILITY_RESOLVER_SPEC,
+             "mode": {"type": "str", "choices": list(_deliverability.MODES), "default": "warn"},
+             "probe": {"type": "dict"},
+             "host_addresses": {"type": "list", "elements": "str", "default": []}},
+    operation=check_deliverability,
+)

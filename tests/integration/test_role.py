@@ -260,6 +260,19 @@ BAD_INPUTS = [
     # a list is not a description: refused (Ansible's str would have stored "['x', 'y']")
     ("description-a-list", {"stalwart_mta_connection_strategies": [{"name": "s", "description": ["x", "y"]}]},
      ["'s'", "description", "expected a string"]),
+    # the deliverability check's variables: refused before any DNS query (no resolver here would answer)
+    ("deliverability-on", {"stalwart_deliverability_check": True}, ["stalwart_deliverability_check", "off, warn, fail"]),
+    ("deliverability-unknown-check", {"stalwart_deliverability_check": "warn",
+                                      "stalwart_deliverability_checks": ["spf"]},
+     ["stalwart_deliverability_checks", "spf"]),
+    ("deliverability-public-ips-family", {"stalwart_deliverability_check": "warn",
+                                          "stalwart_deliverability_probe_bind": False,
+                                          "stalwart_deliverability_public_ips": {"10.0.0.5": "2001:db8::5"}},
+     ["public_ips[10.0.0.5]", "family"]),
+    ("deliverability-bad-ip", {"stalwart_deliverability_check": "fail", "stalwart_deliverability_probe_bind": False,
+                               "stalwart_mta_connection_strategies": [{"name": "warmup",
+                                                                       "source_ips": [{"ip": "192.0.2.300"}]}]},
+     ["strategies[0] ('warmup')", "source_ips[0].ip", "not an IP address"]),
 ]
 
 

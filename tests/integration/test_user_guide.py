@@ -5,6 +5,11 @@ here), run with real ``ansible-playbook`` from a directory other than the invent
 servers (one simulator per dialect); it refuses to hide an existing ``host_vars/<host>.yml``, and
 the files it writes are applied back through the role (with purge), which must report no change
 and send no write.
+
+"Catching a warm-up address before it goes live": the guide's group_vars and host_vars, run with
+the command the guide shows, against a simulator and a DNS server on 127.0.0.1 holding the
+records the guide's story describes; the failure and the warning the guide quotes must be what
+ansible-playbook prints, and nothing may be written.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import yaml
 
 from tests.integration.conftest import stored, wire_strategy
 from tests.support.ansible import run_playbook
+from tests.support.dns import ZoneServer
 from tests.support.sim import ADMIN_TOKEN
 
 GUIDE = Path(__file__).resolve().parents[2] / "docs" / "user-guide.md"
@@ -25,12 +31,12 @@ ROLE = "stalwart.mail.mta_connection_strategies"
 MODULE = "stalwart.mail.mta_connection_strategy"
 
 
-def guide_yaml_blocks(section: str) -> list[str]:
-    """The ```yaml blocks of the guide's section titled ``section``, as written."""
+def guide_yaml_blocks(section: str, language: str = "yaml") -> list[str]:
+    """The ```yaml (or other ``language``) blocks of the guide's section titled ``section``, as written."""
     text = GUIDE.read_text(encoding="utf-8")
     match = re.search(rf"^## {re.escape(section)}\n(.*?)(?=^## |\Z)", text, flags=re.M | re.S)
     assert match, f"no section {section!r} in {GUIDE}"
-    return re.findall(r"^```yaml\n(.*?)^```", match.group(1), flags=re.M | re.S)
+    return re.findall(rf"^```{language}\n(.*?)^```", match.group(1), flags=re.M | re.S)
 
 
 @pytest.fixture
@@ -106,3 +112,73 @@ def test_the_export_playbook_writes_host_vars_that_apply_back_with_no_change(tmp
         assert server.stats()["reloads"] == before[host]["reloads"]
     assert re.findall(r"^(mx[12]) +: ok=\d+ +changed=(\d+)", applied.stdout, flags=re.M) == [
         ("mx1", "0"), ("mx2", "0")]
+
+
+# --- Catching a warm-up address before it goes live ----------------------------------------------
+
+WARM_UP = "Catching a warm-up address before it goes live"
+# the story of the guide: the first address is ready, the second still has the provider's
+# generic PTR, which resolves nowhere
+WARM_UP_ZONE = """
+warm1.mx1.example.org.   60 IN A   192.0.2.20
+20.2.0.192.in-addr.arpa. 60 IN PTR warm1.mx1.example.org.
+warm2.mx1.example.org.   60 IN A   192.0.2.21
+21.2.0.192.in-addr.arpa. 60 IN PTR 21.2.0.192.static.hoster.example.
+"""
+
+
+def files_of(block: str) -> dict[str, str]:
+    """A guide block holding several files, each after a ``# <path>`` comment line → {path: text}."""
+    files, current = {}, None
+    for line in block.splitlines(keepends=True):
+        header = re.match(r"# ((?:group|host)_vars/\S+\.yml)$", line.strip())
+        if header:
+            current = header.group(1)
+            files[current] = ""
+        elif current is not None:
+            files[current] += line
+    return files
+
+
+def squeezed(text: str) -> str:
+    """White space runs as one space: older ansible-core wraps warnings at the terminal's width."""
+    return " ".join(text.split())
+
+
+def test_the_warm_up_address_is_caught_before_anything_is_written_with_the_message_the_guide_shows(tmp_path, sim):
+    (layers,) = guide_yaml_blocks(WARM_UP)
+    (console,) = guide_yaml_blocks(WARM_UP, "console")
+    files = files_of(layers)
+    assert sorted(files) == ["group_vars/mailservers.yml", "host_vars/mx1.example.org.yml"]
+    root = tmp_path / "inventory"
+    for path, text in files.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(text)
+    (root / "hosts.yml").write_text(yaml.safe_dump({"mailservers": {"hosts": {"mx1.example.org": {
+        "ansible_connection": "local", "ansible_python_interpreter": sys.executable}}}}))
+
+    command, *shown = console.splitlines()
+    assert command.startswith("$ ansible-playbook -i inventory site.yml"), command
+    fatal = next(line for line in shown if line.startswith("fatal: "))
+    warning = next(line for line in shown if line.startswith("[WARNING]: "))
+    recap = next(line for line in shown if line.startswith("mx1.example.org "))
+
+    site = [{"name": "Outbound connection strategies", "hosts": "mailservers", "gather_facts": False,
+             "roles": [{"role": ROLE}]}]
+    with ZoneServer(WARM_UP_ZONE) as dns:
+        outcome = run_playbook(
+            tmp_path, site, check="--check" in command, diff="--diff" in command, extra_args=["-i", str(root)],
+            extra_vars={
+                # what the test machine needs in place of a real server and the Internet's DNS
+                "stalwart_url": sim.url, "stalwart_token": ADMIN_TOKEN,
+                "stalwart_deliverability_resolver": {"nameservers": ["127.0.0.1"], "port": dns.port},
+                # the test machine does not hold the guide's addresses; the mail host of the story does
+                "stalwart_deliverability_probe_bind": False,
+            })
+        assert dns.asked("21.2.0.192.in-addr.arpa", "PTR") >= 1
+    assert outcome.rc != 0
+    assert fatal in outcome.stdout, f"the guide's failure is not what ansible-playbook prints\n{outcome.output()}"
+    assert squeezed(warning) in squeezed(outcome.stdout + outcome.stderr), outcome.output()
+    for count in ("changed=0", "failed=1", "rescued=1"):
+        assert count in recap and count in outcome.stdout
+    assert sim.stats()["writes"] == 0 and sorted(stored(sim)) == ["default"]
