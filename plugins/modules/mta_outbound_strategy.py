@@ -154,14 +154,12 @@ outbound_strategy:
           then: invalid-tls
       else: default
 plan:
-  description: What the run changes (or would change in check mode).
+  description:
+    - What the run changes (or would change in check mode).
+    - C(update) lists the expressions that change. The key C(update) is also the name of a dictionary
+      method, so in Jinja read it as C(result.plan['update']), not with a dot.
   returned: always
   type: dict
-  contains:
-    update:
-      description: The expressions that change.
-      type: list
-      elements: str
   sample:
     update: [connection]
 reloaded:
