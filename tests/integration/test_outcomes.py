@@ -55,7 +55,7 @@ def sent(sim):
     return {key: stats[key] for key in ("requests", "posts", "writes")}
 
 
-# --- 10.1: a lost answer, then an outage --------------------------------------------------------
+# --- a lost answer, then an outage --------------------------------------------------------
 
 
 def test_a_lost_write_then_an_outage_reports_changed_and_an_unknown_outcome(sim):
@@ -100,7 +100,7 @@ def test_a_write_answered_503_while_reads_work_fails_about_the_write_after_the_r
     assert len(writes) == 1 + FAST["retries"], "the first write and one per re-read round"
 
 
-# --- 10.2: a later chunk refused as a whole -----------------------------------------------------------
+# --- a later chunk refused as a whole -----------------------------------------------------------
 
 
 def test_a_refused_later_chunk_keeps_the_earlier_ones_in_changed_plan_and_applied(sim):
@@ -132,7 +132,7 @@ def test_a_token_without_any_set_permission_is_told_the_permission_for_what_was_
     assert result["failed_strategies"][0]["permission"] == "sysMtaConnectionStrategyUpdate"
 
 
-# --- 10.4 and 10.9: reload only after an applied change; a refused reload says what stands ----------------
+# --- reload only after an applied change; a refused reload says what stands ----------------
 
 
 def test_no_reload_when_every_change_is_refused(sim):
@@ -172,7 +172,7 @@ def test_a_reload_is_one_request_after_the_writes(sim):
     assert sim.stats()["reloads"] == 1
 
 
-# --- 10.5: maxSizeRequest --------------------------------------------------------------------------------
+# --- maxSizeRequest --------------------------------------------------------------------------------
 
 
 def test_requests_stay_within_max_size_request(sim):
@@ -202,7 +202,7 @@ def test_a_strategy_too_large_for_one_request_is_refused_before_any_write(sim):
     assert sim.stats()["writes"] == 0
 
 
-# --- 10.6: host names as the server encodes them (UTS 46) -------------------------------------------------------
+# --- host names as the server encodes them (UTS 46) -------------------------------------------------------
 
 IDN = [
     ("straße.example.com", "xn--strae-oqa.example.com"),  # IDNA 2003 would say strasse.example.com
@@ -223,7 +223,7 @@ def test_idn_host_names_are_stored_as_the_server_encodes_them(sim, given, stored
                source_ips=[{"ip": "192.0.2.1", "ehlo_hostname": given}])["changed"] is False
 
 
-# --- 10.7: a list or dict is not a description --------------------------------------------------------------------
+# --- a list or dict is not a description --------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("value", [["x", "y"], {"a": 1}], ids=["list", "dict"])
@@ -238,7 +238,7 @@ def test_a_list_or_dict_value_is_refused_before_any_request_in_both_forms(sim, o
     assert sent(sim) == {"requests": 0, "posts": 0, "writes": 0}
 
 
-# --- 10.9: a long value is cut in messages --------------------------------------------------------------------
+# --- a long value is cut in messages --------------------------------------------------------------------
 
 
 def test_a_quarter_megabyte_name_does_not_make_a_quarter_megabyte_message(sim):
@@ -249,7 +249,7 @@ def test_a_quarter_megabyte_name_does_not_make_a_quarter_megabyte_message(sim):
     assert "250000 characters" in result["msg"], result["msg"][:400]
 
 
-# --- 10.10: an empty names list, and options ignored with state: absent -----------------------------------------
+# --- an empty names list, and options ignored with state: absent -----------------------------------------
 
 
 def test_info_with_an_empty_names_list_returns_nothing_and_sends_nothing(sim):

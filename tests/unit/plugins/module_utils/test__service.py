@@ -251,7 +251,7 @@ def test_lost_writes_past_retries_fail():
     client.retries = 3
     with pytest.raises(_service.ChangesFailed) as caught:
         converge(client, [{"name": f"n-{index}", "connect_timeout": index + 1} for index in range(3)])
-    # the writes' outcome is unknown: never reported as unchanged (issue 10.1)
+    # the writes' outcome is unknown: never reported as unchanged
     assert caught.value.details["changed"] is True
     assert caught.value.details["unconfirmed"] == ["n-0", "n-1", "n-2"]
     assert "outcome is unknown" in caught.value.msg
