@@ -38,7 +38,10 @@ compares them field by field). The traps, each handled here and tested:
   always truthy: the first error is looked up instead;
 - the secrets the engine reads from files and the environment join the ``no_log`` values, which
   are masked in the whole result as ``AnsibleModule`` masks them (top-level booleans and
-  ``None`` kept).
+  ``None`` kept);
+- what ansible-core does to a module's result differs by version (``invocation`` only with
+  INJECT_INVOCATION from 2.21 on, ``_ansible_parsed``, a failure marked as the module's): the
+  version's own code is used where it has it.
 
 Everything but the worker plumbing stays in ``module_utils`` (the operations, ``_module.run``,
 the messages), so the two paths cannot drift apart.
@@ -54,6 +57,7 @@ import platform
 import sys
 import traceback
 
+from ansible import constants as C
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.parameters import remove_values
 from ansible.module_utils.errors import UnsupportedError
@@ -70,7 +74,15 @@ except ImportError:  # ansible-core 2.16 to 2.18
     from ansible.module_utils.common.text.converters import jsonify
     from ansible.parsing.ajson import AnsibleJSONEncoder
 
-try:  # ansible-core 2.19 and later mark a failed module result as the module's error ("Module failed")
+# What the controller does to a module's output once it is decoded, where ansible-core has it in
+# code of its own (private, so each is looked up and the version's own way used where present):
+try:  # ansible-core 2.21 and later: the result becomes a UnifiedTaskResult and back
+    from ansible._internal._task import UnifiedTaskResult
+except ImportError:
+    UnifiedTaskResult = None
+if not hasattr(UnifiedTaskResult, "from_module_result_dict"):
+    UnifiedTaskResult = None
+try:  # ansible-core 2.19 and 2.20: a failed result is marked as the module's error ("Module failed")
     from ansible._internal._errors._captured import AnsibleModuleCapturedError
 except ImportError:  # ansible-core 2.16 to 2.18 have no such mark
     AnsibleModuleCapturedError = None
@@ -92,17 +104,23 @@ def as_module_reads(args):
 
 
 def as_controller_reads(result):
-    """``result`` as the controller would read it from a module's output: through the module's
-    JSON encoder and the controller's decoder (tuples become lists, dict keys strings), marked
-    as parsed, and a failure marked as the module's (ansible-core 2.19 and later then say
-    "Module failed", not "Action failed")."""
+    """``result`` as the controller reads a module's output: through the module's JSON encoder and
+    the controller's decoder (tuples become lists, dict keys strings), then marked as ansible-core
+    marks a parsed module result (``_ansible_parsed``; a failure as the module's, so that 2.19 and
+    later say "Module failed", not "Action failed")."""
     if Direction is None:
         read = json.loads(jsonify(result))
-    else:
-        read = json.loads(json.dumps(result, cls=get_module_encoder(_PROFILE, Direction.MODULE_TO_CONTROLLER)),
-                          cls=get_module_decoder(_PROFILE, Direction.MODULE_TO_CONTROLLER))
-        if AnsibleModuleCapturedError is not None:
-            AnsibleModuleCapturedError.normalize_result_exception(read)
+        read["_ansible_parsed"] = True
+        return read
+    read = json.loads(json.dumps(result, cls=get_module_encoder(_PROFILE, Direction.MODULE_TO_CONTROLLER)),
+                      cls=get_module_decoder(_PROFILE, Direction.MODULE_TO_CONTROLLER))
+    if UnifiedTaskResult is not None:
+        unified = UnifiedTaskResult.from_module_result_dict(read)
+        unified.ansible_parsed = True
+        unified.remove_internal_keys()
+        return unified.as_result_dict(for_round_trip=True)
+    if AnsibleModuleCapturedError is not None:
+        AnsibleModuleCapturedError.normalize_result_exception(read)
     read["_ansible_parsed"] = True
     return read
 
@@ -145,13 +163,15 @@ class WorkerModule:
 
     ``args`` are the task's arguments as a module would read them (``as_module_reads``); ``name``
     is the module's name as the task gives it (``AnsibleModule`` learns it from
-    ``_ansible_module_name``, which is the task's action). Invalid arguments end the run at once
+    ``_ansible_module_name``, which is the task's action); ``inject_invocation`` whether the result
+    gets ``invocation`` (``inject_invocation()``). Invalid arguments end the run at once
     (``ModuleExit``), with ``AnsibleModule``'s message, named by the spec's ``name_errors`` as
     ``StalwartModule`` names it.
     """
 
-    def __init__(self, spec, name, args, check_mode=False, diff=False, no_log=False):
+    def __init__(self, spec, name, args, check_mode=False, diff=False, no_log=False, inject_invocation=True):
         self._name = name
+        self._inject_invocation = inject_invocation
         self.check_mode = bool(check_mode)
         self._diff = bool(diff)
         self.no_log = bool(no_log)
@@ -204,7 +224,9 @@ class WorkerModule:
         self._finish(kwargs)
 
     def _finish(self, result):
-        if "invocation" not in result:
+        if not self._inject_invocation:
+            result.pop("invocation", None)
+        elif "invocation" not in result:
             result["invocation"] = {"module_args": self.params}
         if self._warnings:
             result["warnings"] = list(self._warnings)
@@ -230,7 +252,7 @@ class EngineAction(ActionBase):
         task_vars = task_vars or {}
         reason, warning = self.module_process_reason()
         if reason is None:
-            result.update(self.run_in_worker())
+            result.update(self.run_in_worker(task_vars))
             return result
         display.vvv(f"{self._task.action}: running the module in a process of its own: {reason}",
                     host=self._play_context.remote_addr)
@@ -257,29 +279,45 @@ class EngineAction(ActionBase):
 
     def run_module(self, task_vars):
         """The module in a process of its own, as the ``normal`` action runs it."""
-        wrap_async = bool(self._task.async_val) and not self._connection.has_native_async
+        wrap_async = bool(self._task.async_val) and not getattr(self._connection, "has_native_async", False)
         outcome = self._execute_module(task_vars=task_vars, wrap_async=wrap_async)
         if not wrap_async:
             self._remove_tmp_path(self._connection._shell.tmpdir)  # pylint: disable=protected-access
         return outcome
 
-    def run_in_worker(self):
+    def run_in_worker(self, task_vars):
         """The module's engine in this process, its result as the module's would arrive."""
         overlay = {}
         self._compute_environment_string(overlay)  # the task's environment:, templated
         args = as_module_reads(self._task.args)
-        module = None
         with environment(overlay):
-            try:
-                module = WorkerModule(self.SPEC, self._task.action, args, check_mode=self._task.check_mode,
-                                      diff=self._task.diff, no_log=self._task.no_log)
-                run(self.SPEC, module)
-                raise AssertionError("the operation ended without exit_json or fail_json")
-            except ModuleExit as done:
-                result = done.result
-            except Exception as error:  # noqa: BLE001 - a bug: reported like a module's crash
-                result = crash_result(error, module)
+            result = engine_result(self.SPEC, self._task.action, args, check_mode=self._task.check_mode,
+                                   diff=self._task.diff, no_log=self._task.no_log,
+                                   inject_invocation=inject_invocation(task_vars))
         return as_controller_reads(result)
+
+
+def inject_invocation(task_vars):
+    """Whether a module's result carries ``invocation``: always before ansible-core 2.21, then as
+    its setting INJECT_INVOCATION says (off unless set), which the controller passes to modules."""
+    if C.config.get_configuration_definition("INJECT_INVOCATION") is None:
+        return True
+    return bool(C.config.get_config_value("INJECT_INVOCATION", variables=task_vars))
+
+
+def engine_result(spec, name, args, check_mode=False, diff=False, no_log=False, inject_invocation=True):
+    """``spec``'s operation run in this process with ``args`` (as ``as_module_reads`` gives
+    them): the result as the module would print it, before the controller reads it."""
+    module = None
+    try:
+        module = WorkerModule(spec, name, args, check_mode=check_mode, diff=diff, no_log=no_log,
+                              inject_invocation=inject_invocation)
+        run(spec, module)
+        raise AssertionError("the operation ended without exit_json or fail_json")
+    except ModuleExit as done:
+        return done.result
+    except Exception as error:  # noqa: BLE001 - a bug: reported like a module's crash
+        return crash_result(error, module)
 
 
 def crash_result(error, module):
