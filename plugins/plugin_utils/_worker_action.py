@@ -69,10 +69,8 @@ from ansible_collections.stalwart.mail.plugins.module_utils._module import run
 
 try:  # ansible-core 2.19 and later: the encoders of the module protocol itself
     from ansible.module_utils.common.json import Direction, get_module_decoder, get_module_encoder
-except ImportError:  # ansible-core 2.16 to 2.18
+except ImportError:  # ansible-core 2.16 to 2.18: AnsibleJSONEncoder to the module, jsonify back
     Direction = get_module_decoder = get_module_encoder = None
-    from ansible.module_utils.common.text.converters import jsonify
-    from ansible.parsing.ajson import AnsibleJSONEncoder
 
 # What the controller does to a module's output once it is decoded, where ansible-core has it in
 # code of its own (private, so each is looked up and the version's own way used where present):
@@ -97,7 +95,8 @@ def as_module_reads(args):
     """The task's arguments as a module process would read them: through the JSON that the
     controller writes for a module (plain ``str``, ``list``, ``dict``; vaulted values decrypted;
     ansible-core's tagged or unsafe strings as plain strings)."""
-    if Direction is None:
+    if Direction is None:  # imported here: ansible-core deprecates it where it has Direction
+        from ansible.parsing.ajson import AnsibleJSONEncoder  # pylint: disable=import-outside-toplevel
         return json.loads(json.dumps(args, cls=AnsibleJSONEncoder, vault_to_text=True))
     return json.loads(json.dumps(args, cls=get_module_encoder(_PROFILE, Direction.CONTROLLER_TO_MODULE)),
                       cls=get_module_decoder(_PROFILE, Direction.CONTROLLER_TO_MODULE))
@@ -108,7 +107,8 @@ def as_controller_reads(result):
     the controller's decoder (tuples become lists, dict keys strings), then marked as ansible-core
     marks a parsed module result (``_ansible_parsed``; a failure as the module's, so that 2.19 and
     later say "Module failed", not "Action failed")."""
-    if Direction is None:
+    if Direction is None:  # imported here: ansible-core deprecates it where it has Direction
+        from ansible.module_utils.common.text.converters import jsonify  # pylint: disable=import-outside-toplevel
         read = json.loads(jsonify(result))
         read["_ansible_parsed"] = True
         return read

@@ -179,8 +179,8 @@ def test_both_paths_give_the_same_result_field_by_field(parity, label):
 def test_both_paths_leave_the_same_objects_on_their_servers(parity):
     stored = parity[1]
     assert stored["worker"] == stored["module"]
-    assert {item["name"] for item in stored["worker"]} == {"bulk", "from-env", "from-token-file", "masked-file",
-                                                          "masked-env", "vaulted", "quiet"}
+    names = {item["name"] for item in stored["worker"]}
+    assert names == {"bulk", "from-env", "from-token-file", "masked-file", "masked-env", "vaulted", "quiet"}
 
 
 def test_a_failure_is_shown_as_the_modules_on_both_paths(parity):

@@ -67,11 +67,11 @@ def test_no_spec_declares_a_deprecation_the_worker_would_have_to_report():
 def test_results_get_the_types_a_modules_json_gives_them():
     read = as_controller_reads({"changed": True, "pair": (1, 2), "numbers": {1: "one"}, "names": {"a"},
                                 "nested": [{"t": ("x",)}], "timeout": 30.0})
-    assert read["pair"] == [1, 2] and type(read["pair"]) is list
+    assert read["pair"] == [1, 2] and read["pair"].__class__ is list
     assert read["numbers"] == {"1": "one"}
     assert read["names"] == ["a"]
     assert read["nested"] == [{"t": ["x"]}]
-    assert type(read["timeout"]) is float and read["changed"] is True
+    assert read["timeout"].__class__ is float and read["changed"] is True
     assert read.get("_ansible_parsed", True) is True  # (ansible-core 2.21 keeps it out of the dict)
 
 
@@ -83,7 +83,7 @@ def test_a_failed_result_keeps_its_message():
 def test_arguments_get_the_types_a_module_reads():
     read = as_module_reads({"strategies": ({"name": "a", "source_ips": ({"ip": "192.0.2.1"},)},), "timeout": 5})
     assert read == {"strategies": [{"name": "a", "source_ips": [{"ip": "192.0.2.1"}]}], "timeout": 5}
-    assert type(read["strategies"]) is list
+    assert read["strategies"].__class__ is list
 
 
 def test_arguments_of_ansibles_own_string_types_become_plain_strings():
@@ -92,7 +92,7 @@ def test_arguments_of_ansibles_own_string_types_become_plain_strings():
     except ImportError:  # pragma: no cover
         pytest.skip("no AnsibleUnsafeText")
     read = as_module_reads({"name": AnsibleUnsafeText("bulk")})
-    assert type(read["name"]) is str and read["name"] == "bulk"
+    assert read["name"].__class__ is str and read["name"] == "bulk"
 
 
 # --- the task's environment ----------------------------------------------------------------------------
