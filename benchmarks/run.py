@@ -129,6 +129,13 @@ PLAYS = {
     # the floor with the N strategies in the inventory (not used): what loading the data costs
     "data": lambda: {"hosts": "mailservers", "gather_facts": False,
                      "tasks": [{"name": "Do nothing", "ansible.builtin.ping": {}, "delegate_to": "localhost"}]},
+    # Ansible's own cost of a task that starts no module, once and three times per host (the role's
+    # no-op runs three tasks per host: its argument validation, the module task, the routing include)
+    "debug-1": lambda: {"hosts": "mailservers", "gather_facts": False, "tasks": [
+        {"name": "Say nothing", "ansible.builtin.debug": {"msg": "-"}, "delegate_to": "localhost"}]},
+    "debug-3": lambda: {"hosts": "mailservers", "gather_facts": False, "tasks": [
+        {"name": f"Say nothing {index}", "ansible.builtin.debug": {"msg": "-"}, "delegate_to": "localhost"}
+        for index in range(1, 4)]},
 }
 
 
@@ -209,8 +216,9 @@ def host_name(index):
 class Case:
     """The samples of one line of the table."""
 
-    def __init__(self, label, kind, phase, size, hosts=1):
+    def __init__(self, label, kind, phase, size, hosts=1, tasks_per_host=None):
         self.label, self.kind, self.phase, self.size, self.hosts = label, kind, phase, size, hosts
+        self.tasks_per_host = tasks_per_host
         self.walls = []
         self.spent = []
         self.tasks = []
@@ -294,8 +302,14 @@ def measure(args, work, collections):
         # the fleet: the role's tasks in the worker, the same with the modules in processes of their
         # own, and ansible.builtin.ping over the same hosts, run one after the other in each round
         hosts = f"{fleet_hosts} hosts, forks {fleet_forks}"
-        ping = (Scenario(work, "fleet-ping", "floor", fleet_size, fleet, forks=fleet_forks),
-                Case(f"fleet: ansible.builtin.ping, {hosts}", "fleet-ping", "floor", fleet_size, fleet_hosts))
+        ping = [(Scenario(work, "fleet-ping", "floor", fleet_size, fleet, forks=fleet_forks),
+                 Case(f"fleet: ansible.builtin.ping, {hosts}", "fleet-ping", "floor", fleet_size, fleet_hosts)),
+                (Scenario(work, "fleet-debug-1", "debug-1", fleet_size, fleet, forks=fleet_forks),
+                 Case(f"fleet: one ansible.builtin.debug task, {hosts}", "fleet-debug", "floor", fleet_size,
+                      fleet_hosts, tasks_per_host=1)),
+                (Scenario(work, "fleet-debug-3", "debug-3", fleet_size, fleet, forks=fleet_forks),
+                 Case(f"fleet: three ansible.builtin.debug tasks, {hosts}", "fleet-debug", "floor", fleet_size,
+                      fleet_hosts, tasks_per_host=3))]
         for label, kind, size, module_path in (("fleet", "fleet", fleet_size, False),
                                                ("fleet-module", "fleet-module", fleet_size, True),
                                                (f"fleet-{fleet_large}", "fleet", fleet_large, False)):
@@ -306,7 +320,7 @@ def measure(args, work, collections):
             plan.append((scenario, *pair, ping if label == "fleet" else None))
             cases.extend(pair)
             if label == "fleet":
-                cases.append(ping[1])
+                cases.extend(case for _scenario, case in ping)
 
         load_before = os.getloadavg()
         started = time.monotonic()
@@ -322,10 +336,10 @@ def measure(args, work, collections):
                     case.add(outcome)
                     print(f"  {scenario.label:12} {case.phase:8} {outcome['wall']:7.2f} s  "
                           f"{outcome['spent']['requests']:6} requests", flush=True)
-                if after is not None:
-                    outcome = after[0].run(collections)
-                    after[1].add(outcome)
-                    print(f"  {after[0].label:12} {'ping':8} {outcome['wall']:7.2f} s", flush=True)
+                for floor_scenario, floor_case in after or ():
+                    outcome = floor_scenario.run(collections)
+                    floor_case.add(outcome)
+                    print(f"  {floor_scenario.label:12} {'floor':8} {outcome['wall']:7.2f} s", flush=True)
         context = {"reps": reps, "load_before": load_before, "load_after": os.getloadavg(),
                    "elapsed": time.monotonic() - started, "fleet_hosts": fleet_hosts, "fleet_size": fleet_size,
                    "fleet_large": fleet_large, "fleet_forks": fleet_forks, "loop_max": loop_max, "sizes": sizes,
@@ -364,7 +378,7 @@ def kib(count):
     return f"{count / 1024:.1f}"
 
 
-FLEET_KINDS = ("fleet", "fleet-module", "fleet-ping")
+FLEET_KINDS = ("fleet", "fleet-module", "fleet-ping", "fleet-debug")
 
 
 def table(cases):
@@ -391,6 +405,7 @@ MODULE_TASK = f"{ROLE} : Apply"
 ROUTING_TASK = f"{ROLE} : Route mail"
 HANDLER_TASK = f"{ROLE} : Reload Stalwart settings"
 PING_TASK = "Do nothing"
+DEBUG_TASK = "Say nothing"
 
 
 def fleet_table(cases):
@@ -419,6 +434,11 @@ def fleet_breakdown(cases):
             task = case.task_median(PING_TASK)
             lines.append(f"| {case.label} | {case.hosts} × {case.size} | {case.median:.2f} | | {task:.2f} "
                          f"(`ansible.builtin.ping`) | | | {case.median - task:.2f} |")
+            continue
+        if case.kind == "fleet-debug":
+            task = case.task_median(DEBUG_TASK)
+            lines.append(f"| {case.label} | {case.hosts} × {case.size} | {case.median:.2f} | | {task:.2f} "
+                         f"(`ansible.builtin.debug`) | | | {case.median - task:.2f} |")
             continue
         if case.kind not in FLEET_KINDS:
             continue
@@ -461,7 +481,25 @@ def fleet_story(cases, context):
         f"reload handler, {per_host(worker_converge, HANDLER_TASK):.0f} ms per host). With "
         f"{large.size} strategies per host the no-op takes {large.median:.2f} s: the role's argument "
         f"validation and the templating of the list grow with it "
-        f"({per_host(large, VALIDATION_TASK):.0f} and {per_host(large, MODULE_TASK):.0f} ms per host).")
+        f"({per_host(large, VALIDATION_TASK):.0f} and {per_host(large, MODULE_TASK):.0f} ms per host)."
+        + floor_story(cases, ping, worker))
+
+
+def floor_story(cases, ping, worker):
+    """How the role's no-op compares with tasks that start no module at all: Ansible's floor."""
+    debugs = {case.tasks_per_host: case for case in cases if case.kind == "fleet-debug"}
+    if 1 not in debugs or 3 not in debugs:
+        return ""
+    one, three = debugs[1], debugs[3]
+    return (
+        f"\n\nThe floor of any role is Ansible's own cost per task and host: one `ansible.builtin.debug` "
+        f"task over the same hosts takes {one.median:.2f} s ({one.median / ping.median:.2f} of the ping), three "
+        f"take {three.median:.2f} s ({three.median / ping.median:.2f} of it): a worker forked for every host and "
+        f"task by Ansible's main process, one at a time, and the task's templating in it. The role's no-op "
+        f"is three tasks per host and takes {worker.median:.2f} s, "
+        f"{worker.median - three.median:+.2f} s from three tasks that do nothing: its templating (the merge of "
+        f"the layers, the connection options, the routing test), the argument validation of the list, two "
+        f"HTTP requests per host and their results.")
 
 
 def breakdown(cases):
@@ -490,6 +528,11 @@ def goals(cases):
             ratio = loop.median / role.median
             results.append((f"N = 100, {phase}: the loop takes {loop.median:.2f} s, the role {role.median:.2f} s: "
                             f"the role is {ratio:.1f} times faster (goal: at least 20)", ratio >= 20))
+        loop = find(cases, "loop", "no-op", 100)
+        results.append((f"Both ratios fell with the action plugins because the loop got faster, not the role slower: "
+                        f"each item of the loop is now a module task in the worker, {loop.median / 100 * 1000:.0f} ms "
+                        f"per item in the no-op, where starting a module process for each cost about six times "
+                        f"that", None))
     else:
         results.append(("N = 100 not measured (a --quick run)", None))
     role1, role1000 = find(cases, "role", "converge", 1), find(cases, "role", "converge", 1000)
@@ -502,6 +545,11 @@ def goals(cases):
         bare = (role1000.median - handler1000) / (role1.median - handler1)
         results.append((f"The same without the reload handler's fixed cost ({handler1:.2f} s and {handler1000:.2f} s): "
                         f"{role1000.median - handler1000:.2f} s against {role1.median - handler1:.2f} s, {bare:.2f} times",
+                        None))
+        results.append(("The ratio grew with the action plugins because the fixed cost of a run shrank (no module "
+                        "process per task), not because the list costs more: what grows with N is the role's "
+                        f"argument validation and the templating of the list ({role1000.task_median(VALIDATION_TASK):.2f} s "
+                        f"and {role1000.task_median(MODULE_TASK):.2f} s for the module task at N = 1000, the table below)",
                         None))
     else:
         results.append(("N = 1000 not measured (a --quick run)", None))
@@ -552,8 +600,8 @@ def plot(cases, path):
     fleet = [case for case in cases if case.kind in FLEET_KINDS]
     ping = next((case for case in fleet if case.kind == "fleet-ping"), None)
     if ping is not None:
-        colors = {"fleet": "tab:blue", "fleet-module": "tab:orange", "fleet-ping": "grey"}
-        labels = [case.label.replace(f", {ping.hosts} hosts", "").replace("fleet ", "").replace("fleet: ", "")
+        colors = {"fleet": "tab:blue", "fleet-module": "tab:orange", "fleet-ping": "grey", "fleet-debug": "silver"}
+        labels = [case.label.split(f", {ping.hosts} hosts")[0].replace("fleet: ", "").replace("fleet ", "")
                   + ("" if case.size == ping.size else f" (N = {case.size})") for case in fleet]
         positions = range(len(fleet))
         bars.barh(positions, [case.median for case in fleet], color=[colors[case.kind] for case in fleet],
@@ -626,7 +674,9 @@ machine's, and only their ratios (all from the same run) carry over.
   connection `not_local` of `tests/support/connection_plugins/`), so that every task runs its
   module in a process of its own, as all of them did before the action plugins; and one
   `ansible.builtin.ping` task over the same hosts, delegated to localhost as the role's tasks are
-  (the floor of any design that starts a module per host). Requests are summed over the hosts.
+  (the floor of any design that starts a module per host); and one and three
+  `ansible.builtin.debug` tasks over them (the floor of any role: tasks that start no module).
+  Requests are summed over the hosts.
 - "× floor": median ÷ the floor's median; "loop ÷ role": the loop's median ÷ the role's, same N
   and phase.
 
