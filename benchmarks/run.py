@@ -40,11 +40,20 @@ if str(ROOT) not in sys.path:
 
 from tests.support.sim import ADMIN_TOKEN, Simulator  # noqa: E402  (needs ROOT on sys.path)
 
+import concurrent.futures  # noqa: E402
+
 ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
 ROLE = "stalwart.mail.mta_connection_strategies"
 MODULE = "stalwart.mail.mta_connection_strategy"
 COUNTERS = ("requests", "session_requests", "posts", "bytes_in", "bytes_out")
 CALLBACKS = Path(__file__).resolve().parent / "callback_plugins"
+# the test connection "not_local": the local connection under another name, so that the
+# collection's actions run the modules in processes of their own (the fleet's "module path" case)
+CONNECTIONS = ROOT / "tests" / "support" / "connection_plugins"
+MODULE_RUNNER = "module-runner"
+# the fleet: hosts (one simulator each), forks, strategies per host; and a second size, to show
+# how the role's own work per host grows with the list
+FLEET_HOSTS, FLEET_FORKS, FLEET_SIZE, FLEET_LARGE = 100, 10, 10, 100
 RECAP = re.compile(r"^(?P<host>\S+)\s*:\s*ok=\d+\s+changed=(?P<changed>\d+)\s", re.M)
 
 FORMULA = """\
@@ -120,22 +129,34 @@ PLAYS = {
     # the floor with the N strategies in the inventory (not used): what loading the data costs
     "data": lambda: {"hosts": "mailservers", "gather_facts": False,
                      "tasks": [{"name": "Do nothing", "ansible.builtin.ping": {}, "delegate_to": "localhost"}]},
+    # Ansible's own cost of a task that starts no module, once and three times per host (the role's
+    # no-op runs three tasks per host: its argument validation, the module task, the routing include)
+    "debug-1": lambda: {"hosts": "mailservers", "gather_facts": False, "tasks": [
+        {"name": "Say nothing", "ansible.builtin.debug": {"msg": "-"}, "delegate_to": "localhost"}]},
+    "debug-3": lambda: {"hosts": "mailservers", "gather_facts": False, "tasks": [
+        {"name": f"Say nothing {index}", "ansible.builtin.debug": {"msg": "-"}, "delegate_to": "localhost"}
+        for index in range(1, 4)]},
 }
 
 
 class Scenario:
     """A directory with a playbook, an inventory of ``len(sims)`` hosts and ``size`` strategies."""
 
-    def __init__(self, work, label, kind, size, sims, forks=5):
+    def __init__(self, work, label, kind, size, sims, forks=5, module_path=False):
         self.label, self.kind, self.size, self.sims, self.forks = label, kind, size, sims, forks
         self.dir = work / label
         self.dir.mkdir(parents=True)
-        hosts = {f"mx{index + 1:02d}": {"stalwart_url": sim.url} for index, sim in enumerate(sims)}
+        hosts = {host_name(index): {"stalwart_url": sim.url} for index, sim in enumerate(sims)}
+        group_vars = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+                      "stalwart_token": ADMIN_TOKEN}
+        if module_path:
+            # the role's tasks delegated to a host whose connection is not local: the modules run
+            # in processes of their own, as every task did before the action plugins
+            group_vars["stalwart_delegate_to"] = MODULE_RUNNER
         inventory = {"all": {
-            "hosts": {"localhost": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}},
-            "children": {"mailservers": {"hosts": hosts, "vars": {
-                "ansible_connection": "local", "ansible_python_interpreter": sys.executable,
-                "stalwart_token": ADMIN_TOKEN}}}}}
+            "hosts": {"localhost": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable},
+                      MODULE_RUNNER: {"ansible_connection": "not_local", "ansible_python_interpreter": sys.executable}},
+            "children": {"mailservers": {"hosts": hosts, "vars": group_vars}}}}
         (self.dir / "inventory.yml").write_text(yaml.safe_dump(inventory, sort_keys=False))
         # the strategies live in the inventory's group_vars, where users keep them (a vars_files
         # entry would be parsed again for every task: ansible-core caches only vaulted vars_files)
@@ -152,6 +173,7 @@ class Scenario:
                    ANSIBLE_LOCAL_TEMP=str(self.dir / "tmp"), ANSIBLE_COLLECTIONS_PATH=str(collections),
                    ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="false", ANSIBLE_NOCOLOR="1",
                    ANSIBLE_RETRY_FILES_ENABLED="0", ANSIBLE_LOCALHOST_WARNING="0",
+                   ANSIBLE_CONNECTION_PLUGINS=str(CONNECTIONS),
                    # per-task wall times (benchmarks/callback_plugins/task_times.py)
                    ANSIBLE_CALLBACK_PLUGINS=str(CALLBACKS), ANSIBLE_CALLBACKS_ENABLED="task_times",
                    BENCHMARK_TASK_TIMES=str(self.dir / "task-times.json"))
@@ -184,14 +206,19 @@ class Scenario:
         return {"wall": wall, "recap": recap, "spent": spent, "tasks": tasks}
 
 
+def host_name(index):
+    return f"mx{index + 1:02d}"
+
+
 # --- measuring ---------------------------------------------------------------------------------------
 
 
 class Case:
     """The samples of one line of the table."""
 
-    def __init__(self, label, kind, phase, size, hosts=1):
+    def __init__(self, label, kind, phase, size, hosts=1, tasks_per_host=None):
         self.label, self.kind, self.phase, self.size, self.hosts = label, kind, phase, size, hosts
+        self.tasks_per_host = tasks_per_host
         self.walls = []
         self.spent = []
         self.tasks = []
@@ -230,7 +257,7 @@ def reset(sims):
 def check_converged(label, sims, size, recap, expect_change):
     """The run did what it is timed for: every host changed (or not), every server holds the list."""
     for index, sim in enumerate(sims):
-        host = f"mx{index + 1:02d}"
+        host = host_name(index)
         if recap.get(host) is None or bool(recap[host]) != expect_change:
             raise SystemExit(f"{label}: {host} reported changed={recap.get(host)}, expected "
                              f"{'a change' if expect_change else 'no change'}")
@@ -238,19 +265,25 @@ def check_converged(label, sims, size, recap, expect_change):
             raise SystemExit(f"{label}: {host} holds {len(sim.objects())} strategies, expected {size + 1}")
 
 
+def start_all(sims):
+    """Start the simulators a few at a time (a fleet is a hundred processes)."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda sim: sim.start(), sims))
+
+
 def measure(args, work, collections):
     sizes = [1, 2] if args.quick else [1, 10, 100, 1000]
     loop_max = 2 if args.quick else (1000 if args.full else 100)
-    fleet_hosts, fleet_size, fleet_forks = (2, 2, 2) if args.quick else (20, 100, 10)
+    fleet_hosts, fleet_forks = (2, 2) if args.quick else (FLEET_HOSTS, FLEET_FORKS)
+    fleet_size, fleet_large = (2, 3) if args.quick else (FLEET_SIZE, FLEET_LARGE)
     reps = args.reps or (1 if args.quick else 5)
 
     single = Simulator()
     fleet = [Simulator() for _host in range(fleet_hosts)]
     try:
         # started inside the try: when one fails to start, the finally stops those already running
-        for sim in [single, *fleet]:
-            sim.start()
-        plan = []  # (scenario, converge case, no-op case)
+        start_all([single, *fleet])
+        plan = []  # (scenario, converge case, no-op case, ping scenario and case to run after them or None)
         floor = Case("floor: one no-op task", "floor", "floor", None)
         floors = [(Scenario(work, "floor", "floor", 0, [single]), floor)]
         cases = [floor]
@@ -264,15 +297,30 @@ def measure(args, work, collections):
                     continue
                 scenario = Scenario(work, f"{kind}-{size}", kind, size, [single])
                 pair = (Case(f"{kind} converge", kind, "converge", size), Case(f"{kind} no-op", kind, "no-op", size))
-                plan.append((scenario, *pair))
+                plan.append((scenario, *pair, None))
                 cases.extend(pair)
-        fleet_scenario = Scenario(work, "fleet", "role", fleet_size, fleet, forks=fleet_forks)
-        fleet_pair = (Case(f"fleet converge: {fleet_hosts} hosts, forks {fleet_forks}", "fleet", "converge",
-                           fleet_size, fleet_hosts),
-                      Case(f"fleet no-op: {fleet_hosts} hosts, forks {fleet_forks}", "fleet", "no-op",
-                           fleet_size, fleet_hosts))
-        plan.append((fleet_scenario, *fleet_pair))
-        cases.extend(fleet_pair)
+        # the fleet: the role's tasks in the worker, the same with the modules in processes of their
+        # own, and ansible.builtin.ping over the same hosts, run one after the other in each round
+        hosts = f"{fleet_hosts} hosts, forks {fleet_forks}"
+        ping = [(Scenario(work, "fleet-ping", "floor", fleet_size, fleet, forks=fleet_forks),
+                 Case(f"fleet: ansible.builtin.ping, {hosts}", "fleet-ping", "floor", fleet_size, fleet_hosts)),
+                (Scenario(work, "fleet-debug-1", "debug-1", fleet_size, fleet, forks=fleet_forks),
+                 Case(f"fleet: one ansible.builtin.debug task, {hosts}", "fleet-debug", "floor", fleet_size,
+                      fleet_hosts, tasks_per_host=1)),
+                (Scenario(work, "fleet-debug-3", "debug-3", fleet_size, fleet, forks=fleet_forks),
+                 Case(f"fleet: three ansible.builtin.debug tasks, {hosts}", "fleet-debug", "floor", fleet_size,
+                      fleet_hosts, tasks_per_host=3))]
+        for label, kind, size, module_path in (("fleet", "fleet", fleet_size, False),
+                                               ("fleet-module", "fleet-module", fleet_size, True),
+                                               (f"fleet-{fleet_large}", "fleet", fleet_large, False)):
+            how = "the modules in processes of their own" if module_path else "the role"
+            scenario = Scenario(work, label, "role", size, fleet, forks=fleet_forks, module_path=module_path)
+            pair = (Case(f"fleet converge: {how}, {hosts}", kind, "converge", size, fleet_hosts),
+                    Case(f"fleet no-op: {how}, {hosts}", kind, "no-op", size, fleet_hosts))
+            plan.append((scenario, *pair, ping if label == "fleet" else None))
+            cases.extend(pair)
+            if label == "fleet":
+                cases.extend(case for _scenario, case in ping)
 
         load_before = os.getloadavg()
         started = time.monotonic()
@@ -280,18 +328,22 @@ def measure(args, work, collections):
             print(f"round {round_number}/{reps}", flush=True)
             for scenario, case in floors:
                 case.add(scenario.run(collections))
-            for scenario, converge, noop in plan:
+            for scenario, converge, noop, after in plan:
                 reset(scenario.sims)
                 for case, expect_change in ((converge, True), (noop, False)):
                     outcome = scenario.run(collections)
                     check_converged(scenario.label, scenario.sims, scenario.size, outcome["recap"], expect_change)
                     case.add(outcome)
-                    print(f"  {scenario.label:10} {case.phase:8} {outcome['wall']:7.2f} s  "
+                    print(f"  {scenario.label:12} {case.phase:8} {outcome['wall']:7.2f} s  "
                           f"{outcome['spent']['requests']:6} requests", flush=True)
+                for floor_scenario, floor_case in after or ():
+                    outcome = floor_scenario.run(collections)
+                    floor_case.add(outcome)
+                    print(f"  {floor_scenario.label:12} {'floor':8} {outcome['wall']:7.2f} s", flush=True)
         context = {"reps": reps, "load_before": load_before, "load_after": os.getloadavg(),
                    "elapsed": time.monotonic() - started, "fleet_hosts": fleet_hosts, "fleet_size": fleet_size,
-                   "fleet_forks": fleet_forks, "loop_max": loop_max, "sizes": sizes, "full": args.full,
-                   "quick": args.quick}
+                   "fleet_large": fleet_large, "fleet_forks": fleet_forks, "loop_max": loop_max, "sizes": sizes,
+                   "full": args.full, "quick": args.quick}
         return cases, context
     finally:
         for sim in [single, *fleet]:
@@ -326,12 +378,17 @@ def kib(count):
     return f"{count / 1024:.1f}"
 
 
+FLEET_KINDS = ("fleet", "fleet-module", "fleet-ping", "fleet-debug")
+
+
 def table(cases):
     floor = find(cases, "floor", "floor", None)
     lines = ["| case | N | runs | median s | min–max s | requests | of which POSTs | KiB sent | KiB received "
              "| × floor | loop ÷ role |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for case in cases:
+        if case.kind in FLEET_KINDS:
+            continue
         spent = case.counters()
         loop = find(cases, "loop", case.phase, case.size) if case.kind == "role" else None
         size = "" if case.size is None else (f"{case.hosts} × {case.size}" if case.hosts > 1 else str(case.size))
@@ -345,20 +402,119 @@ def table(cases):
 
 VALIDATION_TASK = f"{ROLE} : Validating arguments"
 MODULE_TASK = f"{ROLE} : Apply"
+ROUTING_TASK = f"{ROLE} : Route mail"
 HANDLER_TASK = f"{ROLE} : Reload Stalwart settings"
+PING_TASK = "Do nothing"
+DEBUG_TASK = "Say nothing"
+
+
+def fleet_table(cases):
+    """The fleet's cases, each against the ping over the same hosts."""
+    ping = next(case for case in cases if case.kind == "fleet-ping")
+    lines = ["| case | hosts × N | runs | median s | min–max s | requests | of which POSTs | ÷ ping | per host ms |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for case in cases:
+        if case.kind not in FLEET_KINDS:
+            continue
+        spent = case.counters()
+        lines.append(
+            f"| {case.label} | {case.hosts} × {case.size} | {len(case.walls)} | {case.median:.2f} | "
+            f"{min(case.walls):.2f}–{max(case.walls):.2f} | {spent['requests']} | {spent['posts']} | "
+            f"{case.median / ping.median:.2f} | {case.median / case.hosts * 1000:.0f} |")
+    return "\n".join(lines)
+
+
+def fleet_breakdown(cases):
+    """Each fleet case's tasks, their wall time over all hosts and per host."""
+    lines = ["| case | hosts × N | median s | argument validation s | module task s | routing include s "
+             "| reload handler s | the rest s |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for case in cases:
+        if case.kind == "fleet-ping":
+            task = case.task_median(PING_TASK)
+            lines.append(f"| {case.label} | {case.hosts} × {case.size} | {case.median:.2f} | | {task:.2f} "
+                         f"(`ansible.builtin.ping`) | | | {case.median - task:.2f} |")
+            continue
+        if case.kind == "fleet-debug":
+            task = case.task_median(DEBUG_TASK)
+            lines.append(f"| {case.label} | {case.hosts} × {case.size} | {case.median:.2f} | | {task:.2f} "
+                         f"(`ansible.builtin.debug`) | | | {case.median - task:.2f} |")
+            continue
+        if case.kind not in FLEET_KINDS:
+            continue
+        validation, module = case.task_median(VALIDATION_TASK), case.task_median(MODULE_TASK)
+        routing = case.task_median(ROUTING_TASK)
+        handler = case.task_median(HANDLER_TASK, required=case.phase == "converge")
+        rest = case.median - validation - module - routing - handler
+        lines.append(f"| {case.label} | {case.hosts} × {case.size} | {case.median:.2f} | {validation:.2f} | "
+                     f"{module:.2f} | {routing:.2f} | {handler:.2f} | {rest:.2f} |")
+    return "\n".join(lines)
+
+
+def per_host(case, prefix, required=True):
+    """Milliseconds of wall time per host of the task named ``prefix``..."""
+    return case.task_median(prefix, required=required) / case.hosts * 1000
+
+
+def fleet_story(cases, context):
+    """What a host costs in the fleet, before (the modules in processes of their own) and after
+    (the worker), from the task times of the same run."""
+    ping = next(case for case in cases if case.kind == "fleet-ping")
+    size = context["fleet_size"]
+    worker, module = find(cases, "fleet", "no-op", size), find(cases, "fleet-module", "no-op", size)
+    worker_converge = find(cases, "fleet", "converge", size)
+    large = find(cases, "fleet", "no-op", context["fleet_large"])
+    return (
+        f"With {ping.hosts} hosts and forks {context['fleet_forks']}, one `ansible.builtin.ping` task costs "
+        f"{per_host(ping, PING_TASK):.0f} ms of wall time per host: Ansible forks a worker for the host, and "
+        f"the worker packs the module, starts a Python on the target (here the controller itself), "
+        f"imports the module's code and runs it. Each of the collection's modules paid the same, plus "
+        f"`requests`, for every host: the role's module task took {per_host(module, MODULE_TASK):.0f} ms "
+        f"per host that way (the no-op with the modules in processes of their own, "
+        f"{module.median:.2f} s in all). In the worker the same task takes "
+        f"{per_host(worker, MODULE_TASK):.0f} ms per host: the fork of the worker, templating the merged "
+        f"list into the task's arguments, two HTTP requests and the result. What a no-op host costs now "
+        f"is mostly Ansible's own cost per task: the role runs three tasks per host where the ping runs "
+        f"one (the argument validation that ansible-core adds for `meta/argument_specs.yml`, "
+        f"{per_host(worker, VALIDATION_TASK):.0f} ms per host; the module task; the routing include, skipped "
+        f"without routing, {per_host(worker, ROUTING_TASK):.0f} ms per host), and a converge a fourth (the "
+        f"reload handler, {per_host(worker_converge, HANDLER_TASK):.0f} ms per host). With "
+        f"{large.size} strategies per host the no-op takes {large.median:.2f} s: the role's argument "
+        f"validation and the templating of the list grow with it "
+        f"({per_host(large, VALIDATION_TASK):.0f} and {per_host(large, MODULE_TASK):.0f} ms per host)."
+        + floor_story(cases, ping, worker))
+
+
+def floor_story(cases, ping, worker):
+    """How the role's no-op compares with tasks that start no module at all: Ansible's floor."""
+    debugs = {case.tasks_per_host: case for case in cases if case.kind == "fleet-debug"}
+    if 1 not in debugs or 3 not in debugs:
+        return ""
+    one, three = debugs[1], debugs[3]
+    return (
+        f"\n\nThe floor of any role is Ansible's own cost per task and host: one `ansible.builtin.debug` "
+        f"task over the same hosts takes {one.median:.2f} s ({one.median / ping.median:.2f} of the ping), three "
+        f"take {three.median:.2f} s ({three.median / ping.median:.2f} of it): a worker forked for every host and "
+        f"task by Ansible's main process, one at a time, and the task's templating in it. The role's no-op "
+        f"is three tasks per host and takes {worker.median:.2f} s, "
+        f"{worker.median - three.median:+.2f} s from three tasks that do nothing: its templating (the merge of "
+        f"the layers, the connection options, the routing test), the argument validation of the list, two "
+        f"HTTP requests per host and their results.")
 
 
 def breakdown(cases):
     """Where the role's time goes, per N: argument validation, the module task, the rest."""
-    lines = ["| role | N | median s | argument validation s | module task s | reload handler s | the rest s |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| role | N | median s | argument validation s | module task s | routing include s | reload handler s "
+             "| the rest s |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for case in cases:
         if case.kind != "role" or case.hosts != 1:
             continue
         validation, module = case.task_median(VALIDATION_TASK), case.task_median(MODULE_TASK)
+        routing = case.task_median(ROUTING_TASK)
         handler = case.task_median(HANDLER_TASK, required=case.phase == "converge")
         lines.append(f"| {case.phase} | {case.size} | {case.median:.2f} | {validation:.2f} | {module:.2f} | "
-                     f"{handler:.2f} | {case.median - validation - module - handler:.2f} |")
+                     f"{routing:.2f} | {handler:.2f} | {case.median - validation - module - routing - handler:.2f} |")
     return "\n".join(lines)
 
 
@@ -372,6 +528,16 @@ def goals(cases):
             ratio = loop.median / role.median
             results.append((f"N = 100, {phase}: the loop takes {loop.median:.2f} s, the role {role.median:.2f} s: "
                             f"the role is {ratio:.1f} times faster (goal: at least 20)", ratio >= 20))
+        loop = find(cases, "loop", "no-op", 100)
+        text = (f"Both ratios fell with the action plugins because the loop got faster, not the role slower: each "
+                f"item of the loop is now a module task in the worker, {loop.median / 100 * 1000:.0f} ms per item "
+                f"in the no-op")
+        module = next((case for case in cases if case.kind == "fleet-module" and case.phase == "no-op"), None)
+        worker = find(cases, "fleet", "no-op", module.size) if module else None
+        if module and worker:
+            text += (f" (in the fleet below, the module task costs {per_host(module, MODULE_TASK):.0f} ms per host in "
+                     f"a process of its own and {per_host(worker, MODULE_TASK):.0f} ms in the worker)")
+        results.append((text, None))
     else:
         results.append(("N = 100 not measured (a --quick run)", None))
     role1, role1000 = find(cases, "role", "converge", 1), find(cases, "role", "converge", 1000)
@@ -385,8 +551,21 @@ def goals(cases):
         results.append((f"The same without the reload handler's fixed cost ({handler1:.2f} s and {handler1000:.2f} s): "
                         f"{role1000.median - handler1000:.2f} s against {role1.median - handler1:.2f} s, {bare:.2f} times",
                         None))
+        results.append(("The ratio grew with the action plugins because the fixed cost of a run shrank (no module "
+                        "process per task), not because the list costs more: what grows with N is the role's "
+                        f"argument validation and the templating of the list ({role1000.task_median(VALIDATION_TASK):.2f} s "
+                        f"and {role1000.task_median(MODULE_TASK):.2f} s for the module task at N = 1000, the table below)",
+                        None))
     else:
         results.append(("N = 1000 not measured (a --quick run)", None))
+    ping = next((case for case in cases if case.kind == "fleet-ping"), None)
+    worker = [case for case in cases if case.kind == "fleet" and case.size == ping.size] if ping else []
+    for case in worker:
+        limit, words = (1 / 3, "a third") if case.phase == "no-op" else (1 / 2, "half")
+        ratio = case.median / ping.median
+        results.append((f"Fleet of {case.hosts} hosts × {case.size} strategies, {case.phase}: the role takes "
+                        f"{case.median:.2f} s, `ansible.builtin.ping` {ping.median:.2f} s: {ratio:.2f} of it "
+                        f"(goal: at most {words})", ratio <= limit))
     return results
 
 
@@ -399,7 +578,7 @@ def plot(cases, path):
         import matplotlib.ticker
     except ImportError:
         return False
-    figure, axes = plt.subplots(figsize=(8, 5.5), dpi=110)
+    figure, (axes, bars) = plt.subplots(1, 2, figsize=(13, 5.5), dpi=110, gridspec_kw={"width_ratios": [3, 2]})
     styles = {("role", "converge"): ("tab:blue", "o", "-"), ("role", "no-op"): ("tab:blue", "s", "--"),
               ("loop", "converge"): ("tab:red", "o", "-"), ("loop", "no-op"): ("tab:red", "s", "--")}
     for (kind, phase), (color, marker, line) in styles.items():
@@ -412,10 +591,6 @@ def plot(cases, path):
         axes.plot(*zip(*points), color="grey", marker=".", linestyle="-.", label="floor + the N strategies in group_vars")
     floor = find(cases, "floor", "floor", None)
     axes.axhline(floor.median, color="grey", linestyle=":", label=f"floor: one no-op task ({floor.median:.2f} s)")
-    for case in cases:
-        if case.kind == "fleet":
-            axes.plot([case.size], [case.median], color="tab:green", marker="^" if case.phase == "converge" else "v",
-                      linestyle="none", label=f"role, {case.label}")
     axes.set_xscale("log")
     axes.set_yscale("log")
     for axis in (axes.xaxis, axes.yaxis):
@@ -423,9 +598,31 @@ def plot(cases, path):
         axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     axes.set_xlabel("strategies per host (N)")
     axes.set_ylabel("wall time of ansible-playbook, median (s)")
-    axes.set_title("stalwart.mail: converge and no-op wall time against N")
+    axes.set_title("one host: converge and no-op against N")
     axes.grid(True, which="both", alpha=0.3)
     axes.legend(fontsize=8)
+    # the fleet: each case against the ping over the same hosts, and the goals
+    fleet = [case for case in cases if case.kind in FLEET_KINDS]
+    ping = next((case for case in fleet if case.kind == "fleet-ping"), None)
+    if ping is not None:
+        colors = {"fleet": "tab:blue", "fleet-module": "tab:orange", "fleet-ping": "grey", "fleet-debug": "silver"}
+        labels = [case.label.split(f", {ping.hosts} hosts")[0].replace("fleet: ", "").replace("fleet ", "")
+                  + ("" if case.size == ping.size else f" (N = {case.size})") for case in fleet]
+        positions = range(len(fleet))
+        bars.barh(positions, [case.median for case in fleet], color=[colors[case.kind] for case in fleet],
+                  xerr=[[case.median - min(case.walls) for case in fleet], [max(case.walls) - case.median for case in fleet]],
+                  capsize=3)
+        bars.set_yticks(list(positions))
+        bars.set_yticklabels(labels, fontsize=7)
+        bars.invert_yaxis()
+        bars.axvline(ping.median / 3, color="tab:green", linestyle="--", label="goal for the no-op: ping ÷ 3")
+        bars.axvline(ping.median / 2, color="tab:green", linestyle=":", label="goal for the converge: ping ÷ 2")
+        bars.set_xlabel("wall time of ansible-playbook, median (s)")
+        bars.set_title(f"fleet: {ping.hosts} hosts, N = {ping.size} unless said")
+        bars.grid(True, axis="x", alpha=0.3)
+        bars.legend(fontsize=7, loc="lower right")
+    else:
+        bars.set_visible(False)
     figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)
@@ -476,8 +673,15 @@ machine's, and only their ratios (all from the same run) carry over.
 - **floor**: a playbook with one no-op task (`ansible.builtin.ping`): what any playbook costs;
   **floor + the N strategies in group_vars**: the same with the N strategies in the inventory (as
   for the role and the loop) but not used: what loading the inventory data costs.
-- **fleet**: {context['fleet_hosts']} simulators as {context['fleet_hosts']} hosts, {context['fleet_size']} strategies each,
-  the role with forks {context['fleet_forks']}; requests summed over the hosts.
+- **fleet**: {context['fleet_hosts']} simulators as {context['fleet_hosts']} hosts, with forks {context['fleet_forks']}:
+  the role with {context['fleet_size']} strategies per host (and again with {context['fleet_large']}), converge and no-op;
+  the same role with its tasks delegated to a host whose connection is not local (the test
+  connection `not_local` of `tests/support/connection_plugins/`), so that every task runs its
+  module in a process of its own, as all of them did before the action plugins; and one
+  `ansible.builtin.ping` task over the same hosts, delegated to localhost as the role's tasks are
+  (the floor of any design that starts a module per host); and one and three
+  `ansible.builtin.debug` tasks over them (the floor of any role: tasks that start no module).
+  Requests are summed over the hosts.
 - "× floor": median ÷ the floor's median; "loop ÷ role": the loop's median ÷ the role's, same N
   and phase.
 
@@ -497,11 +701,30 @@ Task times from a callback (`benchmarks/callback_plugins/task_times.py`), median
 runs: **argument validation** is the task ansible-core inserts for the role's
 `meta/argument_specs.yml` (it templates and deep-copies the whole list to check every item);
 **module task** is the one run of `{MODULE}` (templating the merged list into its
-arguments, the module process with its HTTP requests, and the result); **reload handler** is
-the role's handler on a converge (`stalwart.mail.reload_settings`); **the rest** is process
-start, reading the inventory and the playbook, and exit.
+arguments, the module's engine in the controller's worker with its HTTP requests, and the
+result); **routing include** is the include of the routing steps, skipped without routing;
+**reload handler** is the role's handler on a converge (`stalwart.mail.reload_settings`);
+**the rest** is process start, reading the inventory and the playbook, and exit.
 
 {breakdown(cases)}
+
+## The fleet
+
+Every module of the collection has an action plugin of the same name that runs the module's
+engine inside the worker process Ansible forks for each host's task, when the task's connection is
+local (the role's `delegate_to: localhost`); with `async`, a connection that is not local,
+`become`, or a controller Python that cannot import `requests`, it runs the module as before. The
+controller therefore needs `requests` for the Python that runs `ansible-playbook` (for a fleet
+to be fast; without it the modules still run, slower, and a warning names that Python).
+
+{fleet_table(cases)}
+
+"÷ ping": median ÷ the median of `ansible.builtin.ping` over the same hosts; "per host ms": median
+÷ hosts. Where the time goes, per task, over all hosts (the same callback):
+
+{fleet_breakdown(cases)}
+
+{fleet_story(cases, context)}
 """
     (output / "performance.md").write_text(text)
     return output / "performance.md"

@@ -15,7 +15,8 @@ validation finds it.
 The operation takes a module (an ``AnsibleModule``, or anything with the same ``params``,
 ``check_mode``, ``_diff``, ``warn``, ``no_log_values``) and a ``client_factory`` and returns the
 result dict: it knows nothing of how it was called, so the same code runs in a module process
-and, later, in an action plugin.
+and in the controller's worker, where each module's action plugin runs it with an
+``AnsibleModule`` look-alike (``plugins/plugin_utils/_worker_action.py``).
 """
 
 from __future__ import annotations

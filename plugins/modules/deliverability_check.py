@@ -47,6 +47,7 @@ extends_documentation_fragment:
   - stalwart.mail.attributes
   - stalwart.mail.attributes.INFO_MODULE
   - stalwart.mail.attributes.ACTIONGROUP_JMAP
+  - stalwart.mail.attributes.ACTION
 requirements:
   - dnspython (on the controller, or wherever the task runs)
 options:

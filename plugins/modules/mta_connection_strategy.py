@@ -29,6 +29,7 @@ extends_documentation_fragment:
   - stalwart.mail.strategy_options
   - stalwart.mail.attributes
   - stalwart.mail.attributes.ACTIONGROUP_JMAP
+  - stalwart.mail.attributes.ACTION
 attributes:
   check_mode:
     support: full

@@ -24,6 +24,7 @@ extends_documentation_fragment:
   - stalwart.mail.attributes
   - stalwart.mail.attributes.INFO_MODULE
   - stalwart.mail.attributes.ACTIONGROUP_JMAP
+  - stalwart.mail.attributes.ACTION
 options:
   names:
     description:

@@ -27,6 +27,7 @@ extends_documentation_fragment:
   - stalwart.mail.outbound_options
   - stalwart.mail.attributes
   - stalwart.mail.attributes.ACTIONGROUP_JMAP
+  - stalwart.mail.attributes.ACTION
 attributes:
   check_mode:
     support: full

@@ -22,6 +22,7 @@ extends_documentation_fragment:
   - stalwart.mail.attributes
   - stalwart.mail.attributes.INFO_MODULE
   - stalwart.mail.attributes.ACTIONGROUP_JMAP
+  - stalwart.mail.attributes.ACTION
 seealso:
   - module: stalwart.mail.mta_outbound_strategy
 """

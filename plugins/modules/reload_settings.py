@@ -25,6 +25,7 @@ extends_documentation_fragment:
   - stalwart.mail.connection
   - stalwart.mail.attributes
   - stalwart.mail.attributes.ACTIONGROUP_JMAP
+  - stalwart.mail.attributes.ACTION
 attributes:
   check_mode:
     support: full

@@ -25,7 +25,7 @@ def test_quick_benchmark_writes_the_table_with_request_counts(tmp_path):
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     report = (tmp_path / "performance.md").read_text()
     for heading in ("## The formula", "## How it was measured", "## Results", "## Goals",
-                    "## Where the role's time goes"):
+                    "## Where the role's time goes", "## The fleet"):
         assert heading in report
     rows = {(match["case"], match["n"]): match for match in ROW.finditer(report)}
     costs = {key: (int(row["requests"]), int(row["posts"])) for key, row in rows.items()}
@@ -38,9 +38,15 @@ def test_quick_benchmark_writes_the_table_with_request_counts(tmp_path):
     # module's own reload (reload: true), a POST of its own after the write
     assert costs[("loop converge", "2")] == (8, 6) and costs[("loop no-op", "2")] == (4, 2)
     assert costs[("floor: one no-op task", "")] == (0, 0)
-    # the fleet: the role's cost once per host
-    assert costs[("fleet converge: 2 hosts, forks 2", "2 × 2")] == (10, 6)
-    assert costs[("fleet no-op: 2 hosts, forks 2", "2 × 2")] == (4, 2)
+    # the fleet: the role's cost once per host, in the worker or with the modules in processes of
+    # their own alike, whatever the list's length; the ping beside it sends nothing
+    for how in ("the role", "the modules in processes of their own"):
+        assert costs[(f"fleet converge: {how}, 2 hosts, forks 2", "2 × 2")] == (10, 6)
+        assert costs[(f"fleet no-op: {how}, 2 hosts, forks 2", "2 × 2")] == (4, 2)
+    assert costs[("fleet converge: the role, 2 hosts, forks 2", "2 × 3")] == (10, 6)
+    for floor in ("ansible.builtin.ping", "one ansible.builtin.debug task", "three ansible.builtin.debug tasks"):
+        assert costs[(f"fleet: {floor}, 2 hosts, forks 2", "2 × 2")] == (0, 0)
+    assert "Fleet of 2 hosts × 2 strategies, no-op" in report and "requests` for the Python that runs" in report
     # without matplotlib (the test venv) the plot is skipped and the report says so
     try:
         import matplotlib  # noqa: F401  pylint: disable=unused-import

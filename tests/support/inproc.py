@@ -118,13 +118,16 @@ def _clear_global_messages():
             value.clear()
 
 
-def run_module(name, args, check=False, diff=False):
+def run_module(name, args, check=False, diff=False, module_name=None):
     """Run ``stalwart.mail.<name>``'s ``main()`` with ``args`` and return its result dict (with
-    ``failed: True`` when it failed). ``check``/``diff`` set check mode and diff mode."""
+    ``failed: True`` when it failed). ``check``/``diff`` set check mode and diff mode;
+    ``module_name`` is the name Ansible would give the module (the task's action)."""
     module = importlib.import_module(f"ansible_collections.stalwart.mail.plugins.modules.{name}")
     arguments = dict(args)
     arguments["_ansible_check_mode"] = check
     arguments["_ansible_diff"] = diff
+    if module_name is not None:
+        arguments["_ansible_module_name"] = module_name
     _clear_global_messages()
     out = io.StringIO()
     with _patch_args(arguments), _as_module(), contextlib.redirect_stdout(out):
@@ -143,6 +146,22 @@ def run_module(name, args, check=False, diff=False):
         result["warnings"] = [item.get("event", {}).get("msg", item) if isinstance(item, dict) else item
                               for item in result["warnings"]]
     return result
+
+
+def run_in_worker(name, args, check=False, diff=False, module_name=None):
+    """What the action plugin of ``stalwart.mail.<name>`` does with ``args`` in a worker (the
+    arguments through a module's JSON, ``WorkerModule``, the operation), in this process: the
+    result as ``run_module`` returns the module's, for comparing the two paths. The task's
+    ``environment:`` and Ansible's own handling of the result are left to the playbook tests."""
+    from ansible_collections.stalwart.mail.plugins.plugin_utils import _worker_action
+
+    spec = importlib.import_module(f"ansible_collections.stalwart.mail.plugins.action.{name}").ActionModule.SPEC
+    result = _worker_action.engine_result(spec, module_name or name, _worker_action.as_module_reads(args),
+                                          check_mode=check, diff=diff,
+                                          inject_invocation=_worker_action.inject_invocation({}))
+    return json.loads(json.dumps(result))
+
+
 
 
 # --- tasks, as a play of module tasks would run them ------------------------------------------------
@@ -220,4 +239,4 @@ def run_tasks(tasks, *, check=False, diff=False, env=None, module_defaults=None,
     return PlaybookResult(rc, "", "", results, Path(REPO_ROOT))
 
 
-__all__ = ["ThreadedSimulator", "run_module", "run_tasks", "simulator_module", "REPO_ROOT"]
+__all__ = ["ThreadedSimulator", "run_in_worker", "run_module", "run_tasks", "simulator_module", "REPO_ROOT"]

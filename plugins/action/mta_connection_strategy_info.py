@@ -1,0 +1,17 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, stalwart.mail developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""The action of ``stalwart.mail.mta_connection_strategy_info``: the module's engine in the controller's worker when
+the task's connection is local, else the module (``plugins/plugin_utils/_worker_action.py``).
+The module's documentation is in ``plugins/modules/mta_connection_strategy_info.py``."""
+
+from __future__ import annotations
+
+from ansible_collections.stalwart.mail.plugins.module_utils._operations import STRATEGY_INFO_MODULE
+from ansible_collections.stalwart.mail.plugins.plugin_utils._worker_action import EngineAction
+
+
+class ActionModule(EngineAction):
+    SPEC = STRATEGY_INFO_MODULE
