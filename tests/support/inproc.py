@@ -162,8 +162,6 @@ def run_in_worker(name, args, check=False, diff=False, module_name=None):
     return json.loads(json.dumps(result))
 
 
-
-
 # --- tasks, as a play of module tasks would run them ------------------------------------------------
 
 NAMESPACE = "stalwart.mail."
