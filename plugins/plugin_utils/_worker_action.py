@@ -91,6 +91,39 @@ display = Display()
 _PROFILE = "legacy"
 
 
+def warm_up():
+    """Load, in the process that imports this module, the Jinja plugins every task of the role
+    uses, so that the workers forked from it find them loaded.
+
+    The linear strategy imports a task's action plugin in ansible-playbook's main process, before
+    it forks a worker per host for that task. A worker's caches die with it: the first filter or
+    test a worker's templates use makes ansible-core load every one of its own (about 80 ms here),
+    and the first lookup imports its plugin. Done here once, every worker forked afterwards
+    inherits them (in a run of the fleet benchmark of docs/performance.md, the role's module task
+    went from 31 to 27 ms per host). The role's tasks before its first module task use no filter
+    and no test for the same reason. Only public loader calls; a failure changes nothing but the
+    speed.
+    """
+    try:
+        from ansible.plugins.loader import filter_loader, lookup_loader, test_loader
+
+        for name in WARM_FILTERS:
+            filter_loader.get(name)
+        for name in WARM_TESTS:
+            test_loader.get(name)
+        for name in WARM_LOOKUPS:
+            lookup_loader.get(name, class_only=True)
+    except Exception:  # pylint: disable=broad-exception-caught
+        pass  # a speed-up only: the workers load what they need as they would have
+
+
+# The first name of each loader loads all of ansible-core's own; the collection's are named one by one.
+WARM_FILTERS = ("ansible.builtin.bool", "stalwart.mail.merge_strategies", "stalwart.mail.merge_routes")
+WARM_TESTS = ("ansible.builtin.skipped",)
+WARM_LOOKUPS = ("ansible.builtin.varnames", "ansible.builtin.vars")
+warm_up()
+
+
 def as_module_reads(args):
     """The task's arguments as a module process would read them: through the JSON that the
     controller writes for a module (plain ``str``, ``list``, ``dict``; vaulted values decrypted;

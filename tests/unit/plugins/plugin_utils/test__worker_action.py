@@ -11,8 +11,13 @@ strategy), ``no_log`` masking, and every action plugin naming its module's spec.
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import pathlib
+import re
+import subprocess
+import sys
+import textwrap
 
 import pytest
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
@@ -230,3 +235,52 @@ def test_a_crash_in_the_engine_is_reported_like_a_modules_crash_with_secrets_mas
     result = _worker_action.engine_result(Broken, "x", as_module_reads(GOOD))
     assert result["failed"] is True and result["msg"].startswith("MODULE FAILURE: ValueError: boom near")
     assert GOOD["token"] not in repr(result)
+
+
+# --- warm_up: the role's Jinja plugins loaded in the process that forks the workers -------------------
+
+ROLE_TASKS = ROOT / "roles" / "mta_connection_strategies"
+
+
+def test_warm_up_names_plugins_that_exist_and_leaves_them_loaded_for_forked_workers():
+    """In a fresh interpreter, as ansible-playbook's main process: importing an action plugin loads
+    every named filter, test and lookup (a misspelt name would make the warm-up do nothing, since
+    it must never fail), and a process forked afterwards finds ansible-core's filters and tests
+    loaded: asking for one imports no module."""
+    script = textwrap.dedent("""
+        import json, os, sys
+        from ansible.plugins.loader import filter_loader, init_plugin_loader, lookup_loader, test_loader
+        init_plugin_loader(os.environ["ANSIBLE_COLLECTIONS_PATH"].split(os.pathsep))
+        import ansible_collections.stalwart.mail.plugins.action.mta_connection_strategy
+        from ansible_collections.stalwart.mail.plugins.plugin_utils import _worker_action as w
+        read, write = os.pipe()
+        if os.fork() == 0:  # a worker: the builtin filters and tests it asks for are there already
+            before = set(sys.modules)
+            filter_loader.get("ansible.builtin.to_json")
+            test_loader.get("ansible.builtin.match")
+            os.write(write, json.dumps(sorted(set(sys.modules) - before)).encode())
+            os._exit(0)
+        os.close(write)
+        found = {"filters": [n for n in w.WARM_FILTERS if filter_loader.get(n) is None],
+                 "tests": [n for n in w.WARM_TESTS if test_loader.get(n) is None],
+                 "lookups": [n for n in w.WARM_LOOKUPS if lookup_loader.get(n, class_only=True) is None]}
+        found["child_imported"] = json.loads(os.read(read, 100000).decode())
+        print(json.dumps(found))
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert (found["filters"], found["tests"], found["lookups"]) == ([], [], []), found
+    assert found["child_imported"] == [], found
+
+
+def test_warm_up_names_every_collection_filter_and_lookup_the_role_uses():
+    """The role's templates may use a filter of the collection or a lookup only if warm_up loads it
+    (ansible-core's own filters and tests are loaded whole by the first of each)."""
+    text = "\n".join(path.read_text() for path in sorted(ROLE_TASKS.glob("*/*.yml")))
+    filters = set(re.findall(r"\|\s*(stalwart\.mail\.\w+)", text))
+    lookups = set(re.findall(r"(?:query|lookup)\('(ansible\.builtin\.\w+)'", text))
+    assert filters and lookups  # the patterns still find what the role uses
+    assert filters <= set(_worker_action.WARM_FILTERS), filters - set(_worker_action.WARM_FILTERS)
+    assert lookups <= set(_worker_action.WARM_LOOKUPS), lookups - set(_worker_action.WARM_LOOKUPS)
