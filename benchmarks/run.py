@@ -130,7 +130,8 @@ PLAYS = {
     "data": lambda: {"hosts": "mailservers", "gather_facts": False,
                      "tasks": [{"name": "Do nothing", "ansible.builtin.ping": {}, "delegate_to": "localhost"}]},
     # Ansible's own cost of a task that starts no module, once and three times per host (the role's
-    # no-op runs three tasks per host: its argument validation, the module task, the routing include)
+    # no-op runs three tasks per host: its argument validation, the module task, the skipped include of
+    # its deliverability and routing steps)
     "debug-1": lambda: {"hosts": "mailservers", "gather_facts": False, "tasks": [
         {"name": "Say nothing", "ansible.builtin.debug": {"msg": "-"}, "delegate_to": "localhost"}]},
     "debug-3": lambda: {"hosts": "mailservers", "gather_facts": False, "tasks": [
@@ -402,7 +403,7 @@ def table(cases):
 
 VALIDATION_TASK = f"{ROLE} : Validating arguments"
 MODULE_TASK = f"{ROLE} : Apply"
-ROUTING_TASK = f"{ROLE} : Route mail"
+STEPS_TASK = f"{ROLE} : Check deliverability before, or route mail after"
 HANDLER_TASK = f"{ROLE} : Reload Stalwart settings"
 PING_TASK = "Do nothing"
 DEBUG_TASK = "Say nothing"
@@ -426,7 +427,7 @@ def fleet_table(cases):
 
 def fleet_breakdown(cases):
     """Each fleet case's tasks, their wall time over all hosts and per host."""
-    lines = ["| case | hosts × N | median s | argument validation s | module task s | routing include s "
+    lines = ["| case | hosts × N | median s | argument validation s | module task s | steps include s "
              "| reload handler s | the rest s |",
              "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for case in cases:
@@ -443,11 +444,11 @@ def fleet_breakdown(cases):
         if case.kind not in FLEET_KINDS:
             continue
         validation, module = case.task_median(VALIDATION_TASK), case.task_median(MODULE_TASK)
-        routing = case.task_median(ROUTING_TASK)
+        steps = case.task_median(STEPS_TASK)
         handler = case.task_median(HANDLER_TASK, required=case.phase == "converge")
-        rest = case.median - validation - module - routing - handler
+        rest = case.median - validation - module - steps - handler
         lines.append(f"| {case.label} | {case.hosts} × {case.size} | {case.median:.2f} | {validation:.2f} | "
-                     f"{module:.2f} | {routing:.2f} | {handler:.2f} | {rest:.2f} |")
+                     f"{module:.2f} | {steps:.2f} | {handler:.2f} | {rest:.2f} |")
     return "\n".join(lines)
 
 
@@ -476,8 +477,8 @@ def fleet_story(cases, context):
         f"list into the task's arguments, two HTTP requests and the result. What a no-op host costs now "
         f"is mostly Ansible's own cost per task: the role runs three tasks per host where the ping runs "
         f"one (the argument validation that ansible-core adds for `meta/argument_specs.yml`, "
-        f"{per_host(worker, VALIDATION_TASK):.0f} ms per host; the module task; the routing include, skipped "
-        f"without routing, {per_host(worker, ROUTING_TASK):.0f} ms per host), and a converge a fourth (the "
+        f"{per_host(worker, VALIDATION_TASK):.0f} ms per host; the module task; the include of the "
+        f"deliverability and routing steps, skipped when neither is on, {per_host(worker, STEPS_TASK):.0f} ms per host), and a converge a fourth (the "
         f"reload handler, {per_host(worker_converge, HANDLER_TASK):.0f} ms per host). With "
         f"{large.size} strategies per host the no-op takes {large.median:.2f} s: the role's argument "
         f"validation and the templating of the list grow with it "
@@ -498,23 +499,23 @@ def floor_story(cases, ping, worker):
         f"task by Ansible's main process, one at a time, and the task's templating in it. The role's no-op "
         f"is three tasks per host and takes {worker.median:.2f} s, "
         f"{worker.median - three.median:+.2f} s from three tasks that do nothing: its templating (the merge of "
-        f"the layers, the connection options, the routing test), the argument validation of the list, two "
+        f"the layers, the connection options, the test for the steps), the argument validation of the list, two "
         f"HTTP requests per host and their results.")
 
 
 def breakdown(cases):
     """Where the role's time goes, per N: argument validation, the module task, the rest."""
-    lines = ["| role | N | median s | argument validation s | module task s | routing include s | reload handler s "
+    lines = ["| role | N | median s | argument validation s | module task s | steps include s | reload handler s "
              "| the rest s |",
              "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for case in cases:
         if case.kind != "role" or case.hosts != 1:
             continue
         validation, module = case.task_median(VALIDATION_TASK), case.task_median(MODULE_TASK)
-        routing = case.task_median(ROUTING_TASK)
+        steps = case.task_median(STEPS_TASK)
         handler = case.task_median(HANDLER_TASK, required=case.phase == "converge")
         lines.append(f"| {case.phase} | {case.size} | {case.median:.2f} | {validation:.2f} | {module:.2f} | "
-                     f"{routing:.2f} | {handler:.2f} | {case.median - validation - module - routing - handler:.2f} |")
+                     f"{steps:.2f} | {handler:.2f} | {case.median - validation - module - steps - handler:.2f} |")
     return "\n".join(lines)
 
 
@@ -702,7 +703,8 @@ runs: **argument validation** is the task ansible-core inserts for the role's
 `meta/argument_specs.yml` (it templates and deep-copies the whole list to check every item);
 **module task** is the one run of `{MODULE}` (templating the merged list into its
 arguments, the module's engine in the controller's worker with its HTTP requests, and the
-result); **routing include** is the include of the routing steps, skipped without routing;
+result); **steps include** is the include of the deliverability check and routing steps, skipped
+when neither is on;
 **reload handler** is the role's handler on a converge (`stalwart.mail.reload_settings`);
 **the rest** is process start, reading the inventory and the playbook, and exit.
 
