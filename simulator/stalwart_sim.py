@@ -2591,6 +2591,10 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "Stalwart"
     timeout = 60  # idle keep-alive connections are closed after a minute
+    # TCP_NODELAY on every connection, as the server sets it (its listener option socketNoDelay,
+    # true by default). Without it an answer's body, written after its headers, waited for the
+    # client's delayed ACK: a module run took 51 ms here against 6 ms on the real server.
+    disable_nagle_algorithm = True
 
     def version_string(self):
         return self.server_version
