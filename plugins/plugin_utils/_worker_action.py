@@ -54,6 +54,7 @@ import copy
 import json
 import os
 import platform
+import re
 import sys
 import traceback
 
@@ -92,20 +93,28 @@ _PROFILE = "legacy"
 
 
 def warm_up():
-    """Load, in the process that imports this module, the Jinja plugins every task of the role
-    uses, so that the workers forked from it find them loaded.
+    """Load, in the process that imports this module, what every task of the role makes a worker
+    load, so that the workers forked from it inherit it loaded.
 
-    The linear strategy imports a task's action plugin in ansible-playbook's main process, before
-    it forks a worker per host for that task. A worker's caches die with it: the first filter or
-    test a worker's templates use makes ansible-core load every one of its own (about 80 ms here),
-    and the first lookup imports its plugin. Done here once, every worker forked afterwards
-    inherits them (in a run of the fleet benchmark of docs/performance.md, the role's module task
-    went from 31 to 27 ms per host). The role's tasks before its first module task use no filter
-    and no test for the same reason. Only public loader calls; a failure changes nothing but the
-    speed.
+    The linear strategy imports a task's action plugin in ansible-playbook's main process before
+    it forks a worker per host for that task, and a worker's caches die with it. Left to the
+    workers, each one pays again: the first filter or test its templates use makes ansible-core
+    load all of its own (about 80 ms here), the first lookup imports its plugin, the first template
+    builds Jinja's lexer (its regular expressions), and ``varnames`` compiles its pattern. Done here
+    once, the workers forked afterwards find all of it in memory (docs/architecture.md, "The
+    role's tasks"). The role's tasks that run before its first module task use no filter and no
+    test for the same reason. Only public calls, and a failure changes nothing but the speed.
     """
+    # pylint: disable=import-outside-toplevel
     try:
         from ansible.plugins.loader import filter_loader, lookup_loader, test_loader
+        from ansible.template import Templar
+
+        try:  # ansible-core 2.19 and later template only what is marked as a template
+            from ansible.template import trust_as_template
+        except ImportError:  # 2.16 to 2.18 template every string
+            def trust_as_template(value):
+                return value
 
         for name in WARM_FILTERS:
             filter_loader.get(name)
@@ -113,14 +122,19 @@ def warm_up():
             test_loader.get(name)
         for name in WARM_LOOKUPS:
             lookup_loader.get(name, class_only=True)
+        for pattern in WARM_PATTERNS:
+            re.compile(pattern)  # re's cache, as the varnames lookup compiles them
+        Templar(loader=None).template(trust_as_template("{{ 0 }}"))  # Jinja's lexer, cached per class
     except Exception:  # pylint: disable=broad-exception-caught
         pass  # a speed-up only: the workers load what they need as they would have
 
 
-# The first name of each loader loads all of ansible-core's own; the collection's are named one by one.
+# The first name of each loader loads all of ansible-core's own; the collection's are named one by
+# one; the patterns are those the role gives the varnames lookup (a test holds all three to the role).
 WARM_FILTERS = ("ansible.builtin.bool", "stalwart.mail.merge_strategies", "stalwart.mail.merge_routes")
 WARM_TESTS = ("ansible.builtin.skipped",)
 WARM_LOOKUPS = ("ansible.builtin.varnames", "ansible.builtin.vars")
+WARM_PATTERNS = ("^stalwart_mta_connection_strategies(__.+)?$", "^stalwart_mta_connection_routes(__.+)?$")
 warm_up()
 
 

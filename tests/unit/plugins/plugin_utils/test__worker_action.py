@@ -275,12 +275,15 @@ def test_warm_up_names_plugins_that_exist_and_leaves_them_loaded_for_forked_work
     assert found["child_imported"] == [], found
 
 
-def test_warm_up_names_every_collection_filter_and_lookup_the_role_uses():
+def test_warm_up_names_every_collection_filter_lookup_and_varnames_pattern_the_role_uses():
     """The role's templates may use a filter of the collection or a lookup only if warm_up loads it
-    (ansible-core's own filters and tests are loaded whole by the first of each)."""
+    (ansible-core's own filters and tests are loaded whole by the first of each), and warm_up
+    compiles exactly the patterns the role gives the varnames lookup."""
     text = "\n".join(path.read_text() for path in sorted(ROLE_TASKS.glob("*/*.yml")))
     filters = set(re.findall(r"\|\s*(stalwart\.mail\.\w+)", text))
     lookups = set(re.findall(r"(?:query|lookup)\('(ansible\.builtin\.\w+)'", text))
-    assert filters and lookups  # the patterns still find what the role uses
+    patterns = set(re.findall(r"query\('ansible\.builtin\.varnames', '([^']+)'\)", text))
+    assert filters and lookups and patterns  # the expressions still find what the role uses
     assert filters <= set(_worker_action.WARM_FILTERS), filters - set(_worker_action.WARM_FILTERS)
     assert lookups <= set(_worker_action.WARM_LOOKUPS), lookups - set(_worker_action.WARM_LOOKUPS)
+    assert patterns == set(_worker_action.WARM_PATTERNS), patterns ^ set(_worker_action.WARM_PATTERNS)
