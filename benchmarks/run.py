@@ -129,14 +129,14 @@ PLAYS = {
     # the floor with the N strategies in the inventory (not used): what loading the data costs
     "data": lambda: {"hosts": "mailservers", "gather_facts": False,
                      "tasks": [{"name": "Do nothing", "ansible.builtin.ping": {}, "delegate_to": "localhost"}]},
-    # Ansible's own cost of a task that starts no module, once and three times per host (the role's
-    # no-op runs three tasks per host: its argument validation, the module task, the skipped include of
-    # its deliverability and routing steps)
+    # Ansible's own cost of a task that starts no module, once and twice per host (the role's no-op
+    # forks two workers per host: its argument validation and the module task; the meta task that
+    # then ends the role runs in the main process)
     "debug-1": lambda: {"hosts": "mailservers", "gather_facts": False, "tasks": [
         {"name": "Say nothing", "ansible.builtin.debug": {"msg": "-"}, "delegate_to": "localhost"}]},
-    "debug-3": lambda: {"hosts": "mailservers", "gather_facts": False, "tasks": [
+    "debug-2": lambda: {"hosts": "mailservers", "gather_facts": False, "tasks": [
         {"name": f"Say nothing {index}", "ansible.builtin.debug": {"msg": "-"}, "delegate_to": "localhost"}
-        for index in range(1, 4)]},
+        for index in range(1, 3)]},
 }
 
 
@@ -308,9 +308,9 @@ def measure(args, work, collections):
                 (Scenario(work, "fleet-debug-1", "debug-1", fleet_size, fleet, forks=fleet_forks),
                  Case(f"fleet: one ansible.builtin.debug task, {hosts}", "fleet-debug", "floor", fleet_size,
                       fleet_hosts, tasks_per_host=1)),
-                (Scenario(work, "fleet-debug-3", "debug-3", fleet_size, fleet, forks=fleet_forks),
-                 Case(f"fleet: three ansible.builtin.debug tasks, {hosts}", "fleet-debug", "floor", fleet_size,
-                      fleet_hosts, tasks_per_host=3))]
+                (Scenario(work, "fleet-debug-2", "debug-2", fleet_size, fleet, forks=fleet_forks),
+                 Case(f"fleet: two ansible.builtin.debug tasks, {hosts}", "fleet-debug", "floor", fleet_size,
+                      fleet_hosts, tasks_per_host=2))]
         for label, kind, size, module_path in (("fleet", "fleet", fleet_size, False),
                                                ("fleet-module", "fleet-module", fleet_size, True),
                                                (f"fleet-{fleet_large}", "fleet", fleet_large, False)):
@@ -403,7 +403,10 @@ def table(cases):
 
 VALIDATION_TASK = f"{ROLE} : Validating arguments"
 MODULE_TASK = f"{ROLE} : Apply"
-STEPS_TASK = f"{ROLE} : Check deliverability before, or route mail after"
+# what follows the module task: on ansible-core 2.18 and later the meta task that ends the role where
+# the module task did the whole run (run by the main process, no worker); on 2.16 and 2.17 the include
+# of the deliverability and routing steps, skipped
+STEPS_TASK = (f"{ROLE} : End the role", f"{ROLE} : Check deliverability before, or route mail after")
 HANDLER_TASK = f"{ROLE} : Reload Stalwart settings"
 PING_TASK = "Do nothing"
 DEBUG_TASK = "Say nothing"
@@ -427,7 +430,7 @@ def fleet_table(cases):
 
 def fleet_breakdown(cases):
     """Each fleet case's tasks, their wall time over all hosts and per host."""
-    lines = ["| case | hosts × N | median s | argument validation s | module task s | steps include s "
+    lines = ["| case | hosts × N | median s | argument validation s | module task s | end of the role s "
              "| reload handler s | the rest s |",
              "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for case in cases:
@@ -475,10 +478,11 @@ def fleet_story(cases, context):
         f"{module.median:.2f} s in all). In the worker the same task takes "
         f"{per_host(worker, MODULE_TASK):.0f} ms per host: the fork of the worker, templating the merged "
         f"list into the task's arguments, two HTTP requests and the result. What a no-op host costs now "
-        f"is mostly Ansible's own cost per task: the role runs three tasks per host where the ping runs "
+        f"is mostly Ansible's own cost per task: the role forks two workers per host where the ping forks "
         f"one (the argument validation that ansible-core adds for `meta/argument_specs.yml`, "
-        f"{per_host(worker, VALIDATION_TASK):.0f} ms per host; the module task; the include of the "
-        f"deliverability and routing steps, skipped when neither is on, {per_host(worker, STEPS_TASK):.0f} ms per host), and a converge a fourth (the "
+        f"{per_host(worker, VALIDATION_TASK):.0f} ms per host, and the module task), then ends the role "
+        f"with a meta task that Ansible's main process runs without a worker "
+        f"({per_host(worker, STEPS_TASK):.0f} ms per host), and a converge adds a third worker (the "
         f"reload handler, {per_host(worker_converge, HANDLER_TASK):.0f} ms per host). With "
         f"{large.size} strategies per host the no-op takes {large.median:.2f} s: the role's argument "
         f"validation and the templating of the list grow with it "
@@ -489,23 +493,23 @@ def fleet_story(cases, context):
 def floor_story(cases, ping, worker):
     """How the role's no-op compares with tasks that start no module at all: Ansible's floor."""
     debugs = {case.tasks_per_host: case for case in cases if case.kind == "fleet-debug"}
-    if 1 not in debugs or 3 not in debugs:
+    if 1 not in debugs or 2 not in debugs:
         return ""
-    one, three = debugs[1], debugs[3]
+    one, two = debugs[1], debugs[2]
     return (
         f"\n\nThe floor of any role is Ansible's own cost per task and host: one `ansible.builtin.debug` "
-        f"task over the same hosts takes {one.median:.2f} s ({one.median / ping.median:.2f} of the ping), three "
-        f"take {three.median:.2f} s ({three.median / ping.median:.2f} of it): a worker forked for every host and "
+        f"task over the same hosts takes {one.median:.2f} s ({one.median / ping.median:.2f} of the ping), two "
+        f"take {two.median:.2f} s ({two.median / ping.median:.2f} of it): a worker forked for every host and "
         f"task by Ansible's main process, one at a time, and the task's templating in it. The role's no-op "
-        f"is three tasks per host and takes {worker.median:.2f} s, "
-        f"{worker.median - three.median:+.2f} s from three tasks that do nothing: its templating (the merge of "
+        f"forks two workers per host and takes {worker.median:.2f} s, "
+        f"{worker.median - two.median:+.2f} s from two tasks that do nothing: its templating (the merge of "
         f"the layers, the connection options, the test for the steps), the argument validation of the list, two "
         f"HTTP requests per host and their results.")
 
 
 def breakdown(cases):
     """Where the role's time goes, per N: argument validation, the module task, the rest."""
-    lines = ["| role | N | median s | argument validation s | module task s | steps include s | reload handler s "
+    lines = ["| role | N | median s | argument validation s | module task s | end of the role s | reload handler s "
              "| the rest s |",
              "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for case in cases:
@@ -680,7 +684,7 @@ machine's, and only their ratios (all from the same run) carry over.
   connection `not_local` of `tests/support/connection_plugins/`), so that every task runs its
   module in a process of its own, as all of them did before the action plugins; and one
   `ansible.builtin.ping` task over the same hosts, delegated to localhost as the role's tasks are
-  (the floor of any design that starts a module per host); and one and three
+  (the floor of any design that starts a module per host); and one and two
   `ansible.builtin.debug` tasks over them (the floor of any role: tasks that start no module).
   Requests are summed over the hosts.
 - "× floor": median ÷ the floor's median; "loop ÷ role": the loop's median ÷ the role's, same N
@@ -703,8 +707,9 @@ runs: **argument validation** is the task ansible-core inserts for the role's
 `meta/argument_specs.yml` (it templates and deep-copies the whole list to check every item);
 **module task** is the one run of `{MODULE}` (templating the merged list into its
 arguments, the module's engine in the controller's worker with its HTTP requests, and the
-result); **steps include** is the include of the deliverability check and routing steps, skipped
-when neither is on;
+result); **end of the role** is the meta task that ends the role where the module task did the
+whole run (ansible-core 2.18 and later; the main process runs it, without a worker), or on 2.16 and
+2.17 the include of the deliverability and routing steps, skipped when neither is on;
 **reload handler** is the role's handler on a converge (`stalwart.mail.reload_settings`);
 **the rest** is process start, reading the inventory and the playbook, and exit.
 

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from tests.integration.conftest import stored
-from tests.support.ansible import run_playbook
+from tests.support.ansible import ROLE_ENDS_ITSELF, run_playbook
 from tests.support.sim import ADMIN_TOKEN, Simulator
 
 ROLE = "stalwart.mail.mta_connection_strategies"
@@ -330,3 +330,41 @@ def test_a_numeric_name_is_taken_as_text_and_a_null_list_as_empty(tmp_path, sim)
     again = run_role(tmp_path, sim, stalwart_mta_connection_strategies=None,
                      stalwart_mta_connection_strategies__20_host=[{"name": "2024", "connect_timeout": "60s"}])
     assert again.assert_ok().result(APPLY)["changed"] is False
+
+
+def test_connection_variables_left_unset_fall_back_to_the_environment(tmp_path, sim):
+    """The role passes only the stalwart_* connection variables that are set: the others are
+    omitted, so that the modules' environment fallbacks apply (the module task and the handler).
+    A variable that is set wins over the environment."""
+    playbook = [{"name": "role", "hosts": "localhost", "gather_facts": False, "roles": [{"role": ROLE}],
+                 "vars": {"stalwart_mta_connection_strategies": [{"name": "from-env"}]}}]
+    outcome = run_playbook(tmp_path, playbook, env={"STALWART_URL": sim.url, "STALWART_TOKEN": ADMIN_TOKEN})
+    outcome.assert_ok()
+    assert "from-env" in stored(sim) and sim.stats()["reloads"] == 1
+    assert outcome.status(HANDLER) == "changed"
+    # stalwart_token set (wrong) beats STALWART_TOKEN (right): the server refuses it
+    playbook[0]["vars"]["stalwart_token"] = "not-the-token"
+    refused = run_playbook(tmp_path, playbook, env={"STALWART_URL": sim.url, "STALWART_TOKEN": ADMIN_TOKEN})
+    assert refused.rc != 0 and "401" in refused.result(APPLY)["msg"], refused.output()
+
+
+@pytest.mark.parametrize("how", ["roles", "import_role", "include_role"])
+def test_the_role_ends_itself_only_whatever_way_it_is_called(tmp_path, sim, how):
+    """After the usual run the role ends itself for the host (meta end_role on ansible-core 2.18 and
+    later): the play's next task runs, for roles:, import_role and include_role alike, and the
+    handler still reloads at the end of the play."""
+    role_vars = {"stalwart_url": sim.url, "stalwart_token": ADMIN_TOKEN,
+                 "stalwart_mta_connection_strategies": [{"name": "ended"}]}
+    after = {"name": "After the role", "ansible.builtin.debug": {"msg": "still here"}}
+    play = {"name": "role", "hosts": "localhost", "gather_facts": False, "vars": role_vars}
+    if how == "roles":
+        play.update(roles=[{"role": ROLE}], tasks=[after])
+    else:
+        play["tasks"] = [{"name": "The role", f"ansible.builtin.{how}": {"name": ROLE}}, after]
+    outcome = run_playbook(tmp_path, [play])
+    outcome.assert_ok()
+    assert outcome.status(APPLY) == "changed" and outcome.status("After the role") == "ok"
+    steps = outcome.entries(f"{ROLE} : Check deliverability before, or route mail after, applying the strategies")
+    # ended before the include (2.18 and later), or the include skipped (2.16 and 2.17)
+    assert [entry["status"] for entry in steps] == ([] if ROLE_ENDS_ITSELF else ["skipped"])
+    assert "ended" in stored(sim) and sim.stats()["reloads"] == 1

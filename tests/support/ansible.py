@@ -27,6 +27,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from ansible.release import __version__ as _CORE_VERSION
+
+# the ansible-core that runs the tests, as (major, minor); the role ends itself with meta end_role
+# from 2.18 on (roles/mta_connection_strategies/tasks/end_role.yml)
+ANSIBLE_CORE = tuple(int(part) for part in _CORE_VERSION.split(".")[:2])
+ROLE_ENDS_ITSELF = ANSIBLE_CORE >= (2, 18)
 
 from tests.support import proc
 

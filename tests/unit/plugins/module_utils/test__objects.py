@@ -337,14 +337,14 @@ def test_the_role_passes_every_connection_option_once():
 
     role = pathlib.Path(__file__).resolve().parents[4] / "roles/mta_connection_strategies"
     role_vars = yaml.safe_load((role / "vars/main.yml").read_text(encoding="utf-8"))
-    # the variables that are set, found by name (one template, where one per option would cost
-    # every host's task a template compiled each), named without their prefix
-    assert "query('ansible.builtin.vars', *mta_connection_strategies_connection_vars)" in \
-        role_vars["mta_connection_strategies_connection"]
-    assert "map('regex_replace', '^stalwart_', '')" in role_vars["mta_connection_strategies_connection"]
-    names = re.sub(r"'\s*'", "", role_vars["mta_connection_strategies_connection_vars"])
-    pattern = re.search(r"\^stalwart_\(([a-z_|]+)\)\$", names)
-    assert pattern and sorted(pattern.group(1).split("|")) == sorted(CONNECTION_OPTIONS)
+    # one template for all of them (a template per option would be compiled again, each, in every
+    # host's worker): the options' names zipped with the stalwart_<option> variables, in order,
+    # those left undefined omitted
+    expression = role_vars["mta_connection_strategies_connection"]
+    options_part, variables_part = expression.split("| zip(", 1)
+    assert re.findall(r"'(\w+)'", options_part) == list(CONNECTION_OPTIONS)
+    assert variables_part.startswith("query('ansible.builtin.vars', ") and "default=omit" in variables_part
+    assert re.findall(r"'(stalwart_\w+)'", variables_part) == [f"stalwart_{name}" for name in CONNECTION_OPTIONS]
     spec = yaml.safe_load((role / "meta/argument_specs.yml").read_text(encoding="utf-8"))
     declared = spec["argument_specs"]["main"]["options"]
     assert all(f"stalwart_{name}" in declared for name in CONNECTION_OPTIONS)
