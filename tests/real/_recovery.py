@@ -46,8 +46,9 @@ def main(binary, config, port, log_path):
                            "methodCalls": method_calls}).encode()
         request = urllib.request.Request(f"{base}/jmap/", data=body, method="POST",
                                          headers={"Authorization": auth, "Content-Type": "application/json"})
-        # Seen here about once in twenty set-ups: the first authenticated request of a fresh
-        # recovery boot is answered 401 while the listener already serves; it passes a moment later.
+        # A 401 here was once taken for a transient of a fresh recovery boot; the cause found since
+        # was a password starting with "_" (read by the server as a crypt hash, see server.py).
+        # The retry stays, bounded, in case a boot is slow to take the recovery administrator.
         deadline = time.monotonic() + 10
         while True:
             try:

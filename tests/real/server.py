@@ -156,7 +156,11 @@ class RealServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.config = self.directory / "config.json"
         self.config.write_text(json.dumps({"@type": "Sqlite", "path": str(self.directory / "data.sqlite3")}))
-        self.recovery_password = secrets.token_urlsafe(18)
+        # Hex digits only: the server compares STALWART_RECOVERY_ADMIN's password as a hash when it
+        # starts with "$", "_" or "{...}" (verify_secret_hash: "_" is a BSDi DES crypt hash), so a
+        # token_urlsafe password that started with "_" (1 in 64) could never log in, and the
+        # recovery boot failed with 401 for as long as it retried.
+        self.recovery_password = secrets.token_hex(18)
         self.admin_password = "Tr0ub4dor&3-" + secrets.token_urlsafe(12)
         self.admin_token = None
         self.readonly_token = None
