@@ -281,16 +281,22 @@ def blamed(msg):
     return set(re.findall(r"\bstrategy '([^']*)'", msg)), set(re.findall(r"\bstrategies\[(\d+)\]", msg))
 
 
-@pytest.fixture(scope="module")
-def bad_input_run(tmp_path_factory):
-    """All the cases in one run, against one simulator; then the simulator's counters."""
-    here = tmp_path_factory.mktemp("bad-input")
+def case_files(here):
+    """The files the cases name (an empty token file, a directory, a token file) made in ``here``:
+    their placeholders and paths."""
     (here / "empty-token").write_text("")
     (here / "a-directory").mkdir()
     (here / "token").write_text(ADMIN_TOKEN + "\n")
+    return {"@EMPTY_FILE@": str(here / "empty-token"), "@DIRECTORY@": str(here / "a-directory"),
+            "@TOKEN_FILE@": str(here / "token")}
+
+
+@pytest.fixture(scope="module")
+def bad_input_run(tmp_path_factory):
+    """All the cases in one run, against one simulator; then the simulator's counters."""
+    files = case_files(tmp_path_factory.mktemp("bad-input"))
     with Simulator() as sim:
-        places = {"@EMPTY_FILE@": str(here / "empty-token"), "@DIRECTORY@": str(here / "a-directory"),
-                  "@TOKEN_FILE@": str(here / "token"), "@SIM_HOSTPORT@": f"127.0.0.1:{sim.port}"}
+        places = {**files, "@SIM_HOSTPORT@": f"127.0.0.1:{sim.port}"}
         sim.reset()
         before = sim.stats()
         tasks = [case_task(case, sim, places) for case in CASES]

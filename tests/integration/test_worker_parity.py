@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.test_bad_input import CASES, case_task
+from tests.integration.test_bad_input import CASES, case_files, case_task
 from tests.support.inproc import ThreadedSimulator, run_in_worker, run_module
 from tests.support.sim import ADMIN_PASSWORD, ADMIN_TOKEN, ADMIN_USER, READONLY_TOKEN
 
@@ -31,13 +31,9 @@ def server():
 @pytest.fixture(scope="module")
 def places(tmp_path_factory):
     here = tmp_path_factory.mktemp("parity")
-    (here / "empty-token").write_text("")
-    (here / "a-directory").mkdir()
-    (here / "token").write_text(ADMIN_TOKEN + "\n")
     (here / "secret-token").write_text(SECRET_FILE_TOKEN + "\n")
     (here / "password").write_text(ADMIN_PASSWORD + "\n")
-    return {"@EMPTY_FILE@": str(here / "empty-token"), "@DIRECTORY@": str(here / "a-directory"),
-            "@TOKEN_FILE@": str(here / "token"), "@SECRET_TOKEN_FILE@": str(here / "secret-token"),
+    return {**case_files(here), "@SECRET_TOKEN_FILE@": str(here / "secret-token"),
             "@PASSWORD_FILE@": str(here / "password")}
 
 

@@ -21,7 +21,7 @@ import re
 import pytest
 
 from tests.real.server import ACCOUNT, DOMAIN, LOGIN, bearer, http
-from tests.support.sim import (ADMIN_PASSWORD, ADMIN_TOKEN, NOOUTBOUND_TOKEN, NOPERM_TOKEN, READONLY_TOKEN,
+from tests.support.sim import (ADMIN_PASSWORD, ADMIN_TOKEN, DEFAULT_OUTBOUND, NOOUTBOUND_TOKEN, NOPERM_TOKEN, READONLY_TOKEN,
                                USING, HttpAnswer)
 
 STRATEGY_PERMISSIONS = ["sysMtaConnectionStrategyGet", "sysMtaConnectionStrategyQuery",
@@ -33,16 +33,6 @@ KEY_PERMISSIONS = {
     NOPERM_TOKEN: ["authenticate"],
     NOOUTBOUND_TOKEN: ["authenticate", *STRATEGY_PERMISSIONS, "sysMtaOutboundStrategyUpdate", "sysActionCreate",
                        "actionReloadSettings"],
-}
-# MtaOutboundStrategy's defaults: a reset puts all four expressions back (and the given connection)
-DEFAULT_OUTBOUND = {
-    "connection": {"match": {}, "else": "'default'"},
-    "route": {"match": {"0": {"if": "is_local_domain(rcpt_domain)", "then": "'local'"}}, "else": "'mx'"},
-    "schedule": {"match": {"0": {"if": "is_local_domain(rcpt_domain)", "then": "'local'"},
-                           "1": {"if": "source == 'dsn'", "then": "'dsn'"},
-                           "2": {"if": "source == 'report'", "then": "'report'"}}, "else": "'remote'"},
-    "tls": {"match": {"0": {"if": "retry_num > 0 && last_error == 'tls'", "then": "'invalid-tls'"}},
-            "else": "'default'"},
 }
 DEFAULT_STRATEGY = {"description": "Default connection strategy", "ehloHostname": None, "sourceIps": {},
                     "connectTimeout": 300000, "dataTimeout": 600000, "ehloTimeout": 300000,

@@ -20,13 +20,12 @@ import pytest
 
 from tests.real.proxy import CountingProxy
 from tests.real.server import RealServer, ServerError, basic, bearer, binary_version, find_binary, http
-from tests.support.sim import Simulator
+from tests.support.sim import DEFAULT_CONNECTION, Simulator
 
 USING = ["urn:ietf:params:jmap:core", "urn:stalwart:jmap"]
 # Every strategy a scenario writes carries this prefix: against an existing server, the suite
 # touches nothing else (the worker id keeps two pytest workers apart).
 PREFIX = "smtest-" + os.environ.get("PYTEST_XDIST_WORKER", "gw") + "-"
-DEFAULT_CONNECTION = {"match": {}, "else": "'default'"}
 SIM_READONLY_KEY = "readonly-key"  # like the real suite's read-only key: strategies get and query only
 
 

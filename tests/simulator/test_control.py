@@ -14,7 +14,7 @@ import time
 import pytest
 
 from tests.simulator.conftest import GET, QUERY, REAL, SET, call, create_id, reset_target, result
-from tests.support.sim import Simulator
+from tests.support.sim import DEFAULT_OUTBOUND, Simulator
 
 HTTP_TITLES = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
 SERVER_UNAVAILABLE = ("This server is temporarily unavailable. Attempting this same operation later "
@@ -57,15 +57,6 @@ def request_of(*calls):
     return {"using": ["urn:ietf:params:jmap:core", "urn:stalwart:jmap"], "methodCalls": list(calls)}
 
 
-DEFAULT_OUTBOUND = {
-    "connection": {"match": {}, "else": "'default'"},
-    "route": {"match": {"0": {"if": "is_local_domain(rcpt_domain)", "then": "'local'"}}, "else": "'mx'"},
-    "schedule": {"match": {"0": {"if": "is_local_domain(rcpt_domain)", "then": "'local'"},
-                           "1": {"if": "source == 'dsn'", "then": "'dsn'"},
-                           "2": {"if": "source == 'report'", "then": "'report'"}}, "else": "'remote'"},
-    "tls": {"match": {"0": {"if": "retry_num > 0 && last_error == 'tls'", "then": "'invalid-tls'"}},
-            "else": "'default'"},
-}
 CREATE_X = request_of([SET, {"create": {"n1": {"name": "x"}}}, "s"])
 READ = request_of([GET, {}, "g"])
 

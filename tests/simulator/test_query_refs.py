@@ -8,7 +8,7 @@ import time
 import pytest
 
 from tests.simulator.conftest import GET, QUERY, SET, call, create_id, result
-from tests.support.sim import ADMIN_TOKEN, NOOUTBOUND_TOKEN, READONLY_TOKEN, Simulator
+from tests.support.sim import ADMIN_TOKEN, DEFAULT_CONNECTION, DEFAULT_OUTBOUND, NOOUTBOUND_TOKEN, READONLY_TOKEN, Simulator
 
 OUTBOUND_GET, OUTBOUND_SET, ACTION_SET = "x:MtaOutboundStrategy/get", "x:MtaOutboundStrategy/set", "x:Action/set"
 ALPHABET = "abcdefghijklmnopqrstuvwxyz792013"
@@ -348,17 +348,6 @@ def test_ids_longer_than_a_u64_keep_its_low_bits(any_sim):
 
 # --- outbound singleton -----------------------------------------------------------------------
 
-DEFAULT_CONNECTION = {"match": {}, "else": "'default'"}
-# the real server: the singleton has four expressions (MtaOutboundStrategy::default())
-DEFAULT_OUTBOUND = {
-    "connection": DEFAULT_CONNECTION,
-    "route": {"match": {"0": {"if": "is_local_domain(rcpt_domain)", "then": "'local'"}}, "else": "'mx'"},
-    "schedule": {"match": {"0": {"if": "is_local_domain(rcpt_domain)", "then": "'local'"},
-                           "1": {"if": "source == 'dsn'", "then": "'dsn'"},
-                           "2": {"if": "source == 'report'", "then": "'report'"}}, "else": "'remote'"},
-    "tls": {"match": {"0": {"if": "retry_num > 0 && last_error == 'tls'", "then": "'invalid-tls'"}},
-            "else": "'default'"},
-}
 BULK = {"match": {"0": {"if": "rcpt_domain == 'gmail.com'", "then": "'gmail'"}}, "else": "'bulk'"}
 
 

@@ -34,6 +34,19 @@ ADMIN_PASSWORD = "admin-password"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SIMULATOR_SCRIPT = REPO_ROOT / "simulator" / "stalwart_sim.py"
 USING = ["urn:ietf:params:jmap:core", "urn:stalwart:jmap"]
+# The server's MtaOutboundStrategy as a fresh data store has it (MtaOutboundStrategy::default(),
+# read back from the real server): four expressions, the connection one routing all mail to
+# "default". The simulator starts from the same, and the tests compare with it.
+DEFAULT_CONNECTION = {"match": {}, "else": "'default'"}
+DEFAULT_OUTBOUND = {
+    "connection": DEFAULT_CONNECTION,
+    "route": {"match": {"0": {"if": "is_local_domain(rcpt_domain)", "then": "'local'"}}, "else": "'mx'"},
+    "schedule": {"match": {"0": {"if": "is_local_domain(rcpt_domain)", "then": "'local'"},
+                           "1": {"if": "source == 'dsn'", "then": "'dsn'"},
+                           "2": {"if": "source == 'report'", "then": "'report'"}}, "else": "'remote'"},
+    "tls": {"match": {"0": {"if": "retry_num > 0 && last_error == 'tls'", "then": "'invalid-tls'"}},
+            "else": "'default'"},
+}
 STARTUP_TIMEOUT = 20.0
 
 
