@@ -37,7 +37,7 @@ import pytest
 
 from tests.integration.conftest import INFO_MODULE, MODULE
 from tests.support import inproc
-from tests.support.ansible import run_tasks
+from tests.support.ansible import run_playbook, run_tasks
 from tests.support.sim import ADMIN_PASSWORD, ADMIN_TOKEN, ADMIN_USER, Simulator
 
 SECRET_TOKEN = "S3cr3t-Tok3n-Zq9xW2-k7HdP4vN"
@@ -303,6 +303,22 @@ def test_no_secret_in_output_of_successful_runs_with_diff_and_check(secret_sim, 
     for label in ("apply with token", "change with env token", "batch with token_file", "info with env token"):
         assert not result_of(outcome, label).get("failed"), (label, result_of(outcome, label).get("msg"))
     assert sorted(item["name"] for item in sim.objects()) == ["default", "second", "visible"]
+    assert leaks(outcome, [SECRET_TOKEN]) == []
+
+
+def test_no_secret_in_output_of_the_role_at_vvvv_with_diff(secret_sim, tmp_path):
+    """The role hands the token to its module task and handler through module_defaults, from
+    stalwart_token (one template for every connection option): a converge with its reload, at
+    -vvvv with --diff, shows it nowhere."""
+    sim = secret_sim
+    sim.reset()
+    play = [{"name": "role", "hosts": "localhost", "gather_facts": False,
+             "roles": [{"role": "stalwart.mail.mta_connection_strategies"}],
+             "vars": {"stalwart_url": sim.url, "stalwart_token": SECRET_TOKEN,
+                      "stalwart_mta_connection_strategies": [{"name": "role-made", "connect_timeout": "2m"}]}}]
+    outcome = run_playbook(tmp_path, play, verbosity=4, diff=True)
+    outcome.assert_ok()
+    assert "role-made" in [item["name"] for item in sim.objects()] and sim.stats()["reloads"] == 1
     assert leaks(outcome, [SECRET_TOKEN]) == []
 
 
