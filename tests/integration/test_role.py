@@ -368,3 +368,30 @@ def test_the_role_ends_itself_only_whatever_way_it_is_called(tmp_path, sim, how)
     # ended before the include (2.18 and later), or the include skipped (2.16 and 2.17)
     assert [entry["status"] for entry in steps] == ([] if ROLE_ENDS_ITSELF else ["skipped"])
     assert "ended" in stored(sim) and sim.stats()["reloads"] == 1
+
+
+@pytest.mark.parametrize("off", [False, "False", "off"])
+def test_every_spelling_of_off_the_argument_spec_accepts_skips_the_check(tmp_path, sim, off):
+    """stalwart_deliverability_check off, as the string, as a bare YAML off (false) or as the
+    string "False" (-e): the role's one module task applies the list and no step of the check
+    runs."""
+    outcome = run_role(tmp_path, sim, stalwart_deliverability_check=off,
+                       stalwart_mta_connection_strategies=[{"name": "unchecked"}])
+    outcome.assert_ok()
+    assert outcome.status(APPLY) == "changed" and "unchecked" in stored(sim)
+    assert not outcome.entries(f"{ROLE} : Check the source IPs and EHLO names before anything is written")
+
+
+def test_the_two_module_tasks_of_the_role_differ_only_in_when_and_purge():
+    """The usual run's module task (tasks/main.yml) and the one of the steps (tasks/steps.yml) are
+    two copies, so that the usual run costs one worker per host less: they must not drift apart.
+    Only the condition (the usual run's) and purge (which with routing waits) differ."""
+    tasks = Path(__file__).resolve().parents[2] / "roles" / "mta_connection_strategies" / "tasks"
+    block = yaml.safe_load((tasks / "main.yml").read_text())[0]["block"]
+    usual = next(task for task in block if MODULE in task)
+    stepped = next(task for task in yaml.safe_load((tasks / "steps.yml").read_text()) if MODULE in task)
+    assert usual.pop("when") == "not mta_connection_strategies_steps" and "when" not in stepped
+    assert usual[MODULE].pop("purge") == "{{ stalwart_mta_connection_strategies_purge }}"
+    assert stepped[MODULE].pop("purge") == ("{{ stalwart_mta_connection_strategies_purge"
+                                            " and not mta_connection_strategies_routing }}")
+    assert usual == stepped
