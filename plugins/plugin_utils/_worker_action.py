@@ -100,10 +100,11 @@ def warm_up():
     it forks a worker per host for that task, and a worker's caches die with it. Left to the
     workers, each one pays again: the first filter or test its templates use makes ansible-core
     load all of its own (about 80 ms here), the first lookup imports its plugin, the first template
-    builds Jinja's lexer (its regular expressions), and ``varnames`` compiles its pattern. Done here
+    builds Jinja's lexer (its regular expressions), ``varnames`` compiles its pattern, the first
+    module run imports the JSON profiles of its arguments and result, and ``requests`` imports
+    ``netrc`` at its first request (each import about 1 ms in a fresh worker). Done here
     once, the workers forked afterwards find all of it in memory (docs/architecture.md, "The
-    role's tasks"). The role's tasks that run before its first module task use no filter and no
-    test for the same reason. Only public calls, and a failure changes nothing but the speed.
+    role's tasks"). Only public calls, and a failure changes nothing but the speed.
     """
     # pylint: disable=import-outside-toplevel
     try:
@@ -125,6 +126,11 @@ def warm_up():
         for pattern in WARM_PATTERNS:
             re.compile(pattern)  # re's cache, as the varnames lookup compiles them
         Templar(loader=None).template(trust_as_template("{{ 0 }}"))  # Jinja's lexer, cached per class
+        if Direction is not None:  # the JSON profiles that as_module_reads and as_controller_reads use
+            for direction in (Direction.CONTROLLER_TO_MODULE, Direction.MODULE_TO_CONTROLLER):
+                get_module_encoder(_PROFILE, direction)
+                get_module_decoder(_PROFILE, direction)
+        import netrc  # noqa: F401  # requests imports it at the first request (its netrc lookup)
     except Exception:  # pylint: disable=broad-exception-caught
         pass  # a speed-up only: the workers load what they need as they would have
 

@@ -339,12 +339,12 @@ def test_the_role_passes_every_connection_option_once():
     role_vars = yaml.safe_load((role / "vars/main.yml").read_text(encoding="utf-8"))
     # one template for all of them (a template per option would be compiled again, each, in every
     # host's worker): the options' names zipped with the stalwart_<option> variables, in order,
-    # those left undefined omitted
-    expression = role_vars["mta_connection_strategies_connection"]
-    options_part, variables_part = expression.split("| zip(", 1)
-    assert re.findall(r"'(\w+)'", options_part) == list(CONNECTION_OPTIONS)
-    assert variables_part.startswith("query('ansible.builtin.vars', ") and "default=omit" in variables_part
-    assert re.findall(r"'(stalwart_\w+)'", variables_part) == [f"stalwart_{name}" for name in CONNECTION_OPTIONS]
+    # those left undefined omitted; both names are plain lists, outside the template
+    assert role_vars["mta_connection_strategies_options"] == list(CONNECTION_OPTIONS)
+    assert role_vars["mta_connection_strategies_variables"] == [f"stalwart_{name}" for name in CONNECTION_OPTIONS]
+    assert " ".join(role_vars["mta_connection_strategies_connection"].split()) == (
+        "{{ dict(mta_connection_strategies_options | zip(query('ansible.builtin.vars', "
+        "*mta_connection_strategies_variables, default=omit))) }}")
     spec = yaml.safe_load((role / "meta/argument_specs.yml").read_text(encoding="utf-8"))
     declared = spec["argument_specs"]["main"]["options"]
     assert all(f"stalwart_{name}" in declared for name in CONNECTION_OPTIONS)

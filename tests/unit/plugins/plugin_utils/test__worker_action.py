@@ -245,8 +245,9 @@ ROLE_TASKS = ROOT / "roles" / "mta_connection_strategies"
 def test_warm_up_names_plugins_that_exist_and_leaves_them_loaded_for_forked_workers():
     """In a fresh interpreter, as ansible-playbook's main process: importing an action plugin loads
     every named filter, test and lookup (a misspelt name would make the warm-up do nothing, since
-    it must never fail), and a process forked afterwards finds ansible-core's filters and tests
-    loaded: asking for one imports no module."""
+    it must never fail), and a process forked afterwards finds loaded what a module run asks for:
+    ansible-core's filters and tests, the JSON profiles of the arguments and the result, and what
+    requests imports at its first request (netrc). Asking for them imports no module."""
     script = textwrap.dedent("""
         import json, os, sys
         from ansible.plugins.loader import filter_loader, init_plugin_loader, lookup_loader, test_loader
@@ -258,6 +259,9 @@ def test_warm_up_names_plugins_that_exist_and_leaves_them_loaded_for_forked_work
             before = set(sys.modules)
             filter_loader.get("ansible.builtin.to_json")
             test_loader.get("ansible.builtin.match")
+            w.as_controller_reads(w.as_module_reads({"name": "a", "strategies": [{"name": "b"}]}))
+            import requests.utils
+            requests.utils.get_netrc_auth("http://127.0.0.1/")
             os.write(write, json.dumps(sorted(set(sys.modules) - before)).encode())
             os._exit(0)
         os.close(write)
