@@ -382,6 +382,34 @@ def test_every_spelling_of_off_the_argument_spec_accepts_skips_the_check(tmp_pat
     assert not outcome.entries(f"{ROLE} : Check the source IPs and EHLO names before anything is written")
 
 
+ROUTE = f"{ROLE} : Route mail to the strategies"
+
+
+@pytest.mark.parametrize("routing, routed", [
+    # a routes layer alone, with no plain list: found by its name, as the strategy layers are
+    ({"stalwart_mta_connection_routes__10_site": [{"if": "rcpt_domain == 'gmail.com'", "strategy": "gmail"}]},
+     {"match": {"0": {"if": "rcpt_domain == 'gmail.com'", "then": "'gmail'"}}, "else": "'default'"}),
+    # a route default alone: routing too, every message to it
+    ({"stalwart_mta_connection_route_default": "bulk"}, {"match": {}, "else": "'bulk'"}),
+    # set but empty, or absent: no routing, the usual run, the expression left alone
+    ({"stalwart_mta_connection_route_default": ""}, None),
+    ({}, None),
+])
+def test_routing_is_on_exactly_when_a_routes_layer_or_a_route_default_is_set(tmp_path, sims, routing, routed):
+    """The usual run's module task runs exactly when neither routing nor the deliverability check
+    is on; otherwise steps.yml runs, and its routing step writes the connection expression."""
+    before = sims["mx1"].dump()["outbound"]["connection"]
+    outcome = apply(tmp_path, inventory(tmp_path, sims, group_extra=routing)).assert_ok()
+    for host, server in sims.items():
+        connection = server.dump()["outbound"]["connection"]
+        if routed is None:
+            assert outcome.status(APPLY, host) == "changed" and not outcome.entries(ROUTE), outcome.output()
+            assert connection == before
+        else:
+            assert outcome.status(ROUTE, host) == "changed", outcome.output()
+            assert connection == routed
+
+
 def test_the_two_module_tasks_of_the_role_differ_only_in_when_and_purge():
     """The usual run's module task (tasks/main.yml) and the one of the steps (tasks/steps.yml) are
     two copies, so that the usual run costs one worker per host less: they must not drift apart.
@@ -390,8 +418,10 @@ def test_the_two_module_tasks_of_the_role_differ_only_in_when_and_purge():
     block = yaml.safe_load((tasks / "main.yml").read_text())[0]["block"]
     usual = next(task for task in block if MODULE in task)
     stepped = next(task for task in yaml.safe_load((tasks / "steps.yml").read_text()) if MODULE in task)
-    # the usual run is exactly the run where neither step of steps.yml runs (their conditions)
-    assert usual.pop("when") == ("not mta_connection_strategies_routing"
+    # the usual run is exactly the run where neither step of steps.yml runs (their conditions;
+    # test_routing_is_on_exactly_when_a_routes_layer_or_a_route_default_is_set runs each case)
+    assert usual.pop("when") == ("query('ansible.builtin.varnames', '^stalwart_mta_connection_routes(__.+)?$') == []"
+                                 " and not (stalwart_mta_connection_route_default | default(''))"
                                  " and stalwart_deliverability_check in mta_connection_strategies_off")
     assert "when" not in stepped
     assert usual[MODULE].pop("purge") == "{{ stalwart_mta_connection_strategies_purge }}"
