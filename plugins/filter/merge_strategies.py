@@ -112,6 +112,26 @@ def _kind(value):
     return type(value).__name__
 
 
+def plain(value):
+    """``value`` as plain Python data (``str``, ``int``, ``float``, ``bool``, ``None``, ``list``,
+    ``dict``). Values read from inventory reach the filter as ansible-core's tagged types, each
+    carrying where it was read; the module never sees those tags (its arguments arrive through JSON),
+    but ansible-core would copy, pickle and unpickle them with the task's arguments for every host."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, Mapping):
+        return {plain(key): plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(item) for item in value]
+    return value
+
+
 def _where(layer, index, item):
     """Name the place of an item in the layers, for error messages."""
     name = item.get("name") if isinstance(item, Mapping) else None
@@ -194,7 +214,7 @@ def merge_strategies(layers):
     for strategy in merged.values():
         if strategy.get("state") == "absent":
             strategy = {"name": strategy["name"], "state": "absent"}
-        result.append(strategy)
+        result.append(plain(strategy))
     return result
 
 

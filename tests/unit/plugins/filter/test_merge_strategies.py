@@ -124,3 +124,32 @@ def test_not_a_dictionary_of_layers_fails():
 def test_a_number_as_name_is_taken_as_its_text_as_the_module_takes_it():
     assert merge_strategies({HOST: [{"name": 2024, "connect_timeout": "1m"}], BASE: [{"name": "2024"}]}) == [
         {"name": "2024", "connect_timeout": "1m"}]
+
+
+def test_the_merged_list_is_plain_data_whatever_types_inventory_gave(tmp_path):
+    """Read from a YAML file as inventory is, every value and key is one of ansible-core's own
+    types (tagged with where it was read on 2.19 and later, AnsibleUnicode and the like before):
+    the merged list holds plain str, int, float, bool, None, list and dict, equal in value, so that
+    ansible-core has no tags to copy with the task's arguments for every host."""
+    from ansible.parsing.dataloader import DataLoader  # pylint: disable=import-outside-toplevel
+
+    path = tmp_path / "layers.yml"
+    path.write_text("base:\n  - name: bulk\n    description: Bulk mail\n    connect_timeout: 90\n"
+                    "    data_timeout: 1.5\n    state: present\n    ehlo_hostname:\n"
+                    "    source_ips: [{ip: 192.0.2.10, ehlo_hostname: mx1.example.org}]\n"
+                    "base__10: [{name: bulk, greeting_timeout: 2m}]\n")
+    layers = DataLoader().load_from_file(str(path))
+    assert type(layers["base"][0]["description"]) is not str  # the test reads what inventory gives
+
+    def types(value):
+        if isinstance(value, dict):
+            return {type(value)} | {kind for key, item in value.items() for kind in types(key) | types(item)}
+        if isinstance(value, list):
+            return {type(value)} | {kind for item in value for kind in types(item)}
+        return {type(value)}
+
+    merged = merge_strategies(layers)
+    assert merged == [{"name": "bulk", "description": "Bulk mail", "connect_timeout": 90, "data_timeout": 1.5,
+                       "state": "present", "greeting_timeout": "2m",
+                       "source_ips": [{"ip": "192.0.2.10", "ehlo_hostname": "mx1.example.org"}]}]
+    assert types(merged) == {list, dict, str, int, float}
