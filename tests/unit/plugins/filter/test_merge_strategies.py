@@ -139,7 +139,6 @@ def test_the_merged_list_is_plain_data_whatever_types_inventory_gave(tmp_path):
                     "    source_ips: [{ip: 192.0.2.10, ehlo_hostname: mx1.example.org}]\n"
                     "base__10: [{name: bulk, greeting_timeout: 2m}]\n")
     layers = DataLoader().load_from_file(str(path))
-    assert type(layers["base"][0]["description"]) is not str  # the test reads what inventory gives
 
     def types(value):
         if isinstance(value, dict):
@@ -148,6 +147,7 @@ def test_the_merged_list_is_plain_data_whatever_types_inventory_gave(tmp_path):
             return {type(value)} | {kind for item in value for kind in types(item)}
         return {type(value)}
 
+    assert types(layers) - {list, dict, str, int, float, type(None)}  # the test reads what inventory gives
     merged = merge_strategies(layers)
     assert merged == [{"name": "bulk", "description": "Bulk mail", "connect_timeout": 90, "data_timeout": 1.5,
                        "state": "present", "greeting_timeout": "2m",

@@ -7,8 +7,6 @@ encoding in both dialects, decoding, the info form and the mapping of server pat
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
 from ansible_collections.stalwart.mail.plugins.module_utils import _objects, _values
