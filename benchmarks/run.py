@@ -242,6 +242,18 @@ class Case:
     def median(self):
         return statistics.median(self.walls)
 
+    def per_round(self, other):
+        """This case's time ÷ ``other``'s, round by round (each runs once per round, minutes apart):
+        the machine's speed drifts during a run (the ping once took 15 s in a round and 25 s three
+        rounds later), and a ratio of two runs made under the same conditions does not drift with
+        it."""
+        return [mine / theirs for mine, theirs in zip(self.walls, other.walls, strict=True)]
+
+    def ratio(self, other):
+        """The median of ``per_round(other)``, and its range."""
+        ratios = self.per_round(other)
+        return statistics.median(ratios), min(ratios), max(ratios)
+
     def counters(self):
         """The simulator's counters of the runs; they must not vary between repetitions."""
         distinct = {tuple(spent[key] for key in ("requests", "session_requests", "posts")) for spent in self.spent}
@@ -415,7 +427,8 @@ DEBUG_TASK = "Say nothing"
 def fleet_table(cases):
     """The fleet's cases, each against the ping over the same hosts."""
     ping = next(case for case in cases if case.kind == "fleet-ping")
-    lines = ["| case | hosts × N | runs | median s | min–max s | requests | of which POSTs | ÷ ping | per host ms |",
+    lines = ["| case | hosts × N | runs | median s | min–max s | requests | of which POSTs | ÷ ping (range) "
+             "| per host ms |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for case in cases:
         if case.kind not in FLEET_KINDS:
@@ -424,7 +437,7 @@ def fleet_table(cases):
         lines.append(
             f"| {case.label} | {case.hosts} × {case.size} | {len(case.walls)} | {case.median:.2f} | "
             f"{min(case.walls):.2f}–{max(case.walls):.2f} | {spent['requests']} | {spent['posts']} | "
-            f"{case.median / ping.median:.2f} | {case.median / case.hosts * 1000:.0f} |")
+            f"{'{:.2f} ({:.2f}–{:.2f})'.format(*case.ratio(ping))} | {case.median / case.hosts * 1000:.0f} |")
     return "\n".join(lines)
 
 
@@ -570,9 +583,10 @@ def goals(cases):
     worker = [case for case in cases if case.kind == "fleet" and case.size == ping.size] if ping else []
     for case in worker:
         limit, words = (1 / 3, "a third") if case.phase == "no-op" else (1 / 2, "half")
-        ratio = case.median / ping.median
+        ratio, low, high = case.ratio(ping)
         results.append((f"Fleet of {case.hosts} hosts × {case.size} strategies, {case.phase}: the role takes "
-                        f"{case.median:.2f} s, `ansible.builtin.ping` {ping.median:.2f} s: {ratio:.2f} of it "
+                        f"{case.median:.2f} s, `ansible.builtin.ping` {ping.median:.2f} s (medians); round by round "
+                        f"the role took {ratio:.2f} of the ping's time (median; {low:.2f}–{high:.2f}) "
                         f"(goal: at most {words})", ratio <= limit))
     return results
 
@@ -729,8 +743,10 @@ to be fast; without it the modules still run, slower, and a warning names that P
 
 {fleet_table(cases)}
 
-"÷ ping": median ÷ the median of `ansible.builtin.ping` over the same hosts; "per host ms": median
-÷ hosts. Where the time goes, per task, over all hosts (the same callback):
+"÷ ping (range)": in each round, the case's time ÷ the time of `ansible.builtin.ping` over the same
+hosts in that round; the median over the rounds, and the lowest and highest (the machine's speed
+drifts during a run, so each case is compared with the ping run under the same conditions, minutes
+apart); "per host ms": median ÷ hosts. Where the time goes, per task, over all hosts (the same callback):
 
 {fleet_breakdown(cases)}
 

@@ -54,3 +54,25 @@ def test_quick_benchmark_writes_the_table_with_request_counts(tmp_path):
         assert "plot skipped" in report and not (tmp_path / "performance.png").exists()
     else:
         assert (tmp_path / "performance.png").stat().st_size > 0
+
+
+def test_the_fleet_is_compared_with_the_ping_of_the_same_round():
+    """The machine's speed drifts during a run: each fleet case is divided by the ping of its own
+    round, and the median of those ratios is what the goals are held to, not the ratio of two
+    medians that may come from different rounds."""
+    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+    try:
+        import run  # pylint: disable=import-outside-toplevel
+    finally:
+        sys.path.remove(str(REPO_ROOT / "benchmarks"))
+    ping = run.Case("ping", "fleet-ping", "floor", 10, hosts=100)
+    role = run.Case("role", "fleet", "no-op", 10, hosts=100)
+    for mine, theirs in ((5.0, 15.0), (6.0, 25.0), (5.5, 14.0)):  # a quiet round, a slow one, a quiet one
+        role.walls.append(mine)
+        ping.walls.append(theirs)
+    assert role.per_round(ping) == [5.0 / 15.0, 6.0 / 25.0, 5.5 / 14.0]
+    assert role.ratio(ping) == (5.0 / 15.0, 6.0 / 25.0, 5.5 / 14.0)  # median, lowest, highest
+    assert role.ratio(ping)[0] != role.median / ping.median  # 0.367: the slow round's ping in the quiet ones'
+    ping.walls.pop()
+    with pytest.raises(ValueError):  # a case that missed a round cannot be paired
+        role.per_round(ping)
