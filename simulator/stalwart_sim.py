@@ -1380,8 +1380,10 @@ class Account:
 
     @property
     def state(self) -> str:
-        """``sessionState``: a hex u32 ([Requests and answers])."""
-        return format(zlib.crc32(self.name.encode()), "08x")
+        """``sessionState``: a u32 in hex as the server writes it, ``{:x}`` (no leading zeros, 1 to 8
+        digits; [Requests and answers]). What the u32 is, is the simulator's guess: a hash of the
+        account's name, fixed for the account."""
+        return format(zlib.crc32(self.name.encode()), "x")
 
 
 def parse_permissions(text: str) -> frozenset:
@@ -1988,7 +1990,7 @@ class Simulator:
             "downloadUrl": f"{base}/jmap/download/{{accountId}}/{{blobId}}/{{name}}?accept={{type}}",
             "uploadUrl": f"{base}/jmap/upload/{{accountId}}/",
             "eventSourceUrl": f"{base}/jmap/eventsource/?types={{types}}&closeafter={{closeafter}}&ping={{ping}}",
-            "state": account.state if account else "00000000",
+            "state": account.state if account else "0",
         }
 
     # -- JMAP request ------------------------------------------------------------------------

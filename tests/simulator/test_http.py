@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import re
 import shutil
 import ssl
 import subprocess
@@ -20,6 +21,8 @@ from tests.support.sim import (ADMIN_PASSWORD, ADMIN_TOKEN, NOOUTBOUND_TOKEN, NO
 JSON = {"Content-Type": "application/json"}
 ADMIN = {**JSON, "Authorization": f"Bearer {ADMIN_TOKEN}"}
 GET_ALL = {"using": ["urn:ietf:params:jmap:core", "urn:stalwart:jmap"], "methodCalls": [[GET, {}, "g"]]}
+# sessionState and the session's state: a u32 as the server writes it, format!("{:x}")
+HEX_U32 = re.compile(r"0|[1-9a-f][0-9a-f]{0,7}")
 
 
 # --- discovery -------------------------------------------------------------------------------
@@ -48,7 +51,18 @@ def test_authenticated_session_names_the_account(sim):
     account = session["accounts"][own]
     assert (account["name"], account["isPersonal"], account["isReadOnly"]) == (sim.admin_user, True, False)
     assert account["accountCapabilities"]["urn:stalwart:jmap"] == {}
-    assert len(session["state"]) == 8 and int(session["state"], 16) >= 0
+    assert HEX_U32.fullmatch(session["state"]), session["state"]
+
+
+def test_session_state_is_hex_without_leading_zeros():
+    """The server writes the state as ``format!("{:x}", u32)``: 1 to 8 digits, no leading zeros (a
+    real server once answered ``38d10da``). The sixth extra token's account hashes below 2^28."""
+    extra = tuple(arg for index in range(1, 7) for arg in ("--token", f"t{index}=readonly"))
+    with Simulator(extra_args=extra) as running:
+        session = running.http("GET", "/jmap/session", headers={"Authorization": "Bearer t6"}).json()
+        assert (session["username"], session["state"]) == ("token6@example.com", "f5b1574")
+        body = running.http("POST", "/jmap/", GET_ALL, {**JSON, "Authorization": "Bearer t6"}).json()
+        assert body["sessionState"] == "f5b1574"
 
 
 def test_session_with_bad_credentials_is_401(sim):
@@ -385,7 +399,7 @@ def test_limits_from_the_command_line():
 def test_envelope_session_state_and_created_ids(any_sim):
     plain = any_sim.http("POST", any_sim.api_path, GET_ALL, ADMIN).json()
     assert list(plain) == ["methodResponses", "sessionState"]
-    assert int(plain["sessionState"], 16) >= 0 and len(plain["sessionState"]) == 8
+    assert HEX_U32.fullmatch(plain["sessionState"]), plain["sessionState"]
     with_ids = any_sim.http("POST", any_sim.api_path, {
         "using": [], "createdIds": {"old": "abc"},
         "methodCalls": [[SET, {"create": {"n1": {"name": "x"}}}, "s"]]}, ADMIN).json()
