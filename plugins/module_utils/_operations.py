@@ -126,10 +126,12 @@ def name_the_strategy(raw, message):
 class OutboundProtection(_service.NoProtection):
     """What purge must keep: the names the outbound strategy's ``connection`` expression can
     route to, read in the same request as the strategies. ``keep`` (a list) replaces the read:
-    the role passes the names of the expression it writes, so that check mode predicts the run."""
+    the role passes the names of the expression it writes, so that check mode predicts the run,
+    and ``force`` does not delete them (the new expression must never name a missing strategy)."""
 
     def __init__(self, keep=None):
         self.keep = keep
+        self.given = keep is not None
         self.rider = None
 
     def riders(self):

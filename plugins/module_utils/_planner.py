@@ -83,7 +83,8 @@ def _check_size(object_type, item, predicted):
             "host names count in UTF-8 bytes); shorten them", strategy=item["name"], option="description")
 
 
-def plan(object_type, current, desired, purge=False, protected=None, force=False, unreadable_reason=None):
+def plan(object_type, current, desired, purge=False, protected=None, force=False, unreadable_reason=None,
+         keep_given=False):
     """Compare ``current`` and ``desired`` and return a ``Plan``.
 
     An option left out stays as on the server; equal values (in the kind's sense: a reordered
@@ -91,7 +92,8 @@ def plan(object_type, current, desired, purge=False, protected=None, force=False
     also deletes every object the list does not name, except those in ``protected`` (names
     something on the server still refers to) unless ``force``; ``protected`` None means the
     referrer could not be read, and then purge deletes nothing unless ``force``
-    (``unreadable_reason`` says why, in the warning).
+    (``unreadable_reason`` says why, in the warning). ``keep_given``: ``protected`` is the
+    caller's own list of names to keep (``purge_keep``), which ``force`` does not override.
     """
     result = Plan(object_type)
     listed = set()
@@ -124,11 +126,11 @@ def plan(object_type, current, desired, purge=False, protected=None, force=False
         if changed:
             _check_size(object_type, item, result.predicted[name])
     if purge:
-        _plan_purge(result, current, listed, protected, force, unreadable_reason)
+        _plan_purge(result, current, listed, protected, force, unreadable_reason, keep_given)
     return result
 
 
-def _plan_purge(result, current, listed, protected, force, unreadable_reason):
+def _plan_purge(result, current, listed, protected, force, unreadable_reason, keep_given):
     unlisted = sorted(name for name in current if name not in listed)
     if not unlisted:
         return
@@ -140,22 +142,29 @@ def _plan_purge(result, current, listed, protected, force, unreadable_reason):
             "sysMtaOutboundStrategyGet, or set force: true to delete them anyway")
         return
     kept = [name for name in unlisted if protected and name in protected]
-    if kept and not force:
+    them = "them" if len(kept) > 1 else "it"
+    listed_names = ", ".join(shorten(name) for name in kept)
+    if kept and keep_given:
+        # purge_keep: the names of the connection expression that the role writes, which must
+        # never name a strategy that does not exist; force is for what the server's expression names
         result.warnings.append(
-            f"purge kept {', '.join(shorten(name) for name in kept)}: the outbound strategy's connection expression "
-            "names them (deleting them would make deliveries fall back to built-in defaults); set force: true "
-            "to delete them anyway")
+            f"purge kept {listed_names}: purge_keep names {them} (the role passes the names that the connection "
+            "expression it writes routes to)" + ("; force does not delete what purge_keep names" if force else ""))
+    elif kept and not force:
+        result.warnings.append(
+            f"purge kept {listed_names}: the outbound strategy's connection expression names {them} (deleting "
+            f"{them} would make deliveries fall back to built-in defaults); set force: true to delete {them} anyway")
     elif kept:
         result.warnings.append(
-            f"purge with force deletes {', '.join(shorten(name) for name in kept)}, which the outbound strategy's "
-            "connection expression names; deliveries routed there fall back to built-in defaults")
+            f"purge with force deletes {listed_names}, which the outbound strategy's connection expression names; "
+            "deliveries routed there fall back to built-in defaults")
     elif protected is None:
         result.warnings.append(
             "purge with force: the outbound strategy could not be read"
             + (f" ({unreadable_reason})" if unreadable_reason else "")
             + "; strategies it may use are deleted too")
     for name in unlisted:
-        if name in kept and not force:
+        if name in kept and (keep_given or not force):
             continue
         result.delete.append(name)
         result.ids[name] = current[name].get("id")

@@ -448,6 +448,9 @@ class NoProtection:
         """(names purge must keep, or None when unknown; why it is unknown)."""
         return set(), None
 
+    # True when the names to keep were given (purge_keep), not read: force does not delete them
+    given = False
+
 
 def converge(client, object_type, desired, purge=False, force=False, reload=False, check_mode=False, warn=None,
              protection=None):
@@ -464,7 +467,7 @@ def converge(client, object_type, desired, purge=False, force=False, reload=Fals
         snapshot = read(client, object_type, names=names, riders=protection.riders() if purge else ())
         protected, reason = protection.protected() if purge else (set(), None)
         return snapshot, _planner.plan(object_type, snapshot.current, desired, purge=purge, protected=protected,
-                                       force=force, unreadable_reason=reason)
+                                       force=force, unreadable_reason=reason, keep_given=protection.given)
 
     snapshot, first_plan = read_and_plan()
     for message in first_plan.warnings:

@@ -144,12 +144,15 @@ options:
         names when the task runs; the outbound strategy is then not read.
       - The role P(stalwart.mail.mta_connection_strategies#role) passes the names of the expression it is about to
         write, so that purge keeps what the new expression routes to, and check mode predicts the real run.
+      - O(force=true) does not delete these names, so that the expression routing to them never names a strategy
+        that does not exist.
     type: list
     elements: str
   force:
     description:
       - With O(purge=true), delete also the strategies that the outbound strategy names, or all unlisted
         strategies when the outbound strategy cannot be read.
+      - It does not delete what O(purge_keep) names.
     type: bool
     default: false
   reload:

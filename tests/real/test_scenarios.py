@@ -345,6 +345,38 @@ def test_the_role_never_routes_to_a_missing_strategy_and_purges_what_the_new_rou
     assert [again.status(label) for label in (apply_task, route_task, purge_task)] == ["ok", "ok", "ok"]
 
 
+def test_with_force_the_role_still_keeps_what_its_new_routing_routes_to(throwaway, tmp_path):
+    """Force deletes what the server's own expression names. With routing, the expression the role
+    writes replaces it before purge runs, and what the new one routes to is kept even with force
+    (a route to a strategy that the list does not name): the role never leaves the expression
+    naming a strategy that does not exist. What only the old expression named goes."""
+    backend = throwaway
+    outside, old, pool = named("outside"), named("old-pool"), named("pool")
+    run(backend, tmp_path, [task(backend, "seed", {"strategies": [{"name": outside}, {"name": old}]})])
+    backend.set_connection({"match": {"0": {"if": "rcpt_domain == 'yahoo.com'", "then": f"'{old}'"}},
+                            "else": "'default'"})
+    role_vars = {"stalwart_mta_connection_strategies": [{"name": pool}],
+                 "stalwart_mta_connection_routes": [{"if": "rcpt_domain == 'gmail.com'", "strategy": outside}],
+                 "stalwart_mta_connection_route_default": pool,
+                 "stalwart_mta_connection_strategies_purge": True,
+                 "stalwart_mta_connection_strategies_force": True}
+    purge_task = f"{ROLE} : Purge what the list does not name, keeping what the new expression routes to"
+
+    preview = run_playbook(tmp_path, role_play(backend, None, **role_vars), check=True, diff=True)
+    preview.assert_ok()
+    assert preview.result(purge_task)["plan"]["delete"] == ["default", old]
+
+    done = run_playbook(tmp_path, role_play(backend, None, **role_vars))
+    done.assert_ok()
+    result = done.result(purge_task)
+    assert result["plan"]["delete"] == ["default", old]
+    assert [warning for warning in result.get("warnings") or [] if outside in warning] == [
+        f"purge kept '{outside}': purge_keep names it (the role passes the names that the connection expression it "
+        "writes routes to); force does not delete what purge_keep names"], result.get("warnings")
+    strategies, routed = routing_state(backend)
+    assert routed == {outside, pool} and strategies == {outside, pool}
+
+
 def test_a_route_to_a_strategy_that_does_not_exist_fails_before_anything_is_written(backend, tmp_path):
     backend.proxy.reset()
     before = backend.outbound()

@@ -139,6 +139,16 @@ def test_purge_deletes_unlisted_but_keeps_protected_with_a_warning():
     result = _planner.plan(STRATEGY, CURRENT, desired({"name": "bulk"}, {"name": "fresh"}), purge=True, protected=protected)
     assert result.summary() == {"create": ["fresh"], "update": {}, "delete": ["stale"]}
     assert len(result.warnings) == 1 and "'default'" in result.warnings[0] and "'gmail'" in result.warnings[0]
+    assert "names them (deleting them" in result.warnings[0] and "to delete them anyway" in result.warnings[0]
+
+
+def test_purge_keeping_one_protected_strategy_says_it():
+    result = _planner.plan(STRATEGY, CURRENT, desired({"name": "bulk"}, {"name": "gmail"}), purge=True,
+                           protected={"default"})
+    assert result.delete == ["stale"]
+    assert result.warnings == ["purge kept 'default': the outbound strategy's connection expression names it "
+                               "(deleting it would make deliveries fall back to built-in defaults); set force: true "
+                               "to delete it anyway"]
 
 
 def test_purge_with_force_deletes_protected_too():
@@ -147,6 +157,19 @@ def test_purge_with_force_deletes_protected_too():
     assert result.delete == ["default", "gmail", "stale"]
     assert result.ids["gmail"] == "id-gmail"
     assert result.warnings and "force" in result.warnings[0]
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_purge_never_deletes_what_purge_keep_names_not_even_with_force(force):
+    """purge_keep: the names of the expression the role writes. Deleting one would leave that
+    expression naming a strategy that does not exist, so force (meant for what the server's own
+    expression names) does not apply to them; what they do not name is deleted."""
+    result = _planner.plan(STRATEGY, CURRENT, desired({"name": "bulk"}), purge=True, protected={"gmail", "elsewhere"},
+                           force=force, keep_given=True)
+    assert result.delete == ["default", "stale"]
+    assert result.warnings == ["purge kept 'gmail': purge_keep names it (the role passes the names that the connection "
+                               "expression it writes routes to)"
+                               + ("; force does not delete what purge_keep names" if force else "")]
 
 
 def test_purge_refused_when_the_outbound_strategy_is_unreadable():
