@@ -83,9 +83,10 @@ run, one run of the module (one host of the role) sends:
   POST per changed host.
 - through the role **with routing** (`stalwart_mta_connection_routes` or a route default set):
   three module runs in order, each with its own `GET /jmap/session`: the strategies (the formula
-  above without purge); the `connection` expression (**1** POST reading the outbound strategy,
-  **1** POST writing it and reading it back when it changes); with purge, the purge (the read
-  without the outbound strategy, which the new expression's names replace, and the deletes).
+  above without purge or the items set absent); the `connection` expression (**1** POST reading
+  the outbound strategy, **1** POST writing it and reading it back when it changes); with purge
+  or an item set absent, the deletes (the formula above; purge reads without the outbound
+  strategy, which the new expression's names replace).
   `tests/integration/test_request_counts.py` (`routing_cost`) asserts it at N = 10 and 600: a
   constant number of requests per host.
 

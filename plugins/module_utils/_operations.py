@@ -311,10 +311,20 @@ def apply_outbound(module, client_factory=None):
     params = module.params
     values = desired_outbound(params)
     client = client_for(module, client_factory)
-    references = []
+    references, going = [], []
     if "connection" in values and params.get("check_references", True):
         assumed = set(str(name) for name in params.get("assume_present") or ())
-        references = [name for name in _values.EXPRESSION.literal_names(values["connection"]) if name not in assumed]
+        leaving = set(str(name) for name in params.get("assume_absent") or ())
+        named = _values.EXPRESSION.literal_names(values["connection"])
+        going = [name for name in named if name in leaving]
+        references = [name for name in named if name not in assumed and name not in leaving]
+    if going:
+        # before any request: a later task deletes them (the role: its list's items set absent)
+        raise InputError(
+            f"the outbound strategy: connection routes to {', '.join(shorten(name) for name in going)}, which "
+            f"assume_absent names (the role: state: absent in its list), so the strateg"
+            f"{'y' if len(going) == 1 else 'ies'} would be deleted right after; route elsewhere, or keep "
+            f"{'it' if len(going) == 1 else 'them'}", option="connection", missing=going)
     current, snapshot = _read_outbound(client, references)
     missing = [name for name in references if name not in snapshot.current]
     if missing:
@@ -377,6 +387,7 @@ OUTBOUND_MODULE = ModuleSpec(
     options=dict({field.name: OUTBOUND_EXPRESSION_SPEC for field in OUTBOUND.fields},
                  check_references={"type": "bool", "default": True},
                  assume_present={"type": "list", "elements": "str", "default": []},
+                 assume_absent={"type": "list", "elements": "str", "default": []},
                  reload={"type": "bool", "default": False}),
     operation=apply_outbound,
 )

@@ -56,6 +56,15 @@ options:
     type: list
     elements: str
     default: []
+  assume_absent:
+    description:
+      - Names to count as gone for O(check_references), such as the strategies that a task after this one deletes;
+        a O(connection) that routes to one fails before any request. The role
+        P(stalwart.mail.mta_connection_strategies#role) passes the items of its list set absent, which it deletes
+        only after the new expression is written.
+    type: list
+    elements: str
+    default: []
   reload:
     description:
       - After a change, ask the server to apply the new configuration (C(ReloadSettings)), in a request of its own.

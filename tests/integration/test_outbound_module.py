@@ -49,6 +49,20 @@ def test_route_by_name_then_no_change(sim):
     assert again["changed"] is False and sim.stats()["writes"] == writes
 
 
+def test_a_route_to_a_name_assumed_absent_is_refused_before_any_request(sim):
+    """assume_absent: a later task deletes these (the role: its items set absent), so a route to
+    one is refused even though the strategy exists now, and nothing is sent."""
+    connection = {"rules": [{"if": GMAIL, "then": "warmup"}], "else": "default"}
+    requests = sim.stats()["requests"]
+    refused = run(sim, connection=connection, assume_absent=["warmup", "other"])
+    assert refused["failed"] is True and refused["missing"] == ["warmup"], refused
+    assert "'warmup'" in refused["msg"] and "assume_absent" in refused["msg"] and "'other'" not in refused["msg"]
+    assert sim.stats()["requests"] == requests
+    # a name it does not route to changes nothing; unchecked, the list is not consulted
+    assert run(sim, connection=connection, assume_absent=["other"], check=True)["changed"] is True
+    assert run(sim, connection=connection, assume_absent=["warmup"], check_references=False, check=True)["changed"]
+
+
 def test_check_mode_writes_nothing_and_predicts(sim):
     connection = {"rules": [{"if": GMAIL, "then": "warmup"}], "else": "default"}
     before = stored(sim)

@@ -413,7 +413,7 @@ def test_routing_is_on_exactly_when_a_routes_layer_or_a_route_default_is_set(tmp
 def test_the_two_module_tasks_of_the_role_differ_only_in_when_and_purge():
     """The usual run's module task (tasks/main.yml) and the one of the steps (tasks/steps.yml) are
     two copies, so that the usual run costs one worker per host less: they must not drift apart.
-    Only the condition (the usual run's) and purge (which with routing waits) differ."""
+    Only the condition (the usual run's), purge and the list (whose deletes with routing wait) differ."""
     tasks = Path(__file__).resolve().parents[2] / "roles" / "mta_connection_strategies" / "tasks"
     block = yaml.safe_load((tasks / "main.yml").read_text())[0]["block"]
     usual = next(task for task in block if MODULE in task)
@@ -427,4 +427,8 @@ def test_the_two_module_tasks_of_the_role_differ_only_in_when_and_purge():
     assert usual[MODULE].pop("purge") == "{{ stalwart_mta_connection_strategies_purge }}"
     assert stepped[MODULE].pop("purge") == ("{{ stalwart_mta_connection_strategies_purge"
                                             " and not mta_connection_strategies_routing }}")
+    # with routing, the items set absent are deleted after the expression is written (routing.yml)
+    assert usual[MODULE].pop("strategies") == "{{ mta_connection_strategies_merged }}"
+    assert stepped[MODULE].pop("strategies") == ("{{ mta_connection_strategies_present if mta_connection_strategies_routing"
+                                                 " else mta_connection_strategies_merged }}")
     assert usual == stepped

@@ -312,8 +312,8 @@ def test_the_role_never_routes_to_a_missing_strategy_and_purges_what_the_new_rou
     assert backend.proxy.counts()["writes"] == 0
     apply_task, route_task, purge_task = (f"{ROLE} : Apply the merged strategies in one module run",
                                           f"{ROLE} : Route mail to the strategies",
-                                          f"{ROLE} : Purge what the list does not name, keeping what the new "
-                                          "expression routes to")
+                                          f"{ROLE} : Delete what the list sets absent or purges, keeping what "
+                                          "the new expression routes to")
     assert preview.result(apply_task)["plan"]["create"] == [warmup, bulk]
     assert preview.result(route_task)["plan"] == {"update": ["connection"]}
     assert preview.result(purge_task)["plan"]["delete"] == ["default", old]
@@ -345,6 +345,58 @@ def test_the_role_never_routes_to_a_missing_strategy_and_purges_what_the_new_rou
     assert [again.status(label) for label in (apply_task, route_task, purge_task)] == ["ok", "ok", "ok"]
 
 
+def test_a_strategy_set_absent_goes_only_after_the_new_routing_stops_naming_it(throwaway, tmp_path):
+    """With routing, a strategy of the list with ``state: absent`` that the server's expression
+    routes to is deleted by the purge step, after the new expression is written: deleting it with
+    the creates would leave the old expression naming it in between."""
+    backend = throwaway
+    old, pool = named("retired"), named("pool")
+    run(backend, tmp_path, [task(backend, "seed", {"name": old})])
+    backend.set_connection({"match": {"0": {"if": "rcpt_domain == 'yahoo.com'", "then": f"'{old}'"}},
+                            "else": "'default'"})
+    role_vars = {"stalwart_mta_connection_strategies": [{"name": pool}, {"name": old, "state": "absent"}],
+                 "stalwart_mta_connection_route_default": pool}
+    seen = []
+
+    def before_each_write(entry):
+        if entry["class"] == "write":
+            seen.append((entry["calls"], routing_state(backend)))
+
+    backend.proxy.on_request = before_each_write
+    try:
+        done = run_playbook(tmp_path, role_play(backend, None, **role_vars))
+    finally:
+        backend.proxy.on_request = None
+    done.assert_ok()
+    for calls, (strategies, routed) in seen + [(["(end)"], routing_state(backend))]:
+        assert routed <= strategies, (calls, sorted(routed - strategies))
+    strategies, routed = routing_state(backend)
+    assert old not in strategies and routed == {pool}
+    deletes = [calls for calls, _state in seen if calls[0] == "x:MtaConnectionStrategy/set"]
+    assert seen[0][0][0] == "x:MtaConnectionStrategy/set" and seen[1][0][0] == "x:MtaOutboundStrategy/set"
+    assert len(deletes) == 2, seen  # the create, then (after the expression) the delete
+    again = run_playbook(tmp_path, role_play(backend, None, **role_vars))
+    again.assert_ok()
+    assert "changed=0" in again.stdout, again.output()
+
+
+def test_a_route_to_a_strategy_the_list_sets_absent_fails_before_anything_is_written(throwaway, tmp_path):
+    backend = throwaway
+    old, pool = named("retired"), named("pool")
+    run(backend, tmp_path, [task(backend, "seed", {"name": old})])
+    before = backend.outbound()
+    backend.proxy.reset()
+    outcome = run_playbook(tmp_path, role_play(backend, None, **{
+        "stalwart_mta_connection_strategies": [{"name": pool}, {"name": old, "state": "absent"}],
+        "stalwart_mta_connection_routes": [{"if": "rcpt_domain == 'yahoo.com'", "strategy": old}],
+        "stalwart_mta_connection_route_default": pool}))
+    route = outcome.result(f"{ROLE} : Route mail to the strategies")
+    assert route["failed"] is True and route["missing"] == [old], route
+    assert "assume_absent" in route["msg"] and "state: absent" in route["msg"], route["msg"]
+    # the strategies step ran first (it creates pool); the delete and the expression never came
+    assert old in backend.strategies() and backend.outbound() == before
+
+
 def test_with_force_the_role_still_keeps_what_its_new_routing_routes_to(throwaway, tmp_path):
     """Force deletes what the server's own expression names. With routing, the expression the role
     writes replaces it before purge runs, and what the new one routes to is kept even with force
@@ -360,7 +412,7 @@ def test_with_force_the_role_still_keeps_what_its_new_routing_routes_to(throwawa
                  "stalwart_mta_connection_route_default": pool,
                  "stalwart_mta_connection_strategies_purge": True,
                  "stalwart_mta_connection_strategies_force": True}
-    purge_task = f"{ROLE} : Purge what the list does not name, keeping what the new expression routes to"
+    purge_task = f"{ROLE} : Delete what the list sets absent or purges, keeping what the new expression routes to"
 
     preview = run_playbook(tmp_path, role_play(backend, None, **role_vars), check=True, diff=True)
     preview.assert_ok()
