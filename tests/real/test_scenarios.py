@@ -380,7 +380,7 @@ def test_a_strategy_set_absent_goes_only_after_the_new_routing_stops_naming_it(t
     assert "changed=0" in again.stdout, again.output()
 
 
-def test_a_route_to_a_strategy_the_list_sets_absent_fails_before_anything_is_written(throwaway, tmp_path):
+def test_a_route_to_a_strategy_the_list_sets_absent_fails_before_the_expression_or_a_delete(throwaway, tmp_path):
     backend = throwaway
     old, pool = named("retired"), named("pool")
     run(backend, tmp_path, [task(backend, "seed", {"name": old})])
