@@ -382,6 +382,23 @@ def test_every_spelling_of_off_the_argument_spec_accepts_skips_the_check(tmp_pat
     assert not outcome.entries(f"{ROLE} : Check the source IPs and EHLO names before anything is written")
 
 
+@pytest.mark.parametrize("purge, purged", [("False", False), ("no", False), (False, False), ("True", True)])
+def test_purge_given_as_a_string_means_what_it_says_on_the_steps_path_too(tmp_path, sim, purge, purged):
+    """``-e stalwart_mta_connection_strategies_purge=False`` makes a string, which argument
+    validation accepts as a bool but leaves as it is. With the deliverability check on (the steps
+    path, here with DNS unreachable, so every finding is unknown), "False" once purged: it was
+    combined with ``and`` in a template, where any non-empty string is true."""
+    sim.reset(objects=[{"name": "stray"}])
+    outcome = run_role(tmp_path, sim, stalwart_mta_connection_strategies_purge=purge,
+                       stalwart_mta_connection_strategies=[{"name": "listed"}],
+                       stalwart_deliverability_check="warn", stalwart_deliverability_probe_bind=False,
+                       stalwart_deliverability_resolver={"nameservers": ["127.0.0.1"], "port": 9, "lifetime": 0.2,
+                                                         "budget": 1})
+    outcome.assert_ok()
+    assert outcome.entries(f"{ROLE} : Check the source IPs and EHLO names against DNS"), outcome.output()
+    assert ("stray" not in stored(sim)) is purged and "listed" in stored(sim), sorted(stored(sim))
+
+
 ROUTE = f"{ROLE} : Route mail to the strategies"
 
 
@@ -425,7 +442,7 @@ def test_the_two_module_tasks_of_the_role_differ_only_in_when_and_purge():
                                  " and stalwart_deliverability_check in mta_connection_strategies_off")
     assert "when" not in stepped
     assert usual[MODULE].pop("purge") == "{{ stalwart_mta_connection_strategies_purge }}"
-    assert stepped[MODULE].pop("purge") == ("{{ stalwart_mta_connection_strategies_purge"
+    assert stepped[MODULE].pop("purge") == ("{{ (stalwart_mta_connection_strategies_purge | bool)"
                                             " and not mta_connection_strategies_routing }}")
     # with routing, the items set absent are deleted after the expression is written (routing.yml)
     assert usual[MODULE].pop("strategies") == "{{ mta_connection_strategies_merged }}"
