@@ -314,6 +314,21 @@ def test_a_run_that_fails_part_way_still_reloads_what_it_applied(tmp_path, sim):
     assert "refused" in outcome.result(RESCUE_FAIL)["msg"]
 
 
+def test_a_routing_step_that_fails_after_the_strategies_were_applied_still_reloads_them(tmp_path, sim):
+    """With routing, the strategies step applies (and notifies), then the routing step fails on a
+    route to a strategy that exists nowhere: the rescue says an earlier step applied changes, and
+    the handler reloads them before the host fails."""
+    outcome = run_role(tmp_path, sim, stalwart_mta_connection_strategies=[{"name": "applied"}],
+                       stalwart_mta_connection_routes=[{"if": "rcpt_domain == 'gmail.com'", "strategy": "nowhere"}])
+    assert outcome.rc != 0, outcome.output()
+    assert outcome.result(f"{ROLE} : Route mail to the strategies")["missing"] == ["nowhere"]
+    assert "applied" in stored(sim) and sim.stats()["reloads"] == 1
+    assert outcome.result(RESCUE_RELOAD)["msg"] == ("The run failed after an earlier step applied changes: the server "
+                                                    "reloads them before the host fails")
+    assert outcome.status(HANDLER) == "changed"
+    assert "nowhere" in outcome.result(RESCUE_FAIL)["msg"]
+
+
 def test_a_run_that_applied_nothing_does_not_reload(tmp_path, sim):
     sim.refuse(["refused"])
     outcome = run_role(tmp_path, sim, stalwart_mta_connection_strategies=[{"name": "refused"}])
