@@ -328,12 +328,14 @@ def apply_outbound(module, client_factory=None):
     current, snapshot = _read_outbound(client, references)
     missing = [name for name in references if name not in snapshot.current]
     if missing:
+        one = len(missing) == 1
+        them = "it" if one else "them"
         raise InputError(
             f"the outbound strategy: connection routes to {len(missing)} connection strateg"
-            f"{'y' if len(missing) == 1 else 'ies'} that do{'es' if len(missing) == 1 else ''} not exist: "
+            f"{'y' if one else 'ies'} that do{'es' if one else ''} not exist: "
             f"{', '.join(shorten(name) for name in missing)}; deliveries routed there would leave with built-in "
-            "defaults and no source IP. Create them first (stalwart.mail.mta_connection_strategy), list them in "
-            "assume_present when a task before this one creates them, or set check_references: false",
+            f"defaults and no source IP. Create {them} first (stalwart.mail.mta_connection_strategy), list {them} in "
+            f"assume_present when a task before this one creates {them}, or set check_references: false",
             option="connection", missing=missing)
     the_plan = _planner.plan_singleton(OUTBOUND, current, values)
     stored, reloaded, progress = current, False, _service.Progress()

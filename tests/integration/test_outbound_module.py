@@ -76,7 +76,10 @@ def test_a_missing_strategy_is_refused_before_any_write_unless_assumed_or_unchec
     connection = {"rules": [{"if": GMAIL, "then": "nowhere"}, {"if": "true", "then": "warmup"}], "else": "gone"}
     refused = run(sim, connection=connection)
     assert refused["failed"] is True and refused["missing"] == ["nowhere", "gone"], refused
-    assert "'nowhere'" in refused["msg"] and "'gone'" in refused["msg"]
+    assert "'nowhere'" in refused["msg"] and "'gone'" in refused["msg"] and "Create them first" in refused["msg"]
+    one = run(sim, connection={"rules": [], "else": "gone"})
+    assert one["missing"] == ["gone"] and "1 connection strategy that does not exist" in one["msg"]
+    assert "Create it first" in one["msg"] and "list it in assume_present" in one["msg"], one["msg"]
     assert sim.stats()["writes"] == 0
     assumed = run(sim, connection=connection, assume_present=["nowhere", "gone"], check=True)
     assert assumed["changed"] is True and not assumed.get("failed")
