@@ -442,6 +442,18 @@ def test_routing_is_on_exactly_when_a_routes_layer_or_a_route_default_is_set(tmp
             assert connection == routed
 
 
+def test_a_routes_variable_set_to_an_empty_list_counts_as_routing(tmp_path, sims):
+    """As documented: a route variable that is set, even to [], manages the routing, which then
+    has no routes and sends all mail to the route default ('default' here)."""
+    for server in sims.values():
+        server.reset(outbound={"connection": {"match": {"0": {"if": "rcpt_domain == 'example.net'", "then": "'default'"}},
+                                              "else": "'default'"}})
+    outcome = apply(tmp_path, inventory(tmp_path, sims, group_extra={"stalwart_mta_connection_routes": []})).assert_ok()
+    for host, server in sims.items():
+        assert outcome.status(ROUTE, host) == "changed", outcome.output()
+        assert server.dump()["outbound"]["connection"] == {"match": {}, "else": "'default'"}
+
+
 def test_the_two_module_tasks_of_the_role_differ_only_in_when_and_purge():
     """The usual run's module task (tasks/main.yml) and the one of the steps (tasks/steps.yml) are
     two copies, so that the usual run costs one worker per host less: they must not drift apart.
