@@ -581,8 +581,13 @@ class Expression(Kind):
 
     def to_info(self, value, unit=None):
         def target(key, expression):
+            # a name only where this module would write that very literal for it: a name in the
+            # other quotes ("bulk" where it writes 'bulk') or an empty one ('') is shown as the
+            # expression it is, so that the output pastes back with no change
             name = literal_name(expression)
-            return {key: name} if name is not None else {f"{key}_expr": expression}
+            if name and name_literal(name) == expression:
+                return {key: name}
+            return {f"{key}_expr": expression}
 
         info = {"rules": [dict({"if": condition}, **target("then", then)) for condition, then in value["rules"]]}
         info.update(target("else", value["else"]))

@@ -44,8 +44,9 @@ options:
     description:
       - Refuse a O(connection) that routes (through a literal C(then) or C(else)) to a connection strategy that does
         not exist on the server, naming each one; nothing is written then.
-      - V(false) skips the check, for names created later by other means. Expressions given with C(then_expr) or
-        C(else_expr) are never checked.
+      - V(false) skips the check, for names created later by other means. An expression given with C(then_expr) or
+        C(else_expr) is checked only when it is a plain string literal (V('bulk')), as a name is; a computed one
+        is not.
     type: bool
     default: true
   assume_present:
@@ -135,7 +136,9 @@ RETURN = r"""
 outbound_strategy:
   description:
     - The four expressions after the run (predicted in check mode), in this module's input form, so that they paste
-      back with no change. A literal name is shown as C(then)/C(else), anything else as C(then_expr)/C(else_expr).
+      back with no change. A name written as the literal this module writes for it (V('bulk'), V(\"it's\")) is shown
+        as C(then)/C(else); anything else as C(then_expr)/C(else_expr), an empty name or a name in the other
+        quotes (V(\"bulk\")) included.
   returned: success
   type: dict
   sample:

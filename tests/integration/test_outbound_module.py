@@ -141,6 +141,24 @@ def test_the_info_output_pastes_back_with_no_change(sim):
     assert again["changed"] is False and sim.stats()["writes"] == writes
 
 
+def test_a_literal_the_module_would_write_otherwise_is_shown_as_an_expression_and_pastes_back(sim):
+    """The server holds literals the module does not write: a name in double quotes where the
+    module writes single ones, and an empty name. The info output shows them as expressions, so
+    that pasted back they change nothing (as names they would be rewritten, or refused)."""
+    sim.reset(objects=[{"name": "warmup"}, {"name": "it's"}],
+              outbound={"connection": {"match": {"0": {"if": GMAIL, "then": '"warmup"'},
+                                                 "1": {"if": "true", "then": '"it\'s"'}},
+                                       "else": "'default'"},
+                        "route": {"match": {"0": {"if": GMAIL, "then": "''"}}, "else": "'mx'"}})
+    exported = run(sim, module=INFO)["outbound_strategy"]
+    assert exported["connection"] == {"rules": [{"if": GMAIL, "then_expr": '"warmup"'}, {"if": "true", "then": "it's"}],
+                                      "else": "default"}
+    assert exported["route"] == {"rules": [{"if": GMAIL, "then_expr": "''"}], "else": "mx"}
+    writes = sim.stats()["writes"]
+    again = run(sim, diff=True, **exported)
+    assert again["changed"] is False and sim.stats()["writes"] == writes, again
+
+
 def test_reload_after_a_change_only(sim):
     changed = run(sim, connection={"rules": [], "else": "warmup"}, reload=True)
     assert changed["reloaded"] is True and sim.stats()["reloads"] == 1
