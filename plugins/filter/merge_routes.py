@@ -20,12 +20,24 @@ description:
   - Each layer is checked before joining. A layer that is not a list, a route that is not a dictionary, lacks
     C(if) or C(strategy) or has another key fails with a message naming the variable, the route and what is
     accepted. A layer whose value is V(null) (an empty YAML variable) counts as an empty list.
+  - A route's C(strategy) is checked as M(stalwart.mail.mta_outbound_strategy) checks a C(then) name, a
+    non-empty string that can be written as a string literal of Stalwart's expressions (no backslash, not both
+    kinds of quote). A number is taken as its text (V(2024) is V("2024")), as
+    P(stalwart.mail.merge_strategies#filter) takes a strategy's name.
+  - The role merges the routes before it writes anything, so that a malformed route fails the host while the
+    server is still untouched.
 options:
   _input:
     description:
       - The layers, a dictionary from variable name to a list of routes.
     type: dict
     required: true
+  default:
+    description:
+      - The route default (the expression's C(else)), checked as a route's C(strategy) is, so that a malformed
+        one fails where the routes are checked. V(null) or an empty string means not set. It is not part of the
+        result.
+    type: raw
 seealso:
   - module: stalwart.mail.mta_outbound_strategy
 """
@@ -61,18 +73,38 @@ from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.stalwart.mail.plugins.module_utils._values import name_literal
+
 ROUTE_KEYS = ("if", "strategy")
 ACCEPTED = "a route is a dictionary {if: <condition>, strategy: <name>}"
+DEFAULT = "stalwart_mta_connection_route_default"
 
 
-def _text(value):
-    return value if isinstance(value, str) and value.strip() else None
+def _strategy(where, value):
+    """A route's strategy name as text, checked as the outbound module checks a ``then`` name."""
+    if isinstance(value, bool):
+        raise AnsibleFilterError(
+            f"{where}: the strategy must be a name, got the boolean {str(value).lower()} (YAML reads an unquoted "
+            f"yes, no, true, false, on or off as a boolean): quote it, for example strategy: 'yes'")
+    if isinstance(value, (int, float)):
+        # a number is taken as its text, as merge_strategies takes a strategy's name
+        value = str(value)
+    if not isinstance(value, str) or not value.strip():
+        raise AnsibleFilterError(f"{where} must be a non-empty string (a strategy name), got {value!r}")
+    if name_literal(value) is None:
+        raise AnsibleFilterError(
+            f"{where}: the name {value!r} cannot be written as a string literal of Stalwart's expressions (it "
+            f"holds a backslash, or both kinds of quote); give the strategy another name")
+    return str(value)
 
 
-def merge_routes(layers):
-    """Join ``{variable name: [route, ...]}`` in sorted name order into outbound rules."""
+def merge_routes(layers, default=None):
+    """Join ``{variable name: [route, ...]}`` in sorted name order into outbound rules; check
+    ``default`` (the route default) as a route's strategy."""
     if not isinstance(layers, Mapping):
         raise AnsibleFilterError(f"merge_routes expects a dictionary from variable name to route list; {ACCEPTED}")
+    if default is not None and default != "":
+        _strategy(DEFAULT, default)
     rules = []
     for layer in sorted(layers, key=str):
         routes = layers[layer]
@@ -87,10 +119,12 @@ def merge_routes(layers):
             unknown = sorted(str(key) for key in route if key not in ROUTE_KEYS)
             if unknown:
                 raise AnsibleFilterError(f"{where} has unknown key(s) {', '.join(unknown)}; {ACCEPTED}")
-            for key in ROUTE_KEYS:
-                if _text(route.get(key)) is None:
-                    raise AnsibleFilterError(f"{where}: {key} must be a non-empty string; {ACCEPTED}")
-            rules.append({"if": route["if"], "then": route["strategy"]})
+            condition = route.get("if")
+            if not isinstance(condition, str) or not condition.strip():
+                raise AnsibleFilterError(f"{where}: if must be a non-empty string (a condition); {ACCEPTED}")
+            if route.get("strategy") is None:
+                raise AnsibleFilterError(f"{where}: strategy must be a non-empty string; {ACCEPTED}")
+            rules.append({"if": str(condition), "then": _strategy(f"{where}: strategy", route["strategy"])})
     return rules
 
 

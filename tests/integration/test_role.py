@@ -260,6 +260,29 @@ BAD_INPUTS = [
     # a list is not a description: refused (Ansible's str would have stored "['x', 'y']")
     ("description-a-list", {"stalwart_mta_connection_strategies": [{"name": "s", "description": ["x", "y"]}]},
      ["'s'", "description", "expected a string"]),
+    # malformed routes, and route layers the argument spec cannot name: refused before the
+    # strategies step writes the (valid) strategy of the list
+    ("route-if-empty", {"stalwart_mta_connection_strategies": [{"name": "x9"}],
+                        "stalwart_mta_connection_routes": [{"if": "", "strategy": "x9"}]},
+     ["stalwart_mta_connection_routes[0]", "if must be a non-empty string"]),
+    ("route-strategy-empty", {"stalwart_mta_connection_strategies": [{"name": "x9"}],
+                              "stalwart_mta_connection_routes": [{"if": "a == b", "strategy": ""}]},
+     ["stalwart_mta_connection_routes[0]", "strategy must be a non-empty string"]),
+    ("route-strategy-null", {"stalwart_mta_connection_strategies": [{"name": "x9"}],
+                             "stalwart_mta_connection_routes": [{"if": "a == b", "strategy": None}]},
+     ["stalwart_mta_connection_routes[0]", "strategy must be a non-empty string"]),
+    ("route-layer-without-strategy", {"stalwart_mta_connection_strategies": [{"name": "x9"}],
+                                      "stalwart_mta_connection_routes__5": [{"if": "a == b"}]},
+     ["stalwart_mta_connection_routes__5[0]", "strategy must be a non-empty string"]),
+    ("route-layer-a-dict", {"stalwart_mta_connection_strategies": [{"name": "x9"}],
+                            "stalwart_mta_connection_routes__5": {"if": "a == b", "strategy": "x9"}},
+     ["stalwart_mta_connection_routes__5 must be a list of routes"]),
+    ("route-name-without-literal", {"stalwart_mta_connection_strategies": [{"name": "x9"}],
+                                    "stalwart_mta_connection_routes": [{"if": "a == b", "strategy": "it's \"x\""}]},
+     ["stalwart_mta_connection_routes[0]", "cannot be written as a string literal"]),
+    ("route-default-a-list", {"stalwart_mta_connection_strategies": [{"name": "x9"}],
+                              "stalwart_mta_connection_route_default": ["x9"]},
+     ["stalwart_mta_connection_route_default", "non-empty string (a strategy name)", "['x9']"]),
     # the deliverability check's variables: refused before any DNS query (no resolver here would answer)
     ("deliverability-on", {"stalwart_deliverability_check": True}, ["stalwart_deliverability_check", "off, warn, fail"]),
     ("deliverability-unknown-check", {"stalwart_deliverability_check": "warn",
@@ -345,6 +368,19 @@ def test_a_numeric_name_is_taken_as_text_and_a_null_list_as_empty(tmp_path, sim)
     again = run_role(tmp_path, sim, stalwart_mta_connection_strategies=None,
                      stalwart_mta_connection_strategies__20_host=[{"name": "2024", "connect_timeout": "60s"}])
     assert again.assert_ok().result(APPLY)["changed"] is False
+
+
+def test_a_numeric_name_is_taken_as_text_in_routes_and_the_route_default_too(tmp_path, sim):
+    """A route's strategy and the route default take a number as its text, as the strategy list does."""
+    role_vars = {"stalwart_mta_connection_strategies": [{"name": 2024}, {"name": 7}],
+                 "stalwart_mta_connection_routes": [{"if": "rcpt_domain == 'gmail.com'", "strategy": 2024}],
+                 "stalwart_mta_connection_route_default": 7}
+    run_role(tmp_path, sim, **role_vars).assert_ok()
+    assert {"2024", "7"} <= set(stored(sim))
+    assert sim.dump()["outbound"]["connection"] == {"match": {"0": {"if": "rcpt_domain == 'gmail.com'", "then": "'2024'"}},
+                                                    "else": "'7'"}
+    again = run_role(tmp_path, sim, **role_vars).assert_ok()
+    assert "changed=0" in again.stdout, again.output()
 
 
 def test_connection_variables_left_unset_fall_back_to_the_environment(tmp_path, sim):
@@ -457,7 +493,8 @@ def test_a_routes_variable_set_to_an_empty_list_counts_as_routing(tmp_path, sims
 def test_the_two_module_tasks_of_the_role_differ_only_in_when_and_purge():
     """The usual run's module task (tasks/main.yml) and the one of the steps (tasks/steps.yml) are
     two copies, so that the usual run costs one worker per host less: they must not drift apart.
-    Only the condition (the usual run's), purge and the list (whose deletes with routing wait) differ."""
+    Only the conditions (the usual run's; the steps' route check), purge and the list (whose deletes
+    with routing wait, except in check mode, where purge_keep then keeps the new expression's names) differ."""
     tasks = Path(__file__).resolve().parents[2] / "roles" / "mta_connection_strategies" / "tasks"
     block = yaml.safe_load((tasks / "main.yml").read_text())[0]["block"]
     usual = next(task for task in block if MODULE in task)
@@ -467,12 +504,16 @@ def test_the_two_module_tasks_of_the_role_differ_only_in_when_and_purge():
     # runs each case)
     assert usual.pop("when") == ("not mta_connection_strategies_routing"
                                  " and stalwart_deliverability_check in mta_connection_strategies_off")
-    assert "when" not in stepped
+    # the steps' task checks the routes before it writes (merge_routes fails on a malformed one)
+    assert stepped.pop("when") == "not mta_connection_strategies_routing or mta_connection_strategies_rules is sequence"
     assert usual[MODULE].pop("purge") == "{{ stalwart_mta_connection_strategies_purge }}"
     assert stepped[MODULE].pop("purge") == ("{{ (stalwart_mta_connection_strategies_purge | bool)"
-                                            " and not mta_connection_strategies_routing }}")
-    # with routing, the items set absent are deleted after the expression is written (routing.yml)
+                                            " and (ansible_check_mode or not mta_connection_strategies_routing) }}")
+    # with routing, the items set absent are deleted after the expression is written (routing.yml),
+    # except in check mode, where this task predicts the deletes and routing.yml's last step is skipped
     assert usual[MODULE].pop("strategies") == "{{ mta_connection_strategies_merged }}"
     assert stepped[MODULE].pop("strategies") == ("{{ mta_connection_strategies_present if mta_connection_strategies_routing"
-                                                 " else mta_connection_strategies_merged }}")
+                                                 " and not ansible_check_mode else mta_connection_strategies_merged }}")
+    assert stepped[MODULE].pop("purge_keep") == ("{{ mta_connection_strategies_keep if mta_connection_strategies_routing"
+                                                 " and ansible_check_mode else omit }}")
     assert usual == stepped

@@ -1,0 +1,76 @@
+"""The routes filter of the role: layers appended in sorted variable-name order; each route and the
+route default checked as the outbound module checks its names, so that the role can fail on a
+malformed one before it writes anything."""
+
+from __future__ import annotations
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.stalwart.mail.plugins.filter.merge_routes import FilterModule, merge_routes
+
+BASE = "stalwart_mta_connection_routes"
+GMAIL = {"if": "rcpt_domain == 'gmail.com'", "strategy": "gmail"}
+
+
+def test_the_filter_is_registered_under_its_documented_name():
+    assert FilterModule().filters()["merge_routes"] is merge_routes
+
+
+def test_layers_are_appended_in_sorted_string_order_after_the_plain_list():
+    layers = {BASE + "__9_late": [{"if": "c", "strategy": "late"}],
+              BASE + "__10_a": [{"if": "b", "strategy": "a"}],
+              BASE: [{"if": "a", "strategy": "plain"}, {"if": "a2", "strategy": "plain2"}],
+              BASE + "__empty": None}
+    assert merge_routes(layers) == [{"if": "a", "then": "plain"}, {"if": "a2", "then": "plain2"},
+                                    {"if": "b", "then": "a"}, {"if": "c", "then": "late"}]
+
+
+@pytest.mark.parametrize("strategy, name", [(2024, "2024"), (1.5, "1.5"), ("it's", "it's"), ('say "hi"', 'say "hi"')])
+def test_a_number_is_taken_as_its_text_and_a_name_with_one_kind_of_quote_is_kept(strategy, name):
+    assert merge_routes({BASE: [{"if": "a", "strategy": strategy}]}) == [{"if": "a", "then": name}]
+
+
+@pytest.mark.parametrize("route, message", [
+    ({"if": "", "strategy": "x"}, f"{BASE}[0]: if must be a non-empty string"),
+    ({"if": "   ", "strategy": "x"}, f"{BASE}[0]: if must be a non-empty string"),
+    ({"if": None, "strategy": "x"}, f"{BASE}[0]: if must be a non-empty string"),
+    ({"if": ["a"], "strategy": "x"}, f"{BASE}[0]: if must be a non-empty string"),
+    ({"strategy": "x"}, f"{BASE}[0]: if must be a non-empty string"),
+    ({"if": "a"}, f"{BASE}[0]: strategy must be a non-empty string"),
+    ({"if": "a", "strategy": None}, f"{BASE}[0]: strategy must be a non-empty string"),
+    ({"if": "a", "strategy": ""}, f"{BASE}[0]: strategy must be a non-empty string (a strategy name), got ''"),
+    ({"if": "a", "strategy": ["x"]}, f"{BASE}[0]: strategy must be a non-empty string (a strategy name), got ['x']"),
+    ({"if": "a", "strategy": True}, f"{BASE}[0]: strategy: the strategy must be a name, got the boolean true"),
+    ({"if": "a", "strategy": "a\\b"}, "cannot be written as a string literal"),
+    ({"if": "a", "strategy": "it's \"x\""}, "cannot be written as a string literal"),
+    ({"if": "a", "strategy": "x", "then": "y"}, f"{BASE}[0] has unknown key(s) then"),
+    ("rcpt_domain == 'gmail.com'", f"{BASE}[0] must be a dictionary"),
+])
+def test_a_malformed_route_fails_naming_the_variable_and_the_route(route, message):
+    with pytest.raises(AnsibleFilterError) as raised:
+        merge_routes({BASE: [route]})
+    assert message in str(raised.value)
+
+
+def test_a_layer_that_is_not_a_list_fails_naming_it():
+    with pytest.raises(AnsibleFilterError, match=rf"^{BASE}__5 must be a list of routes"):
+        merge_routes({BASE + "__5": {"if": "a", "strategy": "x"}})
+
+
+@pytest.mark.parametrize("default", [None, "", "bulk", 2024])
+def test_a_route_default_that_is_a_name_or_not_set_passes_and_is_not_in_the_result(default):
+    assert merge_routes({BASE: [GMAIL]}, default=default) == [{"if": GMAIL["if"], "then": "gmail"}]
+
+
+@pytest.mark.parametrize("default, message", [
+    (["x2"], "stalwart_mta_connection_route_default must be a non-empty string (a strategy name), got ['x2']"),
+    ({"name": "x"}, "stalwart_mta_connection_route_default must be a non-empty string"),
+    ("  ", "stalwart_mta_connection_route_default must be a non-empty string"),
+    (False, "stalwart_mta_connection_route_default: the strategy must be a name, got the boolean false"),
+    ("a\\b", "stalwart_mta_connection_route_default: the name 'a\\\\b' cannot be written as a string literal"),
+])
+def test_a_malformed_route_default_fails_naming_the_variable(default, message):
+    with pytest.raises(AnsibleFilterError) as raised:
+        merge_routes({}, default=default)
+    assert message in str(raised.value)
