@@ -444,20 +444,73 @@ def to_a_label(label):
     ``ß``, final sigma and the joiners are kept (IDNA 2003 would map them away). None when
     refused.
 
-    [APPROXIMATION] Of the joiner rules (CheckJoiners) only "after a virama" is applied; a ZWNJ
-    that the joining-type rule allows (Persian, Arabic) is accepted without checking it."""
+    Refused as the server refuses them (UTS 46 validity criteria): a label that begins with a
+    combining mark; a ZWJ except after a virama; a ZWNJ except after a virama or between joining
+    letters; a label that breaks the Bidi rule (``bidi_ok``).
+
+    [APPROXIMATION] The standard library has no Joining_Type: a ZWNJ is taken as between joining
+    letters when the nearest letters on both sides (combining marks skipped) are right-to-left
+    Arabic letters (bidi class AL), which accepts the Persian and Arabic names the server accepts
+    and refuses one between Latin letters, as it does; a right-joining letter before the ZWNJ
+    (alef) is accepted here where the server refuses it."""
     label = uts46_map(label)
     if label.isascii():
         return label
+    if unicodedata.category(label[0]).startswith("M"):
+        return None
     for index, char in enumerate(label):
         if char in "\u200c\u200d":
             after_virama = index > 0 and unicodedata.combining(label[index - 1]) == VIRAMA
-            if char == "\u200d" and not after_virama:
+            if after_virama:
+                continue
+            if char == "\u200d" or not between_joining_letters(label, index):
                 return None
+    if not bidi_ok(label):
+        return None
     try:
         return "xn--" + label.encode("punycode").decode("ascii")
     except UnicodeError:
         return None
+
+
+def between_joining_letters(label, index):
+    """Whether the nearest letters before and after ``label[index]`` (combining marks skipped)
+    are Arabic-script letters (bidi class AL), the approximation of CheckJoiners' context rule."""
+    def nearest(chars):
+        for char in chars:
+            if not unicodedata.category(char).startswith("M"):
+                return char
+        return None
+
+    before, after = nearest(reversed(label[:index])), nearest(label[index + 1:])
+    return all(char is not None and unicodedata.bidirectional(char) == "AL" for char in (before, after))
+
+
+def bidi_ok(label):
+    """RFC 5893's Bidi rule for a label holding right-to-left characters or Arabic digits (R, AL
+    or AN), as UTS 46's CheckBidi applies it: the first character L, R or AL; a left-to-right
+    label holds only L, EN, ES, CS, ET, ON, BN and NSM and ends with L or EN; a right-to-left one
+    holds only R, AL, AN, EN, ES, CS, ET, ON, BN and NSM, ends with R, AL, EN or AN, and does not
+    mix EN and AN (trailing NSM ignored). The server refuses ``ab\u0661``, ``\u0661\u0662``,
+    ``a\u0627`` and ``1\u05d0`` (tests/real/test_agreement.py).
+
+    [APPROXIMATION] Applied to the label alone: the server applies it to every label of a name
+    that has one such label, ASCII labels included."""
+    classes = [unicodedata.bidirectional(char) for char in label]
+    if not any(kind in ("R", "AL", "AN") for kind in classes):
+        return True
+    if classes[0] not in ("L", "R", "AL"):
+        return False
+    core = classes
+    while core and core[-1] == "NSM":
+        core = core[:-1]
+    if classes[0] == "L":
+        allowed, last = {"L", "EN", "ES", "CS", "ET", "ON", "BN", "NSM"}, {"L", "EN"}
+    else:
+        allowed, last = {"R", "AL", "AN", "EN", "ES", "CS", "ET", "ON", "BN", "NSM"}, {"R", "AL", "EN", "AN"}
+        if "EN" in classes and "AN" in classes:
+            return False
+    return set(classes) <= allowed and bool(core) and core[-1] in last
 
 
 def normalise_hostname(value):
