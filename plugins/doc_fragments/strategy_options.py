@@ -28,6 +28,9 @@ options:
         46, so V(straße.example) is V(xn--strae-oqa.example), not V(strasse.example)).'
       - The top-level domain must be in the Public Suffix List (or be V(test), V(localhost), V(local), V(internal),
         V(lan), V(home), V(corp), V(intranet), V(private) or V(localdomain)), as the server requires.
+      - A name that DNS cannot carry (a label with characters other than letters, digits, V(-) and V(_), starting or
+        ending with V(-), or longer than 63 characters; a name longer than 253) is written as the server stores it,
+        with a warning.
       - V("") clears it.
     type: raw
   source_ips:

@@ -208,6 +208,8 @@ class ItemContext:
         self.object_type = object_type
         self.position = position
         self.name = name
+        # what the module warns about a value it accepts (a host name DNS cannot carry)
+        self.warnings = []
 
     def label(self):
         label, batch = self.object_type.label, self.object_type.collection_option
@@ -226,15 +228,19 @@ class ItemContext:
             text += f"; {accepted}"
         return InputError(text, strategy=self.name if self.name else self.label(), option=self.path(option))
 
+    def warn(self, option, reason):
+        self.warnings.append(f"{self.label()}: {self.path(option)}: {reason}")
+
 
 def not_an_item(object_type):
     return f"expected a dict (one {object_type.label}), got"
 
 
 def normalise_item(object_type, raw, position=None):
-    """One object of user input → ``{"name", "state", "values", "units", "label"}`` (``name`` is
-    the key's value). ``values`` holds only the options given, normalised. ``position`` is the
-    index in the batch (None for a module's own options)."""
+    """One object of user input → ``{"name", "state", "values", "units", "label", "warnings"}``
+    (``name`` is the key's value; ``warnings``, what the module warns about values it accepts).
+    ``values`` holds only the options given, normalised. ``position`` is the index in the batch
+    (None for a module's own options)."""
     context = ItemContext(object_type, position)
     if not isinstance(raw, dict):
         raise context.error("", f"{not_an_item(object_type)} {shorten(raw)}")
@@ -262,7 +268,8 @@ def normalise_item(object_type, raw, position=None):
     if state not in STATES:
         raise context.error("state", f"{shorten(state)} is not a valid state", "expected one of: present, absent")
     values, units = object_type.normalise_values(raw, context)
-    return {"name": context.name, "state": state, "values": values, "units": units, "label": context.label()}
+    return {"name": context.name, "state": state, "values": values, "units": units, "label": context.label(),
+            "warnings": context.warnings}
 
 
 def desired_from_params(object_type, params):

@@ -169,6 +169,8 @@ def apply_strategies(module, client_factory=None):
             details.setdefault("strategy", params["name"])
         raise InputError(name_the_strategy(params, bad.msg), **details) from None
     for item in desired:
+        for warning in item.get("warnings") or ():
+            module.warn(warning)
         if item["state"] == "absent" and item["values"]:
             module.warn(f"{item['label']}: state is absent, so the value options given with it are ignored "
                         f"({', '.join(sorted(item['values']))}); remove them, or set state: present")

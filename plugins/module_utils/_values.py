@@ -103,8 +103,7 @@ def render_duration(milliseconds, unit=None):
 # --- IPs and host names ---------------------------------------------------------------------------
 IP_ACCEPTED = "expected an IPv4 or IPv6 address such as 192.0.2.10 or 2001:db8::10 (no prefix length, no spaces)"
 HOSTNAME_ACCEPTED = ("expected a host name with at least one dot and a known top-level domain such as "
-                     "mx.example.com (labels of letters, digits, '-' or '_', 1 to 63 characters, not starting or "
-                     "ending with '-', no trailing dot; IDN allowed) or an IP literal")
+                     "mx.example.com (no empty label, no trailing dot; IDN allowed) or an IP literal")
 _LABEL = re.compile(r"^[a-z0-9_-]{1,63}$")
 # Unicode White_Space: what the server strips from a host name (Rust's char::is_whitespace)
 WHITE_SPACE = frozenset("\t\n\x0b\x0c\r \x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000"
@@ -161,9 +160,9 @@ def normalise_hostname(value):
       is not ASCII is converted to A-labels with UTS 46 (``idna_encode``);
     - the top-level domain must be a Public Suffix List TLD or a reserved one (``_tlds``).
 
-    On top of the server's rules, a label must be letters, digits, ``-`` and ``_``, 1 to 63
-    characters, without a leading or trailing ``-``, and the name at most 253 characters: the
-    server would store names that DNS cannot carry. ``""`` is handled by the caller."""
+    The server also stores names that DNS cannot carry (``m!x.example.com``, ``-mx.example.com``,
+    a label of 64 characters): so does the module, with a warning (``dns_problem``), so that
+    what the info module returns pastes back. ``""`` is handled by the caller."""
     if not isinstance(value, str):
         raise ValueError(f"{shorten(value)} is not a string")
     literal = ip_literal(value)
@@ -186,20 +185,29 @@ def normalise_hostname(value):
     text = "".join(char.lower() for char in text)
     if not text.isascii():
         text = idna_encode(text)
-    labels = text.split(".")
-    for label in labels:
-        if not _LABEL.match(label):
-            if len(label) > 63:
-                raise ValueError(f"{shorten(value)} has a label longer than 63 characters")
-            raise ValueError(f"{shorten(value)} has invalid characters (allowed: letters, digits, '-', '_')")
-        if label.startswith("-") or label.endswith("-"):
-            raise ValueError(f"{shorten(value)} has a label that starts or ends with '-'")
-    if len(text) > 253:
-        raise ValueError(f"{shorten(value)} is longer than 253 characters")
-    if labels[-1] not in PUBLIC_SUFFIX_TLDS and labels[-1] not in RESERVED_TLDS:
-        raise ValueError(f"{shorten(value)} has the top-level domain {shorten(labels[-1])}, which is neither in the Public "
+    top = text.rsplit(".", 1)[-1]
+    if top not in PUBLIC_SUFFIX_TLDS and top not in RESERVED_TLDS:
+        raise ValueError(f"{shorten(value)} has the top-level domain {shorten(top)}, which is neither in the Public "
                          f"Suffix List nor one of {', '.join(sorted(RESERVED_TLDS))}")
     return text
+
+
+def dns_problem(name):
+    """Why DNS cannot carry ``name`` (a host name as ``normalise_hostname`` returns it), or None:
+    a label must be letters, digits, ``-`` and ``_``, 1 to 63 characters, without a leading or
+    trailing ``-``, and the name at most 253 characters. An IP literal has none."""
+    if not isinstance(name, str) or ip_literal(name) is not None:
+        return None
+    for label in name.split("."):
+        if len(label) > 63:
+            return "has a label longer than 63 characters"
+        if not _LABEL.match(label):
+            return "has a label with characters other than letters, digits, '-' and '_'"
+        if label.startswith("-") or label.endswith("-"):
+            return "has a label that starts or ends with '-'"
+    if len(name) > 253:
+        return "is longer than 253 characters"
+    return None
 
 
 def lenient_hostname(value):
@@ -311,9 +319,15 @@ class Hostname(Text):
         if text == "":
             return None
         try:
-            return normalise_hostname(text)
+            name = normalise_hostname(text)
         except ValueError as reason:
             raise context.error(option, f"not a valid host name: {reason}", HOSTNAME_ACCEPTED) from None
+        problem = dns_problem(name)
+        if problem:
+            # the server stores it (and the info module returns it): written, with a warning
+            context.warn(option, f"{shorten(name)} {problem}, so DNS cannot carry it: receivers refuse or distrust "
+                                 "such an EHLO name; written as given, since the server accepts it")
+        return name
 
     def from_wire(self, value, default):
         return lenient_hostname(value)

@@ -122,6 +122,9 @@ GOOD = {
     "update in the user's units": (STRATEGY, {"name": "bulk", "connect_timeout": "90s"}, False, True, seed("bulk")),
     "absent with values warns": (STRATEGY, {"name": "bulk", "state": "absent", "description": "x"}, False, True,
                                  seed("bulk")),
+    "a host name DNS cannot carry warns": (STRATEGY, {"name": "odd", "ehlo_hostname": "-mx.example.org",
+                                                      "source_ips": [{"ip": "192.0.2.1", "ehlo_hostname": "m!x.example.org"}]},
+                                           False, True, None),
     "purge keeps what the routing names, with a warning": (
         STRATEGY, {"strategies": [{"name": "default"}], "purge": True}, False, True, routed_to("warmup")),
     "purge with force": (STRATEGY, {"strategies": [{"name": "default"}], "purge": True, "force": True}, False, True,

@@ -132,6 +132,35 @@ def test_empty_string_clears_and_a_left_out_option_stays(backend, tmp_path):
     assert stored["greetingTimeout"] == 120000
 
 
+def test_a_host_name_dns_cannot_carry_that_the_server_stores_pastes_back_with_a_warning(backend, tmp_path):
+    """The server stores EHLO names that DNS cannot carry. One made by other means (raw JMAP here)
+    comes out of the info module as stored; pasted back it changes nothing, and the module warns,
+    naming the strategy and the option."""
+    name = named("foreign")
+    answer = backend.call("x:MtaConnectionStrategy/set", {"create": {"f": {
+        "name": name, "ehloHostname": "a.b-.com",
+        "sourceIps": {"0": {"sourceIp": "192.0.2.7", "ehloHostname": "m!x.example.org"}}}}})
+    assert "f" in answer.get("created", {}), answer
+    outcome = run(backend, tmp_path, [
+        {"name": "read", INFO: {**backend.connection(), "names": [name]}, "register": "read"},
+        task(backend, "paste", {"strategies": "{{ read.strategies }}"}),
+        task(backend, "write anew", {"name": named("fresh"), "ehlo_hostname": "-MX.example.org"}),
+    ])
+    pasted = outcome.result("paste")
+    assert pasted.get("failed") is not True and pasted["changed"] is False, pasted
+    assert pasted["warnings"] == [
+        f"strategies[0] ('{name}'): strategies[0].ehlo_hostname: 'a.b-.com' has a label that starts or ends with '-', "
+        "so DNS cannot carry it: receivers refuse or distrust such an EHLO name; written as given, since the server "
+        "accepts it",
+        f"strategies[0] ('{name}'): strategies[0].source_ips[0].ehlo_hostname: 'm!x.example.org' has a label with "
+        "characters other than letters, digits, '-' and '_', so DNS cannot carry it: receivers refuse or distrust "
+        "such an EHLO name; written as given, since the server accepts it"], pasted["warnings"]
+    fresh = outcome.result("write anew")
+    assert fresh["changed"] is True and len(fresh["warnings"]) == 1 and "'-mx.example.org'" in fresh["warnings"][0]
+    assert wire(backend, "fresh")["ehloHostname"] == "-mx.example.org"
+    assert backend.proxy.counts()["writes"] == 1
+
+
 @pytest.mark.parametrize("value", ["mx.example.org.", "mx..example.org", "localhost", "mx.example.notatld",
                                    " 192.0.2.1", "a\u200db.example.org"])
 def test_what_the_server_refuses_is_refused_before_any_request(backend, tmp_path, value):

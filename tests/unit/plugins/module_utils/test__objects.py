@@ -66,7 +66,6 @@ HOSTNAMES_OK = [
     ("ΟΔΟΣ.example.com", "xn--pxavbq.example.com"), ("οδος.example.com", "xn--pxavbm.example.com"),
 ]
 HOSTNAMES_BAD = ["mailserver", "mx.example.com.", "mx..example.com", ".example.com", "mx. .example.com",
-                 "a" * 64 + ".example.com", "mx.exa$mple.com", "-mx.example.com", ("a" * 60 + ".") * 5 + "com",
                  # the server's Public Suffix List check: an unknown top-level domain is refused
                  "mx.example.notatld", "mx.example.invalid",
                  # an IP literal only as it is: with spaces it is a name, and it has no known TLD
@@ -84,6 +83,45 @@ def test_normalise_hostname(value, expected):
 def test_normalise_hostname_refuses(value):
     with pytest.raises(ValueError):
         _values.normalise_hostname(value)
+
+
+# names the server stores although DNS cannot carry them: accepted (the info module returns them,
+# and they must paste back), and named by dns_problem, from which the module warns
+HOSTNAMES_NOT_DNS = [
+    ("a" * 64 + ".example.com", "a" * 64 + ".example.com", "has a label longer than 63 characters"),
+    ("mx.exa$mple.com", "mx.exa$mple.com", "has a label with characters other than letters, digits, '-' and '_'"),
+    ("M!X.Example.com", "m!x.example.com", "has a label with characters other than letters, digits, '-' and '_'"),
+    ("-mx.example.com", "-mx.example.com", "has a label that starts or ends with '-'"),
+    ("a.b-.com", "a.b-.com", "has a label that starts or ends with '-'"),
+    (("a" * 60 + ".") * 5 + "com", ("a" * 60 + ".") * 5 + "com", "is longer than 253 characters"),
+]
+
+
+@pytest.mark.parametrize("value,stored,problem", HOSTNAMES_NOT_DNS)
+def test_a_name_dns_cannot_carry_is_taken_as_the_server_stores_it_and_named_as_such(value, stored, problem):
+    assert _values.normalise_hostname(value) == stored
+    assert _values.dns_problem(stored) == problem
+
+
+@pytest.mark.parametrize("value,expected", HOSTNAMES_OK)
+def test_a_name_dns_can_carry_has_no_problem(value, expected):
+    assert _values.dns_problem(expected) is None
+
+
+def test_a_name_dns_cannot_carry_is_written_with_a_warning_naming_the_strategy_and_the_option():
+    item = _objects.normalise_item(STRATEGY, {"name": "bulk", "ehlo_hostname": "a.b-.com",
+                                              "source_ips": [{"ip": "192.0.2.1", "ehlo_hostname": "m!x.example.com"}]},
+                                   position=2)
+    assert item["values"]["ehlo_hostname"] == "a.b-.com"
+    assert item["values"]["source_ips"] == [{"ip": "192.0.2.1", "ehlo_hostname": "m!x.example.com"}]
+    assert item["warnings"] == [
+        "strategies[2] ('bulk'): strategies[2].ehlo_hostname: 'a.b-.com' has a label that starts or ends with '-', so "
+        "DNS cannot carry it: receivers refuse or distrust such an EHLO name; written as given, since the server "
+        "accepts it",
+        "strategies[2] ('bulk'): strategies[2].source_ips[0].ehlo_hostname: 'm!x.example.com' has a label with "
+        "characters other than letters, digits, '-' and '_', so DNS cannot carry it: receivers refuse or distrust "
+        "such an EHLO name; written as given, since the server accepts it"]
+    assert _objects.normalise_item(STRATEGY, {"name": "ok", "ehlo_hostname": "mx.example.com"})["warnings"] == []
 
 
 @pytest.mark.parametrize("value,expected", [
