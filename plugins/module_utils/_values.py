@@ -29,7 +29,7 @@ from ansible_collections.stalwart.mail.plugins.module_utils._tlds import PUBLIC_
 
 UNITS = (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1))
 UNIT_MS = dict(UNITS)
-_DURATION_TERM = re.compile(r"(\d+)(ms|s|m|h|d)")
+_DURATION_TERM = re.compile(r"([0-9]+)(ms|s|m|h|d)")  # ASCII digits only: \d would take "５" and "٣"
 DURATION_ACCEPTED = ("expected an integer number of milliseconds > 0, or a string <n><unit> with unit "
                      "ms, s, m, h or d (compounds like 1h30m allowed), for example 300000, '5m', '90s', '1500ms'")
 _MAX_DURATION = 2 ** 64 - 1  # the server's: a u64 of milliseconds
@@ -54,7 +54,7 @@ def normalise_duration(value):
             raise ValueError("an empty string is not a duration")
         if text.startswith("-"):
             raise ValueError(f"{shorten(value)} is negative; a duration must be > 0")
-        if text.isdigit():
+        if text.isascii() and text.isdigit():
             milliseconds = int(text)
         else:
             position = 0
@@ -83,7 +83,7 @@ def duration_unit(value):
     if not isinstance(value, str):
         return None
     text = re.sub(r"\s+", "", value).lower()
-    match = re.fullmatch(r"\d+(ms|s|m|h|d)", text)
+    match = re.fullmatch(r"[0-9]+(ms|s|m|h|d)", text)
     return match.group(1) if match else None
 
 

@@ -33,6 +33,16 @@ def test_normalise_duration_refuses(value):
         _values.normalise_duration(value)
 
 
+@pytest.mark.parametrize("value", ["\uff15m", "\u0663m", "\uff13\uff10\uff10", "\u00b2", "5\u00b2m", "\u00b2\u00b3"])
+def test_a_duration_takes_ascii_digits_only_and_says_so_in_its_own_words(value):
+    """Python's int() and \\d take other scripts' digits, and str.isdigit() superscripts (which int()
+    then refuses with its own message): only 0-9 are digits of a duration."""
+    with pytest.raises(ValueError) as raised:
+        _values.normalise_duration(value)
+    assert "is not a duration (unknown unit or syntax)" in str(raised.value)
+    assert _values.duration_unit(value) is None
+
+
 @pytest.mark.parametrize("ms,unit,expected", [
     (300000, None, "5m"), (90000, None, "90s"), (1500, None, "1500ms"), (86400000, None, "1d"),
     (7200000, None, "2h"), (5400000, None, "90m"), (600000, None, "10m"), (300000, "s", "300s"),
