@@ -59,6 +59,18 @@ RELOAD_HOW = ("reload when the credentials allow it: run stalwart.mail.reload_se
 
 # --- input checks ----------------------------------------------------------------------------------------
 
+SOURCE_IPS_ACCEPTED = ("each item of source_ips is a dict {ip, ehlo_hostname} (ip required, alias source_ip), "
+                       "for example source_ips: [{ip: 192.0.2.10, ehlo_hostname: mx1.example.org}]")
+
+
+def with_accepted(message):
+    """Ansible's type errors for ``source_ips`` ("Elements value for option 'source_ips' is of type
+    str ...") say what went wrong, not what is accepted: this adds it."""
+    if "option 'source_ips'" in message and SOURCE_IPS_ACCEPTED not in message:
+        return f"{message}; {SOURCE_IPS_ACCEPTED}"
+    return message
+
+
 
 def check_item(object_type, raw, position):
     """The shape of one object of a batch, checked by Ansible's own validator (unknown options,
@@ -82,7 +94,7 @@ def check_item(object_type, raw, position):
         raise context.error(", ".join(unknown), f"unsupported option(s) {', '.join(unknown)}",
                             f"supported options of a {object_type.label}: " + ", ".join(object_type.item_spec()))
     if result.error_messages:
-        raise context.error("", result.error_messages[0])
+        raise context.error("", with_accepted(result.error_messages[0]))
 
 
 def desired_strategies(params):
@@ -103,7 +115,7 @@ def name_the_strategy(raw, message):
     returned as it is, as is one of a task that gives ``name`` and ``strategies`` both or
     neither. ``raw`` holds the parameters as the task gave them."""
     raw = raw if isinstance(raw, dict) else {}
-    message = "" if message is None else str(message)
+    message = with_accepted("" if message is None else str(message))
     if message.startswith(("strategy ", "strategies[")):
         return message
     strategies = raw.get("strategies")

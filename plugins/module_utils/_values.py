@@ -174,7 +174,8 @@ def normalise_hostname(value):
     previous = ""
     for char in text:
         if char == "." and not (previous.isalnum() or previous in ("-", "_")):
-            raise ValueError(f"{shorten(value)} has an empty label ('..', a leading dot, or a dot after a symbol)")
+            raise ValueError(f"{shorten(value)} has a dot that does not follow a letter, digit, '-' or '_' (an empty "
+                             "label, a leading dot, or a dot after a symbol or a combining mark)")
         previous = char
     if "." not in text:
         raise ValueError(f"{shorten(value)} has no dot")

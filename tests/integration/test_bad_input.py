@@ -153,6 +153,9 @@ CASES = [
          single_strategy("s-ip1")),
     Case("source-ip-any-address", single("s-ip2", source_ips=[{"ip": "0.0.0.0"}]), "source_ips",
          ACCEPT_NOT_ZERO_IP, single_strategy("s-ip2")),
+    # Ansible's own type error, which says what is wrong but not what is accepted: the module adds it
+    Case("source-ips-item-a-string", single("s-ip3", source_ips=["192.0.2.1"]), "source_ips",
+         r"\{ip, ehlo_hostname\}.*ip: 192\.0\.2\.10", single_strategy("s-ip3")),
     Case("source-ip-cidr", single("s-ip3", source_ips=[{"ip": "192.0.2.0/24"}]), "source_ips", ACCEPT_IP,
          single_strategy("s-ip3")),
     Case("source-ip-missing", single("s-ip4", source_ips=[{"ehlo_hostname": "mx.example.com"}]), "ip",
