@@ -25,8 +25,10 @@ options:
     required: true
   api_url:
     description:
-      - The JMAP endpoint to post to, overriding discovery.
+      - The JMAP endpoint to post to, instead of the session's C(apiUrl) (or V({url}/api)).
       - Only needed when the server (or a proxy in front of it) serves the JMAP API elsewhere.
+      - The session resource V({url}/jmap/session) is still read, for the server's limits
+        (C(maxObjectsInGet), C(maxObjectsInSet), C(maxCallsInRequest)), so O(url) must reach the server too.
       - If not set, the value of the E(STALWART_API_URL) environment variable is used.
     type: str
   token:
