@@ -71,7 +71,6 @@ def with_accepted(message):
     return message
 
 
-
 def check_item(object_type, raw, position):
     """The shape of one object of a batch, checked by Ansible's own validator (unknown options,
     the required key, ``state``'s choices, types); its findings are reported naming the item. The

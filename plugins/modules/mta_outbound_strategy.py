@@ -136,9 +136,9 @@ RETURN = r"""
 outbound_strategy:
   description:
     - The four expressions after the run (predicted in check mode), in this module's input form, so that they paste
-      back with no change. A name written as the literal this module writes for it (V('bulk'), V(\"it's\")) is shown
+      back with no change. A name written as the literal this module writes for it (V('bulk'), V("it's")) is shown
         as C(then)/C(else); anything else as C(then_expr)/C(else_expr), an empty name or a name in the other
-        quotes (V(\"bulk\")) included.
+        quotes (V("bulk")) included.
   returned: success
   type: dict
   sample:

@@ -44,8 +44,8 @@ outbound_strategy:
   description:
     - The four expressions (C(connection), C(route), C(schedule), C(tls)), each with C(rules) and C(else) (or
       C(else_expr)); a name written as the literal M(stalwart.mail.mta_outbound_strategy) writes for it
-      (V('bulk'), V(\"it's\")) is shown as C(then)/C(else), anything else as C(then_expr)/C(else_expr), an empty
-      name or a name in the other quotes (V(\"bulk\")) included, so that the output pastes back with no change. On
+      (V('bulk'), V("it's")) is shown as C(then)/C(else), anything else as C(then_expr)/C(else_expr), an empty
+      name or a name in the other quotes (V("bulk")) included, so that the output pastes back with no change. On
       a server that never stored them, the server's defaults.
   returned: success
   type: dict
