@@ -271,7 +271,9 @@ def source_ips(module):
         if not isinstance(strategy, dict) or strategy.get("state", "present") == "absent":
             continue
         label = "strategies[{0}] ({1})".format(index, strategy.get("name"))
-        entries = strategy.get("source_ips") or ()
+        entries = strategy.get("source_ips")
+        if entries is None:
+            continue  # left out (or null): the server's own, which the list does not set
         if not isinstance(entries, list):
             module.fail_json(msg="{0}: source_ips: expected a list of dicts with ip, got {1!r}".format(label, entries))
         for position, entry in enumerate(entries):

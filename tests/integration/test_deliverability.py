@@ -313,6 +313,19 @@ def test_the_probe_binds_loopback_and_not_an_address_the_host_lacks():
     assert result["hostname"]
 
 
+def test_the_probe_takes_strategies_without_source_ips():
+    """A strategy that leaves source_ips out (timeouts only), sets it to null, or clears it with []
+    gives the probe nothing to bind, and is no error."""
+    result = run_module(PROBE, {"strategies": [{"name": "timeouts-only", "connect_timeout": "30s"},
+                                               {"name": "null", "source_ips": None},
+                                               {"name": "cleared", "source_ips": []},
+                                               {"name": "s", "source_ips": [{"ip": "127.0.0.1"}]}]})
+    assert result.get("failed") is not True, result
+    assert [entry["ip"] for entry in result["ips"]] == ["127.0.0.1"]
+    result = run_module(PROBE, {"strategies": [{"name": "timeouts-only", "connect_timeout": "30s"}]})
+    assert result.get("failed") is not True and result["ips"] == [], result
+
+
 def test_the_probe_refuses_what_is_not_an_ip_before_binding_anything():
     result = run_module(PROBE, {"strategies": [{"name": "warmup", "source_ips": [{"ip": "192.0.2.300"}]}]})
     assert result["failed"] is True

@@ -14,6 +14,7 @@ Then ``--check``: the check runs in check mode too, and nothing is written.
 
 from __future__ import annotations
 
+import json
 import sys
 
 import pytest
@@ -162,3 +163,17 @@ def test_check_mode_runs_the_checks_too_and_writes_nothing(tmp_path, hosts):
         sim, dns = hosts[host]
         assert dns.asked() > asked_before[host], f"{host}: check mode sent no DNS query"
         assert sim.stats()["writes"] == 0 and sorted(stored(sim)) == ["default"]
+
+
+def test_a_strategy_without_source_ips_passes_the_probe_and_the_check(tmp_path, hosts):
+    """A strategy that sets timeouts only, and one that clears its source IPs, give the bind probe
+    nothing to try: with the check on (warn, the probe on), the host goes on and writes them."""
+    more = {"stalwart_mta_connection_strategies__50_more": [{"name": "slow", "connect_timeout": "30s"},
+                                                             {"name": "cleared", "source_ips": []}]}
+    outcome = run_playbook(tmp_path, SITE, extra_args=["-i", str(inventory(tmp_path, hosts)), "--limit", "warning",
+                                                       "-e", json.dumps(more)])
+    outcome.assert_ok()
+    assert [entry["ip"] for entry in outcome.result(PROBE, "warning")["ips"]] == ["192.0.2.20", "192.0.2.21"]
+    assert outcome.status(CHECK, "warning") == "ok"
+    assert outcome.result(APPLY, "warning")["plan"]["create"] == ["warmup", "slow", "cleared"]
+    assert {"warmup", "slow", "cleared"} <= set(stored(hosts["warning"][0]))
