@@ -466,8 +466,12 @@ def check_ptr(report, pair, settings, answers):
     fields, ip = pair.fields(), pair.public_ip
     owner = PTR_OWNER.format(ip=ip)
     if pair.skip_ip_dns:
-        if settings.wants(*PTR_CHECKS, "ehlo_contains_ip"):
-            report.add(fields, "ptr", "info",
+        # reported under the first of the skipped checks that was asked for (the finding's check
+        # is always one of the checks given)
+        skipped = [check for check in ("ptr", "fcrdns", "ehlo_matches_ptr", "generic_ptr", "ehlo_contains_ip")
+                   if settings.wants(check)]
+        if skipped:
+            report.add(fields, skipped[0], "info",
                        f"{ip} is a private or reserved address and public_ips maps it to no public address, so its DNS "
                        "checks were skipped",
                        "the public address receivers see, in public_ips (for 1:1 NAT), or resolver.nameservers "
@@ -483,9 +487,15 @@ def check_ptr(report, pair, settings, answers):
         if settings.wants("ptr"):
             _unknown(report, pair, "ptr", f"the PTR lookup of {ip}", [((reverse, "PTR"), answer)])
             return
+        # each check that needed the answer is unknown; generic_ptr only when alone, as one finding
+        # per pair is enough
+        reported = False
         for check in ("fcrdns", "ehlo_matches_ptr"):
             if settings.wants(check):
                 _unknown(report, pair, check, f"the PTR lookup of {ip}", [((reverse, "PTR"), answer)])
+                reported = True
+        if not reported and settings.wants("generic_ptr"):
+            _unknown(report, pair, "generic_ptr", f"the PTR lookup of {ip}", [((reverse, "PTR"), answer)])
         return
     names = list(answer.records) if answer.status == FOUND else []
     if not names:

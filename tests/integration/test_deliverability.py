@@ -145,6 +145,17 @@ def test_a_nat_mapping_checks_the_public_address_and_a_private_one_without_it_is
     assert found(private) == [("ptr", "info")], private["messages"]
     assert "private or reserved address" in private["messages"][0] and "public_ips" in private["messages"][0]
     assert dns_server.asked() == asked
+    # its check is one of those asked for: here the only one
+    alone = run_module(CHECK, {"strategies": [{"name": "s", "source_ips": [{"ip": "10.0.0.5"}]}],
+                               "default_ehlo": "nat.example.org", "checks": ["ehlo_contains_ip"]})
+    assert found(alone) == [("ehlo_contains_ip", "info")], alone["messages"]
+
+
+def test_a_ptr_lookup_that_fails_is_unknown_for_generic_ptr_alone_too(dns_server):
+    """SERVFAIL for the PTR: with generic_ptr the only check, it is reported as unknown (not silence)."""
+    result = check(dns_server, [("192.0.2.44", "clean.example.org")], checks=["generic_ptr"])
+    assert found(result) == [("generic_ptr", "unknown")], result["messages"]
+    assert result["summary"]["unknown"] == 1
 
 
 def test_the_ehlo_name_comes_from_the_ip_else_the_strategy_else_default_ehlo(dns_server):
