@@ -86,8 +86,13 @@ def normalise_public_ips(raw):
 
 
 def normalise_default_ehlo(raw):
+    """The server's host name as the check compares names: without the trailing dot of a fully
+    qualified name (``mx1.example.org.``), which the server's own setting may carry; a strategy's
+    ``ehlo_hostname`` is the server's to refuse with one."""
     if raw is None or raw == "":
         return None
+    if isinstance(raw, str) and raw.strip().endswith(".") and not raw.strip().endswith(".."):
+        raw = raw.strip()[:-1]
     try:
         return _values.normalise_hostname(raw)
     except ValueError as reason:
@@ -508,13 +513,27 @@ def check_ptr(report, pair, settings, answers):
             return
         if settings.wants("fcrdns"):
             report.add(fields, "fcrdns", "error", missing, f"a PTR name that resolves back to {ip}", consequence)
-        if settings.wants("ehlo_matches_ptr") and pair.ehlo:
+        if settings.wants("ehlo_matches_ptr") and pair.ehlo and pair.ehlo_literal:
+            # an address in EHLO is no name a PTR could hold
+            report.add(fields, "ehlo_matches_ptr", "warning", missing, f"a PTR record naming the EHLO name of {ip}",
+                       f"Set {ehlo_setting(pair)} to a host name instead of the address {pair.ehlo}; {owner}: ask "
+                       f"them to set the PTR to that name.")
+        elif settings.wants("ehlo_matches_ptr") and pair.ehlo:
             report.add(fields, "ehlo_matches_ptr", "warning", missing, f"a PTR record naming {pair.ehlo}",
                        f"{owner}: ask them to set it to {pair.ehlo}.")
         return
     if settings.wants("fcrdns"):
         _check_fcrdns(report, pair, names, answers, wanted, owner)
-    if settings.wants("ehlo_matches_ptr") and pair.ehlo and pair.ehlo not in names:
+    if settings.wants("ehlo_matches_ptr") and pair.ehlo and pair.ehlo_literal:
+        # an address in EHLO is no name a PTR could hold: announce a PTR name instead
+        confirmed = confirmed_names(pair, names, answers)
+        report.add(fields, "ehlo_matches_ptr", "warning",
+                   f"the EHLO name is the address {pair.ehlo}; the PTR of {ip} names {', '.join(names)}",
+                   f"an EHLO name among the PTR names of {ip}",
+                   f"Receivers score it (Stalwart's HELO_IPREV_MISMATCH). Set {ehlo_setting(pair)} to "
+                   + (f"{confirmed[0]}." if confirmed else f"a host name, and ask the owner of {ip} (usually the "
+                      f"hosting provider) to set its PTR to that name."))
+    elif settings.wants("ehlo_matches_ptr") and pair.ehlo and pair.ehlo not in names:
         confirmed = confirmed_names(pair, names, answers)
         announce = f"Set {ehlo_setting(pair)} to {confirmed[0]}, or ask" if confirmed else "Ask"
         report.add(fields, "ehlo_matches_ptr", "warning", f"the PTR of {ip} names {', '.join(names)}, not {pair.ehlo}",

@@ -92,6 +92,7 @@ options:
       - The server's own host name, which it announces from a source IP when neither the IP nor its
         strategy has an EHLO name.
       - Without it, such pairs are reported with severity V(info) and their EHLO checks are skipped.
+      - A fully qualified name's trailing dot (V(mx1.example.org.)) is dropped.
     type: str
   resolver:
     description:

@@ -76,6 +76,17 @@ def test_an_idn_ehlo_name_is_asked_as_the_servers_a_label_never_the_idna_2003_sp
     assert core.Settings(default_ehlo="straße.example.org").default_ehlo == "xn--strae-oqa.example.org"
 
 
+@pytest.mark.parametrize("given", ["MX1.example.org.", "mx1.example.org", " mx1.example.org. "])
+def test_default_ehlo_is_compared_without_the_trailing_dot_of_a_fully_qualified_name(given):
+    assert core.Settings(default_ehlo=given).default_ehlo == "mx1.example.org"
+
+
+@pytest.mark.parametrize("given", ["mx1.example.org..", ".", "nodot."])
+def test_default_ehlo_with_an_empty_label_or_no_dot_is_refused(given):
+    with pytest.raises(InputError):
+        core.Settings(default_ehlo=given)
+
+
 # --- what the answers make of a pair -------------------------------------------------------------
 
 IP, EHLO = "192.0.2.20", "warm1.example.org"
@@ -194,6 +205,17 @@ def test_an_unknown_ehlo_name_is_info_and_an_ip_literal_a_warning():
     report, _pairs, _answers = core.evaluate([strategy("s", IP, (IP, None))], checked, lookup)
     assert [(f["check"], f["severity"]) for f in report.findings] == [("ehlo_forward", "warning"),
                                                                       ("ehlo_matches_ptr", "warning")]
+    # an address is no name a PTR could hold: the advice is a PTR name that resolves back, not "set
+    # the PTR to 192.0.2.20"
+    matches = report.findings[1]
+    assert matches["observed"] == f"the EHLO name is the address {IP}; the PTR of {IP} names ptr.example.org, {EHLO}"
+    assert "to ptr.example.org." in report.messages[1] and f"PTR to {IP}" not in report.messages[1]
+    no_ptr = {question: answer for question, answer in CLEAN.items() if question != REVERSE}
+    report, _pairs, _answers = core.evaluate([strategy("s", IP, (IP, None))], settings(checks=["ehlo_matches_ptr"]),
+                                             lambda questions: {question: no_ptr.get(question, NXDOMAIN)
+                                                                for question in questions})
+    assert [(f["check"], f["severity"]) for f in report.findings] == [("ehlo_matches_ptr", "warning")]
+    assert "to a host name instead of the address" in report.messages[0] and f"set it to {IP}" not in report.messages[0]
 
 
 @pytest.mark.parametrize("name, ip, generic", [
