@@ -168,8 +168,8 @@ def test_check_mode_runs_the_checks_too_and_writes_nothing(tmp_path, hosts):
 def test_a_strategy_without_source_ips_passes_the_probe_and_the_check(tmp_path, hosts):
     """A strategy that sets timeouts only, and one that clears its source IPs, give the bind probe
     nothing to try: with the check on (warn, the probe on), the host goes on and writes them."""
-    more = {"stalwart_mta_connection_strategies__50_more": [{"name": "slow", "connect_timeout": "30s"},
-                                                             {"name": "cleared", "source_ips": []}]}
+    more = {"stalwart_mta_connection_strategies__50_more": [
+        {"name": "slow", "connect_timeout": "30s"}, {"name": "cleared", "source_ips": []}]}
     outcome = run_playbook(tmp_path, SITE, extra_args=["-i", str(inventory(tmp_path, hosts)), "--limit", "warning",
                                                        "-e", json.dumps(more)])
     outcome.assert_ok()
