@@ -268,9 +268,10 @@ BAD_INPUTS = [
     ("route-strategy-empty", {"stalwart_mta_connection_strategies": [{"name": "x9"}],
                               "stalwart_mta_connection_routes": [{"if": "a == b", "strategy": ""}]},
      ["stalwart_mta_connection_routes[0]", "strategy must be a non-empty string"]),
+    # (ansible-core 2.16's argument validation refuses this one first, in words of its own)
     ("route-strategy-null", {"stalwart_mta_connection_strategies": [{"name": "x9"}],
                              "stalwart_mta_connection_routes": [{"if": "a == b", "strategy": None}]},
-     ["stalwart_mta_connection_routes[0]", "strategy must be a non-empty string"]),
+     ["stalwart_mta_connection_routes", "strategy"]),
     ("route-layer-without-strategy", {"stalwart_mta_connection_strategies": [{"name": "x9"}],
                                       "stalwart_mta_connection_routes__5": [{"if": "a == b"}]},
      ["stalwart_mta_connection_routes__5[0]", "strategy must be a non-empty string"]),
