@@ -225,8 +225,10 @@ ALL_PERMISSIONS = STRATEGY_PERMISSIONS | frozenset({
     "sysMtaOutboundStrategyGet", "sysMtaOutboundStrategyCreate", "sysMtaOutboundStrategyUpdate",
     "sysMtaOutboundStrategyDestroy", "sysActionGet", "sysActionQuery", "sysActionCreate", "sysActionUpdate",
     "sysActionDestroy", "actionReloadSettings", "impersonate",
+    # without it a key may not use the API at all: 403 at the session and at the JMAP endpoint
+    "authenticate",
 })
-READONLY_PERMISSIONS = frozenset({"sysMtaConnectionStrategyGet", "sysMtaConnectionStrategyQuery",
+READONLY_PERMISSIONS = frozenset({"authenticate", "sysMtaConnectionStrategyGet", "sysMtaConnectionStrategyQuery",
                                   "sysMtaOutboundStrategyGet"})
 # Named permission sets usable in ``--token NAME=<set>``.
 PERMISSION_PRESETS = {
@@ -234,7 +236,7 @@ PERMISSION_PRESETS = {
     "readonly": READONLY_PERMISSIONS,
     "none": frozenset(),
     # strategies, the outbound update and the reload: no outbound read (purge must refuse)
-    "nooutbound": STRATEGY_PERMISSIONS | {"sysMtaOutboundStrategyUpdate", "sysActionCreate",
+    "nooutbound": STRATEGY_PERMISSIONS | {"authenticate", "sysMtaOutboundStrategyUpdate", "sysActionCreate",
                                           "actionReloadSettings"},
 }
 
@@ -1880,7 +1882,8 @@ class Simulator:
         self.tokens = {
             "admin-token": Account("admin@example.com", 1, ALL_PERMISSIONS),
             "readonly-token": Account("readonly@example.com", 2, READONLY_PERMISSIONS),
-            "noperm-token": Account("noperm@example.com", 3, ()),
+            # may use the API (authenticate), nothing else: each method is forbidden
+            "noperm-token": Account("noperm@example.com", 3, ("authenticate",)),
             "nooutbound-token": Account("nooutbound@example.com", 4, PERMISSION_PRESETS["nooutbound"]),
         }
         for index, (token, permissions) in enumerate((tokens or {}).items()):
@@ -2632,6 +2635,15 @@ HTTP_TITLES = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service U
                504: "Gateway Timeout", 429: "Too Many Requests", 403: "Forbidden"}
 
 
+def may_use_the_api(account):
+    """403 for an account without the ``authenticate`` permission, at the session resource and the
+    JMAP endpoint alike (Stalwart 0.16.19 answers an API key that lacks it so, whatever else it
+    may do; observed on the real server, docs/compatibility.md)."""
+    if account is not None and "authenticate" not in account.permissions:
+        raise RequestError(403, "about:blank", "You do not have enough permissions to access this resource.",
+                           title="Forbidden")
+
+
 def unauthorized() -> RequestError:
     """401 with both challenges and the problem body ([Authentication])."""
     return RequestError(401, "about:blank", "You have to authenticate first.", title="Unauthorized",
@@ -2895,6 +2907,7 @@ class Handler(BaseHTTPRequestHandler):
                 return self.jmap(body)
             if second == "session" and method in ("GET", "HEAD"):
                 account = self.authenticate()
+                may_use_the_api(account)
                 with sim.lock:
                     return 200, sim.session(self.base_url(), account), "application/json; charset=utf-8", []
             if method == "OPTIONS":
@@ -2916,6 +2929,7 @@ class Handler(BaseHTTPRequestHandler):
         account = self.authenticate()
         if account is None:
             raise unauthorized()
+        may_use_the_api(account)
         content_type = self.headers.get("Content-Type")
         if content_type is not None and content_type.split(";")[0].strip().lower() != "application/json":
             raise RequestError(400, "urn:ietf:params:jmap:error:notJSON",

@@ -80,6 +80,8 @@ RERUN_SAFE = "nothing was changed by this request, so re-running is safe"
 REREAD = ("the server may or may not have applied it; it was not sent again. Read the current state "
           "before writing again (re-running the task is safe: it reads first)")
 AUTH_HINT = "check token / token_file / STALWART_TOKEN or username / password / password_file"
+# the permission an API key needs to use the API at all (Stalwart answers 403 without it)
+API_PERMISSION = "authenticate"
 TLS_HINT = ("set ca_path (or STALWART_CA_PATH) to the CA bundle that signed the server's certificate, "
             "or validate_certs: false (only for a lab)")
 PROBLEM_PREFIX = "urn:ietf:params:jmap:error:"
@@ -334,8 +336,13 @@ class JmapClient:
         problem = _problem(response)
         if status == 403:
             detail = problem.get("detail") or problem.get("title") or "Forbidden"
-            raise PermissionDenied(f"the server refused access (HTTP 403) to {shown}: {detail}",
-                                   status=403, url=shown, error_type="forbidden")
+            # a method the credentials may not call is refused inside a 200 answer, naming its
+            # permission; a 403 for the whole request is Stalwart's answer to an API key without
+            # the permission to use the API at all, and to a blocked client address
+            raise PermissionDenied(f"the server refused access (HTTP 403) to {shown}: {detail}; an API key needs the "
+                                   f"permission {API_PERMISSION} to use the API at all (else the server blocks this "
+                                   f"client's address, or a proxy denies the path)", status=403, url=shown,
+                                   error_type="forbidden", permission=API_PERMISSION)
         if status == 404 and http_method == "POST":
             raise EndpointNotFound(
                 f"no Stalwart JMAP API at {shown} (HTTP 404); check url, or set api_url to the JMAP endpoint "

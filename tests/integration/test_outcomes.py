@@ -23,10 +23,13 @@ CREATE_ONLY = "create-only-token"
 # may do everything to strategies, but not reload
 NO_RELOAD = "no-reload-token"
 TOKENS = {
-    CREATE_ONLY: "sysMtaConnectionStrategyGet,sysMtaConnectionStrategyQuery,sysMtaConnectionStrategyCreate",
-    NO_RELOAD: "sysMtaConnectionStrategyGet,sysMtaConnectionStrategyQuery,sysMtaConnectionStrategyCreate,"
+    CREATE_ONLY: "authenticate,sysMtaConnectionStrategyGet,sysMtaConnectionStrategyQuery,sysMtaConnectionStrategyCreate",
+    NO_RELOAD: "authenticate,sysMtaConnectionStrategyGet,sysMtaConnectionStrategyQuery,sysMtaConnectionStrategyCreate,"
                "sysMtaConnectionStrategyUpdate,sysMtaConnectionStrategyDestroy,sysMtaOutboundStrategyGet",
 }
+# may read strategies, but lacks authenticate: Stalwart refuses every request of such an API key
+NO_API = "no-api-token"
+TOKENS[NO_API] = "sysMtaConnectionStrategyGet,sysMtaConnectionStrategyQuery"
 FAST = {"retries": 2, "timeout": 5}
 
 
@@ -295,3 +298,14 @@ def test_a_lost_write_says_why_the_module_reads_again(sim):
 def test_a_run_without_trouble_retries_nothing_and_warns_nothing(sim):
     result = run(sim, name="calm")
     assert result["changed"] is True and result["retried_requests"] == 0 and not result.get("warnings")
+
+
+def test_a_key_without_authenticate_is_told_that_permission_and_nothing_is_read(sim):
+    """Stalwart answers 403 at the session resource (and the JMAP endpoint) for an API key that
+    lacks 'authenticate', whatever else it may do; the message names that permission."""
+    before = sent(sim)
+    result = run_module("mta_connection_strategy_info", {"url": sim.url, "token": NO_API, **FAST})
+    assert result.get("failed") is True
+    assert "HTTP 403" in result["msg"] and "needs the permission authenticate" in result["msg"], result["msg"]
+    assert NO_API not in result["msg"]
+    assert sent(sim)["posts"] == before["posts"]

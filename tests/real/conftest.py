@@ -141,7 +141,7 @@ class SimBackend(Backend):
 
     def __init__(self):
         self.simulator = Simulator(dialect="server", extra_args=[
-            "--token", f"{SIM_READONLY_KEY}=sysMtaConnectionStrategyGet,sysMtaConnectionStrategyQuery"]).start()
+            "--token", f"{SIM_READONLY_KEY}=authenticate,sysMtaConnectionStrategyGet,sysMtaConnectionStrategyQuery"]).start()
         super().__init__(self.simulator.url, "admin-token", SIM_READONLY_KEY, "admin@example.com", "admin-password",
                          "simulator")
         self.initial_connection = DEFAULT_CONNECTION

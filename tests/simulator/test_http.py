@@ -186,12 +186,18 @@ def test_bearer_scheme_is_case_insensitive(sim):
 
 
 def test_extra_tokens_from_the_command_line():
-    with Simulator(extra_args=("--token", "ci-token=sysMtaConnectionStrategyGet",
-                               "--token", "ro=readonly")) as running:
+    with Simulator(extra_args=("--token", "ci-token=authenticate,sysMtaConnectionStrategyGet",
+                               "--token", "ro=readonly", "--token", "no-api=sysMtaConnectionStrategyGet")) as running:
         assert call(running, GET, {}, token="ci-token")[0] == GET
         assert call(running, QUERY, {}, token="ci-token")[1]["type"] == "forbidden"
         assert call(running, QUERY, {}, token="ro")[0] == QUERY
         assert running.http("POST", "/jmap/", GET_ALL, {**JSON, "Authorization": "Bearer other"}).status == 401
+        # without authenticate, as on Stalwart 0.16.19: 403 for the session and for any request
+        refused = {"type": "about:blank", "status": 403, "title": "Forbidden",
+                   "detail": "You do not have enough permissions to access this resource."}
+        for answer in (running.http("GET", "/jmap/session", None, {"Authorization": "Bearer no-api"}),
+                       running.http("POST", "/jmap/", GET_ALL, {**JSON, "Authorization": "Bearer no-api"})):
+            assert answer.status == 403 and answer.json() == refused, answer.body
 
 
 # --- permissions -----------------------------------------------------------------------------
@@ -225,7 +231,8 @@ def test_set_without_any_write_permission_is_forbidden_even_when_empty(any_sim):
 
 
 def test_set_forbidden_names_the_missing_section():
-    with Simulator(extra_args=("--token", "creator=sysMtaConnectionStrategyCreate,sysMtaConnectionStrategyGet")) as running:
+    with Simulator(extra_args=("--token", "creator=authenticate,sysMtaConnectionStrategyCreate,"
+                                          "sysMtaConnectionStrategyGet")) as running:
         assert call(running, SET, {"destroy": ["abc"]}, token="creator")[1] == {
             "type": "forbidden", "description": "You are not authorized to destroy objects of this type"}
         assert call(running, SET, {"update": {"abc": {}}}, token="creator")[1] == {
