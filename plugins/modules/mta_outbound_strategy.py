@@ -121,7 +121,7 @@ EXAMPLES = r"""
       else: default
   delegate_to: localhost
 
-- name: Route to a strategy that the previous task creates, also in check mode
+- name: Route to a strategy that the first task creates, also in check mode
   stalwart.mail.mta_outbound_strategy:
     connection:
       rules:

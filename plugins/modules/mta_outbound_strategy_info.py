@@ -34,7 +34,7 @@ EXAMPLES = r"""
   delegate_to: localhost
   register: routing
 
-- name: Show which strategy mail for Gmail uses
+- name: Show the connection expression, rule by rule (which strategy each condition picks) and its else
   ansible.builtin.debug:
     msg: "{{ routing.outbound_strategy.connection }}"
 """

@@ -159,7 +159,8 @@ def test_the_warm_up_address_is_caught_before_anything_is_written_with_the_messa
 
     command, *shown = console.splitlines()
     assert command.startswith("$ ansible-playbook -i inventory site.yml"), command
-    fatal = next(line for line in shown if line.startswith("fatal: "))
+    # the host's failure: the last fatal line (the check's own failure, which the role rescues, is elided)
+    fatal = [line for line in shown if line.startswith("fatal: ")][-1]
     warning = next(line for line in shown if line.startswith("[WARNING]: "))
     recap = next(line for line in shown if line.startswith("mx1.example.org "))
 
@@ -179,6 +180,10 @@ def test_the_warm_up_address_is_caught_before_anything_is_written_with_the_messa
     assert outcome.rc != 0
     assert fatal in outcome.stdout, f"the guide's failure is not what ansible-playbook prints\n{outcome.output()}"
     assert squeezed(warning) in squeezed(outcome.stdout + outcome.stderr), outcome.output()
-    for count in ("changed=0", "failed=1", "rescued=1"):
-        assert count in recap and count in outcome.stdout
+    # the guide's recap is the mail host's, whose bind probe runs (ok); here it is off (skipped)
+    counts = dict(re.findall(r"(\w+)=(\d+)", recap))
+    counts["ok"], counts["skipped"] = str(int(counts["ok"]) - 1), str(int(counts["skipped"]) + 1)
+    ran = next(line for line in outcome.stdout.splitlines() if line.startswith("mx1.example.org "))
+    assert dict(re.findall(r"(\w+)=(\d+)", ran)) == counts, (recap, ran)
+    assert (counts["changed"], counts["failed"], counts["rescued"]) == ("0", "1", "1")
     assert sim.stats()["writes"] == 0 and sorted(stored(sim)) == ["default"]

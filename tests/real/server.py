@@ -6,7 +6,7 @@ HTTP listener on ``127.0.0.1``; it is stopped and its directory removed afterwar
 test fails. docs/real-server-tests.md tells how to run the suite, and how to point it at an
 existing server instead.
 
-How a fresh data store becomes a usable test server (docs/stalwart-api.md, "A throwaway server"):
+How a fresh data store becomes a usable test server (docs/real-server-tests.md, "A throwaway server"):
 
 1. **Recovery boot, inside a network namespace of its own.** A data store without a listener would
    open Stalwart's default listeners (25, 465, 993, ... on every address) on its first normal
