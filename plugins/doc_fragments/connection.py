@@ -83,18 +83,20 @@ options:
     type: path
   timeout:
     description:
-      - Seconds to wait for each HTTP request (to connect, and then for the answer). Must be greater
-        than 0.
+      - Seconds to wait to connect, and then for each piece of the answer (the timeout of the Python
+        library C(requests)), so an answer that keeps trickling in can take longer as a whole. Must be
+        greater than 0.
     type: float
     default: 30
   retries:
     description:
       - How many times a request is retried after a transient failure (connection refused, HTTP 429,
         502, 503, 504, JMAP C(serverUnavailable)), with exponential backoff; HTTP 429 waits what the
-        server asks in C(Retry-After).
+        server asks in C(Retry-After), at most 30 seconds.
       - A write whose answer was lost is never sent again; the module reads the server's state again
-        and writes only what is still missing.
-      - V(0) means no retry.
+        and writes only what is still missing, at most O(retries) rounds.
+      - V(0) means no retry; a write whose answer was lost then fails the task at once, with
+        C(changed=true) and the write's objects in C(unconfirmed).
     type: int
     default: 3
 notes:

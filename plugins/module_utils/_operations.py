@@ -353,7 +353,19 @@ def apply_outbound(module, client_factory=None):
     the_plan = _planner.plan_singleton(OUTBOUND, current, values)
     stored, reloaded, progress = current, False, _service.Progress()
     if the_plan.changed and not module.check_mode:
-        stored = _write_outbound(client, the_plan, values)
+        try:
+            stored = _write_outbound(client, the_plan, values, progress)
+        except StalwartError as error:
+            if progress.lost is None:
+                raise  # refused, or failed before the write was sent: nothing changed
+            # the write was sent and its answer lost: it may have been applied, so changed is true
+            raise _service.ChangesFailed(
+                f"the outbound strategy: the update of {', '.join(the_plan.update)} was sent and its outcome is "
+                f"unknown: the server may or may not have applied it ({progress.lost.core})"
+                + ("" if error is progress.lost else f"; then: {error.core}")
+                + ". Something may have changed on the server, so changed is true; re-run the task once the server "
+                "answers again: it reads the current state first and writes only what is missing",
+                changed=True, plan=the_plan.summary(), unconfirmed=[OUTBOUND.label]) from None
         progress.confirm("update", OUTBOUND.label)
         if params.get("reload"):
             _service.send_reload(client, progress)
@@ -370,13 +382,16 @@ def apply_outbound(module, client_factory=None):
     return results
 
 
-def _write_outbound(client, the_plan, values):
-    """The update, and after a lost answer a read before anything is sent again."""
-    rounds, rounds_allowed = 0, max(1, int(getattr(client, "retries", 3) or 0))
+def _write_outbound(client, the_plan, values, progress):
+    """The update, and after a lost answer a read before anything is sent again, at most
+    ``retries`` rounds (``progress.lost`` keeps the first lost answer)."""
+    rounds, rounds_allowed = 0, int(getattr(client, "retries", 3) or 0)
     while True:
         try:
             return _service.update_singleton(client, the_plan)
         except WriteOutcomeUnknown as lost:
+            if progress.lost is None:
+                progress.lost = lost
             rounds += 1
             if rounds > rounds_allowed:
                 raise

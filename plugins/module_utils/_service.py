@@ -500,7 +500,8 @@ def _final_objects(objects, progress):
 def _apply(client, first_plan, snapshot, desired, progress, objects, read_and_plan):
     object_type = first_plan.object_type
     the_plan, rounds = first_plan, 0
-    rounds_allowed = max(1, int(getattr(client, "retries", 3) or 0))
+    # at most ``retries`` rounds of "read again, write what is missing" (none with retries: 0)
+    rounds_allowed = int(getattr(client, "retries", 3) or 0)
     while True:
         try:
             write(client, the_plan, snapshot.durations_as_strings, progress)

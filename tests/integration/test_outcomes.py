@@ -309,3 +309,49 @@ def test_a_key_without_authenticate_is_told_that_permission_and_nothing_is_read(
     assert "HTTP 403" in result["msg"] and "needs the permission authenticate" in result["msg"], result["msg"]
     assert NO_API not in result["msg"]
     assert sent(sim)["posts"] == before["posts"]
+
+
+# --- the outbound strategy after a lost answer; retries: 0 --------------------------------------
+
+
+def run_outbound(sim, **args):
+    return run_module("mta_outbound_strategy", {"url": sim.url, "token": ADMIN_TOKEN, **FAST, **args})
+
+
+def test_an_outbound_update_whose_answer_was_lost_is_changed_even_when_the_server_then_fails(sim):
+    """The update lands, its answer is lost, then the reads fail: the module cannot confirm it,
+    and must not report 'nothing changed' (the role's rescue then reloads what may have landed)."""
+    sim.fault("drop_after", match="write")
+    sim.fault("http503", count=20, match="read", skip=1)  # the read before the write goes through
+    result = run_outbound(sim, connection={"rules": [], "else": "default"}, tls={"rules": [], "else": "default"},
+                          reload=True)
+    assert result.get("failed") is True
+    assert result["changed"] is True and result["unconfirmed"] == ["outbound strategy"], result
+    assert "outcome is unknown" in result["msg"] and "nothing was changed" not in result["msg"], result["msg"]
+    assert result["plan"] == {"update": ["tls"]}
+    assert sim.dump()["outbound"]["tls"] == {"match": {}, "else": "'default'"}, "the update did land"
+    assert sim.stats()["reloads"] == 0
+
+
+def test_an_outbound_update_that_keeps_timing_out_is_changed_true(sim):
+    sim.fault("http504", count=10, match="write")
+    result = run_outbound(sim, tls={"rules": [], "else": "default"})
+    assert result.get("failed") is True and result["changed"] is True, result
+    assert "may or may not have applied it" in result["msg"], result["msg"]
+    # the first, then one per round of read-and-write
+    assert [entry["class"] for entry in sim.log()].count("write") == FAST["retries"] + 1
+
+
+def test_an_outbound_update_refused_by_the_server_is_changed_false(sim):
+    result = run_outbound(sim, connection={"rules": [{"if": "(", "then": "default"}], "else": "default"})
+    assert result.get("failed") is True and result["changed"] is False, result
+
+
+def test_with_retries_zero_a_lost_write_is_not_read_or_sent_again(sim):
+    """retries: 0 means no retry: a write whose answer was lost fails at once, changed true and
+    unconfirmed, with no second read and no second write."""
+    sim.fault("http503", match="write")
+    result = run(sim, name="once", retries=0)
+    assert result.get("failed") is True and result["changed"] is True, result
+    assert result["unconfirmed"] == ["once"]
+    assert [entry["class"] for entry in sim.log()] == ["session", "read", "write"]
