@@ -17,7 +17,8 @@ options:
   url:
     description:
       - Base URL of the Stalwart server, for example V(https://mail.example.com).
-      - Must start with V(http://) or V(https://).
+      - Must start with V(http://) or V(https://), and hold no credentials (V(user:password@)); those go in
+        O(username) and O(password), or use O(token).
       - If not set, the value of the E(STALWART_URL) environment variable is used.
       - The JMAP endpoint is discovered from the session resource V({url}/jmap/session); where the
         server has none, V({url}/api) is used. See O(api_url).

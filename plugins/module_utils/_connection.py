@@ -95,6 +95,26 @@ def _check_url(option, value):
     if not text.lower().startswith(_SCHEMES) or not urlsplit(text).hostname:
         raise InputError(f"{option}: expected an http:// or https:// URL such as https://mail.example.com, "
                          f"got {redact_url(str(value))!r}", option=option)
+    if "@" in urlsplit(text).netloc:
+        # requests would log in with them, over the token, and the option is no secret: Ansible
+        # shows it (client_from_module masks the password in the module's own result)
+        raise InputError(f"{option}: {redact_url(text)!r} holds credentials (user:password@); give them in username "
+                         f"and password (or password_file), or use a token", option=option)
+
+
+def url_secrets(params):
+    """The passwords written into ``url`` or ``api_url`` (``user:password@``), to be masked."""
+    found = []
+    for option in ("url", "api_url"):
+        value = params.get(option)
+        if isinstance(value, str) and "@" in value:
+            try:
+                password = urlsplit(value).password
+            except ValueError:
+                password = None
+            if password:
+                found.append(password)
+    return found
 
 
 def _read_secret_file(option, path, strip_all):
@@ -252,6 +272,8 @@ def client_from_module(module, environ=None):
     """
     if not HAS_REQUESTS:
         module.fail_json(msg=missing_required_lib("requests"), exception=REQUESTS_IMPORT_ERROR)
+    for secret in url_secrets(module.params):
+        module.no_log_values.add(secret)
     settings = connection_settings(module.params, environ)
     for secret in settings.pop("secrets"):
         module.no_log_values.add(secret)

@@ -108,6 +108,9 @@ CASES = [
     connection_case("url-ftp-scheme", "c2", "url", ACCEPT_URL, {"url": "ftp://@SIM_HOSTPORT@"}),
     connection_case("url-empty", "c3", "url", ACCEPT_URL, {"url": ""}),
     connection_case("api-url-without-scheme", "c4", "api_url", ACCEPT_URL, {"api_url": "@SIM_HOSTPORT@/jmap/"}),
+    # credentials in the URL: refused (they would override the token), and the password masked
+    connection_case("url-with-credentials", "c4b", "url", r"\busername\b.*\bpassword\b",
+                    {"url": "http://ops:UrlPassw0rd@@SIM_HOSTPORT@"}),
     connection_case("token-and-username", "c5", ("token", "username"), ACCEPT_EXCLUSIVE,
                     {"username": ADMIN_USER, "password": ADMIN_PASSWORD}),
     connection_case("token-and-token-file", "c6", ("token", "token_file"), ACCEPT_EXCLUSIVE,
@@ -348,6 +351,12 @@ def test_what_is_accepted_cannot_be_matched_by_the_option_or_the_value_alone(bad
     echo = f"strategy 'x': {', '.join(case.option_names)}: {' '.join(strings_in(own))} {json.dumps(own)}"
     assert not re.search(case.accepted, echo, re.IGNORECASE), echo
     assert not re.search(case.accepted, shown(echo, case, module_args), re.IGNORECASE), echo
+
+
+def test_a_password_written_into_the_url_is_masked_in_the_result(bad_input_run):
+    result = result_of(bad_input_run[0], "url-with-credentials")
+    assert "UrlPassw0rd" not in json.dumps(result), result
+    assert result["invocation"]["module_args"]["url"].startswith("http://ops:********@"), result["invocation"]
 
 
 def test_bad_input_sends_no_request(bad_input_run):
