@@ -356,7 +356,9 @@ def test_what_is_accepted_cannot_be_matched_by_the_option_or_the_value_alone(bad
 def test_a_password_written_into_the_url_is_masked_in_the_result(bad_input_run):
     result = result_of(bad_input_run[0], "url-with-credentials")
     assert "UrlPassw0rd" not in json.dumps(result), result
-    assert result["invocation"]["module_args"]["url"].startswith("http://ops:********@"), result["invocation"]
+    # the arguments echoed back (ansible-core 2.21 adds them only with INJECT_INVOCATION)
+    if "invocation" in result:
+        assert result["invocation"]["module_args"]["url"].startswith("http://ops:********@"), result["invocation"]
 
 
 def test_bad_input_sends_no_request(bad_input_run):
