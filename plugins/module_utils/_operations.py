@@ -359,12 +359,9 @@ def apply_outbound(module, client_factory=None):
             if progress.lost is None:
                 raise  # refused, or failed before the write was sent: nothing changed
             # the write was sent and its answer lost: it may have been applied, so changed is true
+            progress.unconfirmed = list(the_plan.update)
             raise _service.ChangesFailed(
-                f"the outbound strategy: the update of {', '.join(the_plan.update)} was sent and its outcome is "
-                f"unknown: the server may or may not have applied it ({progress.lost.core})"
-                + ("" if error is progress.lost else f"; then: {error.core}")
-                + ". Something may have changed on the server, so changed is true; re-run the task once the server "
-                "answers again: it reads the current state first and writes only what is missing",
+                "the outbound strategy: " + _service.changes_failed_text(error, progress, what="expressions"),
                 changed=True, plan=the_plan.summary(), unconfirmed=[OUTBOUND.label]) from None
         progress.confirm("update", OUTBOUND.label)
         if params.get("reload"):
@@ -385,7 +382,7 @@ def apply_outbound(module, client_factory=None):
 def _write_outbound(client, the_plan, values, progress):
     """The update, and after a lost answer a read before anything is sent again, at most
     ``retries`` rounds (``progress.lost`` keeps the first lost answer)."""
-    rounds, rounds_allowed = 0, int(getattr(client, "retries", 3) or 0)
+    rounds, rounds_allowed = 0, _service.recovery_rounds(client)
     while True:
         try:
             return _service.update_singleton(client, the_plan)

@@ -497,11 +497,16 @@ def _final_objects(objects, progress):
     return result
 
 
+def recovery_rounds(client):
+    """How many rounds of "read again, write what is missing" may follow lost answers: the
+    client's ``retries`` (none with ``retries: 0``)."""
+    return int(getattr(client, "retries", 3) or 0)
+
+
 def _apply(client, first_plan, snapshot, desired, progress, objects, read_and_plan):
     object_type = first_plan.object_type
     the_plan, rounds = first_plan, 0
-    # at most ``retries`` rounds of "read again, write what is missing" (none with retries: 0)
-    rounds_allowed = int(getattr(client, "retries", 3) or 0)
+    rounds_allowed = recovery_rounds(client)
     while True:
         try:
             write(client, the_plan, snapshot.durations_as_strings, progress)
@@ -540,13 +545,14 @@ def _names(names):
     return ", ".join(shorten(name) for name in names)
 
 
-def changes_failed_text(error, progress):
-    """The message of a failure after something changed: what was applied, what is unknown, what
-    happened, and that a re-run finishes the job (it reads first)."""
+def changes_failed_text(error, progress, what="strategies"):
+    """The message of a failure after something changed: what was applied, what is unknown
+    (``what``: the objects ``progress.unconfirmed`` names), what happened, and that a re-run
+    finishes the job (it reads first)."""
     parts = []
     if progress.lost is not None and progress.unconfirmed:
         parts.append(f"a write was sent and its outcome is unknown: the server may or may not have applied it "
-                     f"({progress.lost.core}; strategies: {_names(progress.unconfirmed)})")
+                     f"({progress.lost.core}; {what}: {_names(progress.unconfirmed)})")
     elif progress.lost is not None:
         parts.append(f"a write's answer was lost ({progress.lost.core})")
     applied = [f"{kind} {_names(names)}" for kind, names in progress.applied.items() if names]
