@@ -73,7 +73,7 @@ from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.stalwart.mail.plugins.module_utils._values import name_literal
+from ansible_collections.stalwart.mail.plugins.module_utils._values import as_text, name_literal
 
 ROUTE_KEYS = ("if", "strategy")
 ACCEPTED = "a route is a dictionary {if: <condition>, strategy: <name>}"
@@ -86,16 +86,15 @@ def _strategy(where, value):
         raise AnsibleFilterError(
             f"{where}: the strategy must be a name, got the boolean {str(value).lower()} (YAML reads an unquoted "
             f"yes, no, true, false, on or off as a boolean): quote it, for example strategy: 'yes'")
-    if isinstance(value, (int, float)):
-        # a number is taken as its text, as merge_strategies takes a strategy's name
-        value = str(value)
-    if not isinstance(value, str) or not value.strip():
+    # a number is taken as its text, as merge_strategies and the modules take a name
+    text = as_text(value)
+    if text is None or not text.strip():
         raise AnsibleFilterError(f"{where} must be a non-empty string (a strategy name), got {value!r}")
-    if name_literal(value) is None:
+    if name_literal(text) is None:
         raise AnsibleFilterError(
-            f"{where}: the name {value!r} cannot be written as a string literal of Stalwart's expressions (it "
+            f"{where}: the name {text!r} cannot be written as a string literal of Stalwart's expressions (it "
             f"holds a backslash, or both kinds of quote); give the strategy another name")
-    return str(value)
+    return str(text)
 
 
 def merge_routes(layers, default=None):
@@ -122,9 +121,7 @@ def merge_routes(layers, default=None):
             condition = route.get("if")
             if not isinstance(condition, str) or not condition.strip():
                 raise AnsibleFilterError(f"{where}: if must be a non-empty string (a condition); {ACCEPTED}")
-            if route.get("strategy") is None:
-                raise AnsibleFilterError(f"{where}: strategy must be a non-empty string; {ACCEPTED}")
-            rules.append({"if": str(condition), "then": _strategy(f"{where}: strategy", route["strategy"])})
+            rules.append({"if": str(condition), "then": _strategy(f"{where}: strategy", route.get("strategy"))})
     return rules
 
 

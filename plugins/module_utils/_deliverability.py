@@ -473,10 +473,10 @@ def check_ptr(report, pair, settings, answers):
     if pair.skip_ip_dns:
         # reported under the first of the skipped checks that was asked for (the finding's check
         # is always one of the checks given)
-        skipped = [check for check in ("ptr", "fcrdns", "ehlo_matches_ptr", "generic_ptr", "ehlo_contains_ip")
-                   if settings.wants(check)]
-        if skipped:
-            report.add(fields, skipped[0], "info",
+        first = next((check for check in ("ptr", "fcrdns", "ehlo_matches_ptr", "generic_ptr", "ehlo_contains_ip")
+                      if settings.wants(check)), None)
+        if first:
+            report.add(fields, first, "info",
                        f"{ip} is a private or reserved address and public_ips maps it to no public address, so its DNS "
                        "checks were skipped",
                        "the public address receivers see, in public_ips (for 1:1 NAT), or resolver.nameservers "
