@@ -509,12 +509,12 @@ def test_the_two_module_tasks_of_the_role_differ_only_in_when_and_purge():
     assert stepped.pop("when") == "not mta_connection_strategies_routing or mta_connection_strategies_rules is sequence"
     assert usual[MODULE].pop("purge") == "{{ stalwart_mta_connection_strategies_purge }}"
     assert stepped[MODULE].pop("purge") == ("{{ (stalwart_mta_connection_strategies_purge | bool)"
-                                            " and (ansible_check_mode or not mta_connection_strategies_routing) }}")
+                                            " and not mta_connection_strategies_deletes_last }}")
     # with routing, the items set absent are deleted after the expression is written (routing.yml),
     # except in check mode, where this task predicts the deletes and routing.yml's last step is skipped
     assert usual[MODULE].pop("strategies") == "{{ mta_connection_strategies_merged }}"
-    assert stepped[MODULE].pop("strategies") == ("{{ mta_connection_strategies_present if mta_connection_strategies_routing"
-                                                 " and not ansible_check_mode else mta_connection_strategies_merged }}")
+    assert stepped[MODULE].pop("strategies") == ("{{ mta_connection_strategies_present if"
+                                                 " mta_connection_strategies_deletes_last else mta_connection_strategies_merged }}")
     assert stepped[MODULE].pop("purge_keep") == ("{{ mta_connection_strategies_keep if mta_connection_strategies_routing"
-                                                 " and ansible_check_mode else omit }}")
+                                                 " else omit }}")
     assert usual == stepped
