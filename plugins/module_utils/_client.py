@@ -45,6 +45,27 @@ else:
     HAS_REQUESTS = True
     REQUESTS_IMPORT_ERROR = None
 
+
+class _BearerAuth:
+    """requests' auth for a token: the ``Authorization: Bearer`` header. Its repr does not show
+    the token."""
+
+    def __init__(self, token):
+        self._token = token
+
+    def __call__(self, request):
+        request.headers["Authorization"] = f"Bearer {self._token}"
+        return request
+
+    def __repr__(self):
+        return "_BearerAuth(token=<hidden>)"
+
+
+def _no_auth(request):
+    """requests' auth for no credentials: the request as it is (the server answers 401)."""
+    return request
+
+
 COLLECTION_VERSION = "0.1.0"
 USER_AGENT = f"stalwart.mail-ansible/{COLLECTION_VERSION}"
 USING = ["urn:ietf:params:jmap:core", "urn:stalwart:jmap"]
@@ -218,10 +239,15 @@ class JmapClient:
                 "Accept": "application/json",
                 "User-Agent": USER_AGENT,
             })
+            # The session's auth is always set, so that requests never reads ~/.netrc (or $NETRC):
+            # for a request without auth of its own it would, and an entry for the server's host
+            # would overwrite the Authorization header, the token replaced by other credentials.
             if self._token:
-                http.headers["Authorization"] = f"Bearer {self._token}"
+                http.auth = _BearerAuth(self._token)
             elif self._username is not None:
                 http.auth = (self._username, self._password or "")
+            else:
+                http.auth = _no_auth
             self._http = http
         return self._http
 

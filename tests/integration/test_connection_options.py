@@ -40,3 +40,24 @@ def test_environment_variables_url_and_token(sim, ansible):
     assert outcome.result("from env")["changed"] is True
     assert [item["rcpt_to_timeout"] for item in outcome.result("info from env")["strategies"]] == ["2m"]
     assert ADMIN_TOKEN not in outcome.stdout + outcome.stderr
+
+
+def test_a_netrc_entry_for_the_server_does_not_replace_the_token(sim, ansible, tmp_path):
+    """requests reads ``~/.netrc`` (or ``$NETRC``) for a request that carries no auth of its own
+    and lets it overwrite the Authorization header: an operator's netrc entry for the server's host
+    would replace the token with other credentials, in the module and in the worker alike. The
+    token must be what the server sees; here the netrc's credentials are wrong, so the server would
+    answer 401."""
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login intruder password not-the-token\n")
+    netrc.chmod(0o600)
+    tasks = [{"name": "in the worker", MODULE: {"url": sim.url, "token": ADMIN_TOKEN, "name": "beside-netrc",
+                                                "connect_timeout": "3m"}},
+             # async: the module in a process of its own, as the fallback runs it
+             {"name": "as a module", MODULE: {"url": sim.url, "token": ADMIN_TOKEN, "name": "beside-netrc-2"},
+              "async": 60, "poll": 1}]
+    outcome = ansible(tasks, env={"NETRC": str(netrc)})
+    assert outcome.rc == 0, outcome.output()
+    assert stored(sim)["beside-netrc"]["connectTimeout"] == 180000
+    assert "beside-netrc-2" in stored(sim)
+    assert outcome.result("as a module").get("finished") == 1

@@ -275,6 +275,25 @@ def test_basic_auth(server):
     assert server.posts()[0]["path"] == "/api"
 
 
+@pytest.mark.parametrize("credentials, expected", [
+    ({}, f"Bearer {TOKEN}"),
+    ({"token": None, "username": USER, "password": PASSWORD},
+     "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()),
+    ({"token": None}, None),
+], ids=["token", "basic", "none"])
+def test_a_netrc_entry_for_the_host_is_not_read(server, tmp_path, monkeypatch, credentials, expected):
+    """requests reads $NETRC (or ~/.netrc) for a request without auth of its own and lets its entry
+    overwrite the Authorization header: the client sends what it was given, and nothing without
+    credentials."""
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login intruder password from-netrc\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    server.answer(session(), get_ok())
+    client_for(server, **credentials).post(GET)
+    assert [request["headers"].get("Authorization") for request in server.requests] == [expected, expected]
+
+
 # --- error mapping -----------------------------------------------------------------------------
 
 
