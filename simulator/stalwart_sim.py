@@ -1888,7 +1888,10 @@ class Simulator:
         }
         for index, (token, permissions) in enumerate((tokens or {}).items()):
             self.tokens[token] = Account(f"token{index + 1}@example.com", 10 + index, permissions)
-        self.users = {"admin@example.com": ("admin-password", self.tokens["admin-token"])}
+        # Basic logins; the second one's password is not ASCII: the server decodes the credentials
+        # as UTF-8 (checked on Stalwart 0.16.19: the Latin-1 form of the same password gets 401)
+        self.users = {"admin@example.com": ("admin-password", self.tokens["admin-token"]),
+                      "utf8@example.com": ("pässwörd-€-utf8", Account("utf8@example.com", 5, ALL_PERMISSIONS))}
         if state_file and os.path.exists(state_file):
             self.load()
         if seed and not self.strategies:

@@ -245,7 +245,9 @@ class JmapClient:
             if self._token:
                 http.auth = _BearerAuth(self._token)
             elif self._username is not None:
-                http.auth = (self._username, self._password or "")
+                # as UTF-8 bytes, which Stalwart decodes (RFC 7617): requests encodes text as
+                # Latin-1, so that "ä" was refused and "€" raised before anything was sent
+                http.auth = (self._username.encode("utf-8"), (self._password or "").encode("utf-8"))
             else:
                 http.auth = _no_auth
             self._http = http

@@ -20,7 +20,7 @@ import pytest
 
 from tests.real.proxy import CountingProxy
 from tests.real.server import RealServer, ServerError, basic, bearer, binary_version, find_binary, http
-from tests.support.sim import DEFAULT_CONNECTION, Simulator
+from tests.support.sim import DEFAULT_CONNECTION, UTF8_PASSWORD, UTF8_USER, Simulator
 
 USING = ["urn:ietf:params:jmap:core", "urn:stalwart:jmap"]
 # Every strategy a scenario writes carries this prefix: against an existing server, the suite
@@ -142,7 +142,7 @@ class SimBackend(Backend):
     def __init__(self):
         self.simulator = Simulator(dialect="server", extra_args=[
             "--token", f"{SIM_READONLY_KEY}=authenticate,sysMtaConnectionStrategyGet,sysMtaConnectionStrategyQuery"]).start()
-        super().__init__(self.simulator.url, "admin-token", SIM_READONLY_KEY, "admin@example.com", "admin-password",
+        super().__init__(self.simulator.url, "admin-token", SIM_READONLY_KEY, UTF8_USER, UTF8_PASSWORD,
                          "simulator")
         self.initial_connection = DEFAULT_CONNECTION
 

@@ -161,7 +161,8 @@ class RealServer:
         # token_urlsafe password that started with "_" (1 in 64) could never log in, and the
         # recovery boot failed with 401 for as long as it retried.
         self.recovery_password = secrets.token_hex(18)
-        self.admin_password = "Tr0ub4dor&3-" + secrets.token_urlsafe(12)
+        # not ASCII: the collection must send Basic credentials as UTF-8, which the server decodes
+        self.admin_password = "Tr0ub4dor&3-ä€-" + secrets.token_urlsafe(12)
         self.admin_token = None
         self.readonly_token = None
         self.process = None

@@ -30,6 +30,7 @@ NOPERM_TOKEN = "noperm-token"
 NOOUTBOUND_TOKEN = "nooutbound-token"
 ADMIN_USER = "admin@example.com"
 ADMIN_PASSWORD = "admin-password"
+UTF8_USER, UTF8_PASSWORD = "utf8@example.com", "pässwörd-€-utf8"  # a Basic login whose password is not ASCII
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SIMULATOR_SCRIPT = REPO_ROOT / "simulator" / "stalwart_sim.py"

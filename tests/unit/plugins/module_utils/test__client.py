@@ -275,6 +275,16 @@ def test_basic_auth(server):
     assert server.posts()[0]["path"] == "/api"
 
 
+@pytest.mark.parametrize("password", ["pässwörd", "pass-€-word"])
+def test_basic_auth_sends_utf8(server, password):
+    """RFC 7617: Stalwart decodes Basic credentials as UTF-8. requests encodes text as Latin-1: the
+    first password reached the server as other bytes (401), the second raised before sending."""
+    server.answer(no_session(), get_ok())
+    client_for(server, token=None, username="öps@example.org", password=password).post(GET)
+    expected = "Basic " + base64.b64encode(f"öps@example.org:{password}".encode()).decode()
+    assert [request["headers"]["Authorization"] for request in server.requests] == [expected, expected]
+
+
 @pytest.mark.parametrize("credentials, expected", [
     ({}, f"Bearer {TOKEN}"),
     ({"token": None, "username": USER, "password": PASSWORD},
