@@ -34,7 +34,9 @@ options:
     type: str
   token:
     description:
-      - Bearer token (a Stalwart API key) to authenticate with.
+      - Bearer token (a Stalwart API key) to authenticate with. Surrounding white space (a vaulted
+        value's trailing newline) is ignored; a token with a space or a character that is not ASCII
+        inside is refused before any request.
       - Mutually exclusive with O(token_file), O(username), O(password) and O(password_file).
       - If no credential option is set, the value of the E(STALWART_TOKEN) environment variable is
         used. An option set on the task always wins over the environment.
@@ -49,7 +51,8 @@ options:
     type: path
   username:
     description:
-      - User name for HTTP Basic authentication (Stalwart logins are email addresses).
+      - User name for HTTP Basic authentication (Stalwart logins are email addresses); it may not
+        hold V(:). The user name and the password are sent as UTF-8, as Stalwart reads them.
       - Needs O(password) or O(password_file). Mutually exclusive with O(token) and O(token_file).
       - If not set, the value of the E(STALWART_USER) environment variable is used, unless O(token) or
         O(token_file) is set.

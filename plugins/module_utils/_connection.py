@@ -137,6 +137,21 @@ def _read_secret_file(option, path, strip_all):
     return secret
 
 
+def _check_token(label, option, token):
+    """The token as it is sent: without surrounding white space (a vaulted value often ends in a
+    newline), as ``token_file`` is read. InputError, before any request, for a token that an HTTP
+    header cannot carry; the message shows the character, never the token."""
+    token = token.strip()
+    if not token:
+        raise InputError(f"{label}: the token is empty (white space only)", option=option)
+    bad = next((char for char in token if not "!" <= char <= "~"), None)
+    if bad is not None:
+        shown = "white space" if bad.isspace() else f"the character U+{ord(bad):04X}"
+        raise InputError(f"{label}: the token holds {shown}, which an HTTP header cannot carry; a Stalwart API "
+                         "key is ASCII letters, digits and punctuation, without spaces", option=option)
+    return token
+
+
 def _label(name, sources):
     """How to name an auth option in a message: ``token_file`` or ``token_file (STALWART_TOKEN_FILE)``."""
     if sources.get(name) == "env":
@@ -212,7 +227,13 @@ def connection_settings(params, environ=None):
     password = chosen.get("password")
     if "password_file" in chosen:
         password = _read_secret_file(_label("password_file", sources), chosen["password_file"], strip_all=False)
+    if token is not None:
+        option = "token_file" if "token_file" in chosen else "token"
+        token = _check_token(_label(option, sources), option, token)
     username = chosen.get("username")
+    if username is not None and ":" in username:
+        raise InputError(f"{_label('username', sources)}: HTTP Basic authentication cannot carry a user name "
+                         "with ':' (it separates the user name from the password)", option="username")
     if username is not None and password is None:
         raise InputError("password: HTTP Basic authentication needs a password for username; it is missing: "
                          "set password or password_file (or STALWART_PASSWORD / STALWART_PASSWORD_FILE)",

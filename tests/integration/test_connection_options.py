@@ -61,3 +61,25 @@ def test_a_netrc_entry_for_the_server_does_not_replace_the_token(sim, ansible, t
     assert stored(sim)["beside-netrc"]["connectTimeout"] == 180000
     assert "beside-netrc-2" in stored(sim)
     assert outcome.result("as a module").get("finished") == 1
+
+
+def test_a_token_with_a_trailing_newline_works_and_one_a_header_cannot_carry_is_refused(sim, ansible):
+    """A vaulted token often ends in a newline: it is dropped, as token_file is read. A token with
+    white space or a non-ASCII character inside was sent to requests, which raised with the token
+    in its message (the task's output); it is now refused before any request, naming the option
+    and never showing the token. Both paths: in the worker, and as a module (async)."""
+    broken = ADMIN_TOKEN[:3] + " " + ADMIN_TOKEN[3:]
+    tasks = [{"name": "newline", MODULE: {"url": sim.url, "token": ADMIN_TOKEN + "\n", "name": "vaulted"}},
+             {"name": "newline as a module", MODULE: {"url": sim.url, "token": ADMIN_TOKEN + "\n", "name": "vaulted-2"},
+              "async": 60, "poll": 1}]
+    outcome = ansible(tasks)
+    assert outcome.rc == 0, outcome.output()
+    assert {"vaulted", "vaulted-2"} <= set(stored(sim))
+    sim.reset()
+    for task in ({"name": "space", MODULE: {"url": sim.url, "token": broken, "name": "never"}},
+                 {"name": "space", MODULE: {"url": sim.url, "token": broken, "name": "never"}, "async": 60, "poll": 1}):
+        outcome = ansible([task])
+        assert outcome.rc != 0
+        assert "token: the token holds white space, which an HTTP header cannot carry" in outcome.result("space")["msg"]
+        assert ADMIN_TOKEN[3:] not in outcome.stdout + outcome.stderr
+        assert sim.stats()["requests"] == 0

@@ -146,10 +146,11 @@ def files(tmp_path):
     (tmp_path / "token").write_text(f"  {TOKEN}\n")
     (tmp_path / "password").write_text(f"{PASSWORD} \n")
     (tmp_path / "empty").write_text("\n")
+    (tmp_path / "nonascii").write_text(f"{TOKEN}€\n", encoding="utf-8")
     (tmp_path / "dir").mkdir()
     (tmp_path / "ca.pem").write_text("not checked here")
     return {"@token": str(tmp_path / "token"), "@password": str(tmp_path / "password"),
-            "@empty": str(tmp_path / "empty"), "@dir": str(tmp_path / "dir"), "@ca": str(tmp_path / "ca.pem"),
+            "@empty": str(tmp_path / "empty"), "@nonascii": str(tmp_path / "nonascii"), "@dir": str(tmp_path / "dir"), "@ca": str(tmp_path / "ca.pem"),
             "@missing": str(tmp_path / "missing")}
 
 
@@ -178,6 +179,12 @@ BAD = [
     ({"timeout": -1.5}, "timeout", r"> 0"),
     ({"retries": -1}, "retries", r">= 0"),
     ({"ca_path": "@missing"}, "ca_path", r"not found"),
+    # a token an HTTP header cannot carry: refused here, where requests raised with the token in its message
+    ({"token": TOKEN[:4] + " " + TOKEN[4:]}, "token", r"holds white space"),
+    ({"token": TOKEN + "\u00f6"}, "token", r"holds the character U\+00F6, which an HTTP header cannot carry"),
+    ({"token": "\t \n"}, "token", r"empty \(white space only\)"),
+    ({"token_file": "@nonascii"}, "token_file", r"U\+20AC"),
+    ({"username": "ad:min", "password": PASSWORD}, "username", r"':'"),
 ]
 
 
@@ -212,6 +219,9 @@ def test_url_userinfo_is_not_echoed():
     ({}, {"STALWART_USER": "admin", "STALWART_PASSWORD": PASSWORD}, (None, "admin", PASSWORD)),
     ({"token": TOKEN}, {"STALWART_USER": "admin", "STALWART_PASSWORD": PASSWORD}, (TOKEN, None, None)),
     ({"token": ""}, {"STALWART_TOKEN": TOKEN}, (TOKEN, None, None)),
+    # surrounding white space dropped, as token_file is read (a vaulted value often ends in a newline)
+    ({"token": TOKEN + "\n"}, {}, (TOKEN, None, None)),
+    ({}, {"STALWART_TOKEN": f" {TOKEN}\r\n"}, (TOKEN, None, None)),
     ({}, {}, (None, None, None)),
 ])
 def test_credentials_task_options_win_over_the_environment(files, given, env, expected):
@@ -228,6 +238,12 @@ def test_conflicting_environment_is_refused(env, words):
     with pytest.raises(InputError, match="mutually exclusive") as caught:
         connection_settings(params(), environ=env)
     assert words in caught.value.msg and TOKEN not in caught.value.msg
+
+
+def test_env_token_problem_names_the_variable():
+    with pytest.raises(InputError, match=r"^token \(from STALWART_TOKEN\): the token holds white space") as caught:
+        connection_settings(params(), environ={"STALWART_TOKEN": f"{TOKEN} x"})
+    assert TOKEN not in caught.value.msg
 
 
 def test_env_token_file_problem_names_the_variable(files):
