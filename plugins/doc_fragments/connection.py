@@ -16,7 +16,8 @@ class ModuleDocFragment:
 options:
   url:
     description:
-      - Base URL of the Stalwart server, for example V(https://mail.example.com).
+      - Base URL of the Stalwart server, for example V(https://mail.example.com), without the API's path
+        (V(/jmap)), a query or a fragment. A path is kept for a server behind a reverse proxy's prefix.
       - Must start with V(http://) or V(https://), and hold no credentials (V(user:password@)); those go in
         O(username) and O(password), or use O(token).
       - If not set, the value of the E(STALWART_URL) environment variable is used.

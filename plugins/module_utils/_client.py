@@ -372,8 +372,11 @@ class JmapClient:
                                    f"client's address, or a proxy denies the path)", status=403, url=shown,
                                    error_type="forbidden", permission=API_PERMISSION)
         if status == 404 and http_method == "POST":
+            hint = ""
+            if re.search(r"/(jmap(/session)?|api)/?$", urlsplit(self.url).path):
+                hint = " (url is the server's URL, without the API's path: https://mail.example.com, not …/jmap)"
             raise EndpointNotFound(
-                f"no Stalwart JMAP API at {shown} (HTTP 404); check url, or set api_url to the JMAP endpoint "
+                f"no Stalwart JMAP API at {shown} (HTTP 404); check url{hint}, or set api_url to the JMAP endpoint "
                 "(for example https://mail.example.com/jmap/)", status=404, url=shown)
         if 300 <= status < 400:
             location = redact_url(response.headers.get("Location", "") or "?")

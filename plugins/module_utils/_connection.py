@@ -92,14 +92,31 @@ def _given(value):
 
 def _check_url(option, value):
     text = value if isinstance(value, str) else ""
-    if not text.lower().startswith(_SCHEMES) or not urlsplit(text).hostname:
+    try:
+        parts = urlsplit(text)
+    except ValueError:  # an IPv6 address whose '[' is not closed
+        parts = None
+    if not text.lower().startswith(_SCHEMES) or parts is None or not parts.hostname:
         raise InputError(f"{option}: expected an http:// or https:// URL such as https://mail.example.com, "
                          f"got {redact_url(str(value))!r}", option=option)
-    if "@" in urlsplit(text).netloc:
+    if "@" in parts.netloc:
         # requests would log in with them, over the token, and the option is no secret: Ansible
         # shows it (client_from_module masks the password in the module's own result)
         raise InputError(f"{option}: {redact_url(text)!r} holds credentials (user:password@); give them in username "
                          f"and password (or password_file), or use a token", option=option)
+    # each of these reached requests, which failed at the first attempt ("Failed to parse") or,
+    # for a query or a fragment, sent the request to another path
+    if any(char.isspace() or ord(char) < 32 or ord(char) == 127 for char in text):
+        raise InputError(f"{option}: {text!r} holds white space or a control character", option=option)
+    try:
+        port = parts.port
+    except ValueError:  # not a number, or past 65535
+        port = 0
+    if port == 0:
+        raise InputError(f"{option}: the port of {text!r} must be a number from 1 to 65535", option=option)
+    if "?" in text or "#" in text:
+        raise InputError(f"{option}: {text!r} holds a query or a fragment ('?' or '#'); give the server's URL "
+                         "alone, such as https://mail.example.com", option=option)
 
 
 def url_secrets(params):

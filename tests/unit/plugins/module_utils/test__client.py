@@ -362,6 +362,17 @@ def test_post_error_mapping(server, label, answer, exception, words, details):
     assert TOKEN not in error.msg
 
 
+@pytest.mark.parametrize("path, hinted", [
+    ("", False), ("/stalwart", False), ("/jmap", True), ("/jmap/", True), ("/jmap/session", True), ("/api", True)])
+def test_a_404_says_when_url_holds_the_api_path(server, path, hinted):
+    """A url given as the JMAP endpoint (…/jmap) finds no session under it and no API: the message
+    says that url is the server's URL; a reverse proxy's own prefix gets no such hint."""
+    server.answer(no_session(), problem(404, "about:blank", "Not found"))
+    with pytest.raises(EndpointNotFound) as caught:
+        JmapClient(server.url + path, token=TOKEN, timeout=5, sleep=Sleeps()).post(GET)
+    assert ("without the API's path" in caught.value.msg) is hinted, caught.value.msg
+
+
 def test_not_request_does_not_echo_the_request_body(server):
     server.answer(session(), problem(400, "urn:ietf:params:jmap:error:notRequest", RAW_BODY))
     with pytest.raises(ProtocolError) as caught:
