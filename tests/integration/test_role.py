@@ -420,6 +420,8 @@ def test_the_role_ends_itself_only_whatever_way_it_is_called(tmp_path, sim, how)
     # ended before the include (2.18 and later), or the include skipped (2.16 and 2.17)
     assert [entry["status"] for entry in steps] == ([] if ROLE_ENDS_ITSELF else ["skipped"])
     assert "ended" in stored(sim) and sim.stats()["reloads"] == 1
+    # no warning of its own (2.16 and 2.17 warned of the empty tasks/noop.yml on every run)
+    assert "WARNING" not in outcome.stdout + outcome.stderr, outcome.output()
 
 
 @pytest.mark.parametrize("off", [False, "False", "off"])
@@ -505,8 +507,10 @@ def test_the_two_module_tasks_of_the_role_differ_only_in_when_and_purge():
     # runs each case)
     assert usual.pop("when") == ("not mta_connection_strategies_routing"
                                  " and stalwart_deliverability_check in mta_connection_strategies_off")
-    # the steps' task checks the routes before it writes (merge_routes fails on a malformed one)
-    assert stepped.pop("when") == "not mta_connection_strategies_routing or mta_connection_strategies_rules is sequence"
+    # the steps' task checks the routes before it writes (merge_routes fails on a malformed one),
+    # and does not write after a deliverability check that failed with its failure ignored
+    assert stepped.pop("when") == ("(not mta_connection_strategies_routing or mta_connection_strategies_rules is sequence)"
+                                   " and mta_connection_strategies_check | default({}) is not failed")
     assert usual[MODULE].pop("purge") == "{{ stalwart_mta_connection_strategies_purge }}"
     assert stepped[MODULE].pop("purge") == ("{{ (stalwart_mta_connection_strategies_purge | bool)"
                                             " and not mta_connection_strategies_deletes_last }}")
@@ -518,3 +522,63 @@ def test_the_two_module_tasks_of_the_role_differ_only_in_when_and_purge():
     assert stepped[MODULE].pop("purge_keep") == ("{{ mta_connection_strategies_keep if mta_connection_strategies_routing"
                                                  " else omit }}")
     assert usual == stepped
+
+
+# --- the role under the play's error handling (any_errors_fatal, ignore_errors) -------------------
+
+IGNORED_RELOAD = f"{ROLE} : Have the handler reload what a step applied before its ignored failure"
+
+
+def test_any_errors_fatal_stops_every_host_saying_why_after_reloading_what_each_applied(tmp_path, sims):
+    """mx2's server refuses its one own strategy: with any_errors_fatal, ansible-core 2.18 and
+    later send mx1 into the rescue too, with no failed result of its own. The rescue failed there
+    on an undefined ansible_failed_result; now each host stops with its reason, and both servers
+    have reloaded what was stored on them. (ansible-core 2.16 and 2.17 stop the play at the
+    rescue's flush_handlers, before any reload: a limitation the user guide states.)"""
+    sims["mx2"].refuse(["warmup"])
+    playbook = [{**SITE[0], "any_errors_fatal": True}]
+    outcome = run_playbook(tmp_path, playbook, extra_args=["-i", str(inventory(tmp_path, sims))])
+    assert outcome.rc != 0
+    assert "ansible_failed_result" not in outcome.stdout + outcome.stderr, outcome.output()
+    assert sorted(stored(sims["mx1"])) == ["bulk", "default", "gmail"]
+    assert sorted(stored(sims["mx2"])) == ["bulk", "default", "gmail"]
+    if not ROLE_ENDS_ITSELF:
+        return
+    assert [sims[host].stats()["reloads"] for host in ("mx1", "mx2")] == [1, 1], outcome.output()
+    assert "warmup" in outcome.result(RESCUE_FAIL, "mx2")["msg"]
+    assert outcome.result(RESCUE_FAIL, "mx1")["msg"].startswith("Stopped because another host failed and the play "
+                                                                 "has any_errors_fatal")
+
+
+def test_an_ignored_failure_still_reloads_what_the_run_applied(tmp_path, sim):
+    """ignore_errors on the role: its rescue does not run and a failed task notifies no handler,
+    so the applied strategy stayed stored and unapplied, and the next run found nothing to change."""
+    sim.refuse(["refused"])
+    playbook = [{"name": "role", "hosts": "localhost", "gather_facts": False,
+                 "roles": [{"role": ROLE, "ignore_errors": True}],
+                 "vars": {"stalwart_url": sim.url, "stalwart_token": ADMIN_TOKEN,
+                          "stalwart_mta_connection_strategies": [{"name": "applied"}, {"name": "refused"}]}}]
+    outcome = run_playbook(tmp_path, playbook)
+    assert outcome.rc == 0, outcome.output()
+    assert outcome.result(APPLY)["failed"] is True and sorted(stored(sim)) == ["applied", "default"]
+    assert outcome.status(IGNORED_RELOAD) == "changed"
+    assert sim.stats()["reloads"] == 1, outcome.output()
+
+
+def test_an_ignored_failure_of_the_strategies_step_stops_the_routing(tmp_path, sim):
+    """With routing and ignore_errors on the role, a strategies step refused in part went on to
+    write the expression, which then routed to the strategy the server had refused."""
+    sim.refuse(["refused"])
+    before = sim.dump()["outbound"]["connection"]
+    playbook = [{"name": "role", "hosts": "localhost", "gather_facts": False,
+                 "roles": [{"role": ROLE, "ignore_errors": True}],
+                 "vars": {"stalwart_url": sim.url, "stalwart_token": ADMIN_TOKEN,
+                          "stalwart_mta_connection_strategies": [{"name": "applied"}, {"name": "refused"}],
+                          "stalwart_mta_connection_routes": [{"if": "rcpt_domain == 'gmail.com'",
+                                                              "strategy": "refused"}]}}]
+    outcome = run_playbook(tmp_path, playbook)
+    assert outcome.rc == 0, outcome.output()
+    assert sorted(stored(sim)) == ["applied", "default"]
+    assert sim.dump()["outbound"]["connection"] == before, "the expression must not route to 'refused'"
+    assert outcome.status(IGNORED_RELOAD) == "changed"
+    assert sim.stats()["reloads"] == 1, outcome.output()

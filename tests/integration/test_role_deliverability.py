@@ -177,3 +177,15 @@ def test_a_strategy_without_source_ips_passes_the_probe_and_the_check(tmp_path, 
     assert outcome.status(CHECK, "warning") == "ok"
     assert outcome.result(APPLY, "warning")["plan"]["create"] == ["warmup", "slow", "cleared"]
     assert {"warmup", "slow", "cleared"} <= set(stored(hosts["warning"][0]))
+
+
+def test_a_failed_check_whose_failure_is_ignored_still_writes_nothing(tmp_path, hosts):
+    """ignore_errors on the role lets the play go on past the failed check (the rescue, which
+    stops the host, does not run): the strategies step went on and wrote what the check refused."""
+    playbook = [{**SITE[0], "hosts": "failing", "roles": [{"role": ROLE, "ignore_errors": True}]}]
+    outcome = run_playbook(tmp_path, playbook, extra_args=["-i", str(inventory(tmp_path, hosts))])
+    assert outcome.rc == 0, outcome.output()
+    assert outcome.status(CHECK, "failing") == "failed"
+    assert [entry["status"] for entry in outcome.entries(APPLY, "failing")] == ["skipped", "skipped"]
+    failing = hosts["failing"][0]
+    assert sorted(stored(failing)) == ["default"] and failing.stats()["writes"] == 0
