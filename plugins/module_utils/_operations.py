@@ -189,7 +189,8 @@ def apply_strategies(module, client_factory=None):
     outcome = _service.converge(client, STRATEGY, desired, purge=bool(params.get("purge")),
                                 force=bool(params.get("force")), reload=bool(params.get("reload")),
                                 check_mode=module.check_mode, warn=module.warn,
-                                protection=OutboundProtection(None if keep is None else [str(name) for name in keep]))
+                                protection=OutboundProtection(None if keep is None else [str(name) for name in keep]),
+                                assumed=[str(name) for name in params.get("assume_present") or ()])
     if outcome.failures or outcome.progress.reload_failure:
         raise strategies_failed(outcome, desired, single)
     return strategy_results(outcome, desired, single, diff=module._diff)  # pylint: disable=protected-access
@@ -268,6 +269,7 @@ STRATEGY_MODULE = ModuleSpec(
                  strategies={"type": "list", "elements": "dict"},
                  purge={"type": "bool", "default": False},
                  purge_keep={"type": "list", "elements": "str"},
+                 assume_present={"type": "list", "elements": "str"},
                  force={"type": "bool", "default": False},
                  reload={"type": "bool", "default": False}),
     operation=apply_strategies,

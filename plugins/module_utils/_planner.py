@@ -84,7 +84,7 @@ def _check_size(object_type, item, predicted):
 
 
 def plan(object_type, current, desired, purge=False, protected=None, force=False, unreadable_reason=None,
-         keep_given=False):
+         keep_given=False, assumed=()):
     """Compare ``current`` and ``desired`` and return a ``Plan``.
 
     An option left out stays as on the server; equal values (in the kind's sense: a reordered
@@ -94,6 +94,8 @@ def plan(object_type, current, desired, purge=False, protected=None, force=False
     referrer could not be read, and then purge deletes nothing unless ``force``
     (``unreadable_reason`` says why, in the warning). ``keep_given``: ``protected`` is the
     caller's own list of names to keep (``purge_keep``), which ``force`` does not override.
+    ``assumed``: names purge counts as listed, which the plan leaves alone (``assume_present``:
+    what an earlier task of the same run creates or updates).
     """
     result = Plan(object_type)
     listed = set()
@@ -126,7 +128,7 @@ def plan(object_type, current, desired, purge=False, protected=None, force=False
         if changed:
             _check_size(object_type, item, result.predicted[name])
     if purge:
-        _plan_purge(result, current, listed, protected, force, unreadable_reason, keep_given)
+        _plan_purge(result, current, listed | set(assumed), protected, force, unreadable_reason, keep_given)
     return result
 
 

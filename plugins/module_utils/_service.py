@@ -453,11 +453,12 @@ class NoProtection:
 
 
 def converge(client, object_type, desired, purge=False, force=False, reload=False, check_mode=False, warn=None,
-             protection=None):
+             protection=None, assumed=()):
     """Read, plan, and (unless ``check_mode``) write; recover from lost writes (re-read, re-plan,
     write what is still missing, at most ``retries`` rounds) and from creates that a concurrent
     run made first (re-read those, update them if needed); reload once, after the writes, when
-    something changed. ``protection`` says what purge must keep. An error after something
+    something changed. ``protection`` says what purge must keep; purge counts the ``assumed`` names
+    as listed. An error after something
     changed raises ``ChangesFailed``, which says what was applied and what is unknown."""
     warn = warn or (lambda message: None)
     protection = protection or NoProtection()
@@ -467,7 +468,8 @@ def converge(client, object_type, desired, purge=False, force=False, reload=Fals
         snapshot = read(client, object_type, names=names, riders=protection.riders() if purge else ())
         protected, reason = protection.protected() if purge else (set(), None)
         return snapshot, _planner.plan(object_type, snapshot.current, desired, purge=purge, protected=protected,
-                                       force=force, unreadable_reason=reason, keep_given=protection.given)
+                                       force=force, unreadable_reason=reason, keep_given=protection.given,
+                                       assumed=assumed)
 
     snapshot, first_plan = read_and_plan()
     for message in first_plan.warnings:

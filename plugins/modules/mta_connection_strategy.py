@@ -148,6 +148,15 @@ options:
         that does not exist.
     type: list
     elements: str
+  assume_present:
+    description:
+      - With O(purge=true), names that purge counts as listed, though the task does not create or change them
+        (strategies that an earlier task of the same run creates or updates).
+      - The role P(stalwart.mail.mta_connection_strategies#role) passes the strategies of its first step to its
+        last one, which only deletes, so that the last step predicts the same deletes in check mode, where the
+        first step created nothing, as in a real run.
+    type: list
+    elements: str
   force:
     description:
       - With O(purge=true), delete also the strategies that the outbound strategy names, or all unlisted

@@ -497,7 +497,7 @@ def test_the_two_module_tasks_of_the_role_differ_only_in_when_and_purge():
     """The usual run's module task (tasks/main.yml) and the one of the steps (tasks/steps.yml) are
     two copies, so that the usual run costs one worker per host less: they must not drift apart.
     Only the conditions (the usual run's; the steps' route check), purge and the list (whose deletes
-    with routing wait, except in check mode, where purge_keep then keeps the new expression's names) differ."""
+    with routing wait for the routing) differ."""
     tasks = Path(__file__).resolve().parents[2] / "roles" / "mta_connection_strategies" / "tasks"
     block = yaml.safe_load((tasks / "main.yml").read_text())[0]["block"]
     usual = next(task for task in block if MODULE in task)
@@ -513,14 +513,12 @@ def test_the_two_module_tasks_of_the_role_differ_only_in_when_and_purge():
                                    " and mta_connection_strategies_check | default({}) is not failed")
     assert usual[MODULE].pop("purge") == "{{ stalwart_mta_connection_strategies_purge }}"
     assert stepped[MODULE].pop("purge") == ("{{ (stalwart_mta_connection_strategies_purge | bool)"
-                                            " and not mta_connection_strategies_deletes_last }}")
-    # with routing, the items set absent are deleted after the expression is written (routing.yml),
-    # except in check mode, where this task predicts the deletes and routing.yml's last step is skipped
+                                            " and not mta_connection_strategies_routing }}")
+    # with routing, the items set absent (and purge) wait for routing.yml's last step, in check
+    # mode too (that step counts the list's other strategies as listed: assume_present)
     assert usual[MODULE].pop("strategies") == "{{ mta_connection_strategies_merged }}"
     assert stepped[MODULE].pop("strategies") == ("{{ mta_connection_strategies_present if"
-                                                 " mta_connection_strategies_deletes_last else mta_connection_strategies_merged }}")
-    assert stepped[MODULE].pop("purge_keep") == ("{{ mta_connection_strategies_keep if mta_connection_strategies_routing"
-                                                 " else omit }}")
+                                                 " mta_connection_strategies_routing else mta_connection_strategies_merged }}")
     assert usual == stepped
 
 
@@ -546,8 +544,8 @@ def test_any_errors_fatal_stops_every_host_saying_why_after_reloading_what_each_
         return
     assert [sims[host].stats()["reloads"] for host in ("mx1", "mx2")] == [1, 1], outcome.output()
     assert "warmup" in outcome.result(RESCUE_FAIL, "mx2")["msg"]
-    assert outcome.result(RESCUE_FAIL, "mx1")["msg"].startswith("Stopped because another host failed and the play "
-                                                                 "has any_errors_fatal")
+    stopped = outcome.result(RESCUE_FAIL, "mx1")["msg"]
+    assert stopped.startswith("Stopped because another host failed and the play has any_errors_fatal"), stopped
 
 
 def test_an_ignored_failure_still_reloads_what_the_run_applied(tmp_path, sim):
@@ -582,3 +580,50 @@ def test_an_ignored_failure_of_the_strategies_step_stops_the_routing(tmp_path, s
     assert sim.dump()["outbound"]["connection"] == before, "the expression must not route to 'refused'"
     assert outcome.status(IGNORED_RELOAD) == "changed"
     assert sim.stats()["reloads"] == 1, outcome.output()
+
+
+# --- the role's own check mode differs from the command line's ------------------------------------
+
+ROUTE = f"{ROLE} : Route mail to the strategies"
+DELETES = f"{ROLE} : Delete what the list sets absent or purges, keeping what the new expression routes to"
+OLD_ROUTING = {"connection": {"match": {"0": {"if": "rcpt_domain == 'yahoo.com'", "then": "'old'"}},
+                              "else": "'default'"}}
+
+
+def routed_play(sim, role_keywords, routes):
+    return [{"name": "role", "hosts": "localhost", "gather_facts": False,
+             "roles": [{"role": ROLE, **role_keywords}],
+             "vars": {"stalwart_url": sim.url, "stalwart_token": ADMIN_TOKEN,
+                      "stalwart_mta_connection_strategies": [{"name": "old", "state": "absent"}, {"name": "warmup"}],
+                      "stalwart_mta_connection_routes": routes}}]
+
+
+def test_check_mode_false_on_the_role_under_check_still_deletes_only_after_the_routing(tmp_path, sim):
+    """--check with check_mode: false on the role: its tasks write, while ansible_check_mode says
+    check. The role took its order from that variable: the strategies step deleted 'old' before
+    the routing step, whose failure (a route to a strategy that exists nowhere) then left the
+    expression routing to the deleted strategy."""
+    sim.reset(objects=[{"name": "old"}], outbound=OLD_ROUTING)
+    outcome = run_playbook(tmp_path, routed_play(sim, {"check_mode": False},
+                                                 [{"if": "rcpt_domain == 'gmail.com'", "strategy": "ghost"}]),
+                           check=True)
+    assert outcome.rc != 0
+    assert outcome.result(ROUTE)["missing"] == ["ghost"]
+    assert "old" in stored(sim), "deleted while the expression still routes to it"
+    assert sim.dump()["outbound"]["connection"] == OLD_ROUTING["connection"]
+
+
+def test_check_mode_true_on_the_role_predicts_each_change_once_as_a_real_run_makes_it(tmp_path, sim):
+    """check_mode: true on the role, without --check: nothing is written, and each step's plan is
+    the real run's (the last step predicted the creates of the first a second time)."""
+    routes = [{"if": "rcpt_domain == 'gmail.com'", "strategy": "warmup"}]
+    sim.reset(objects=[{"name": "old"}], outbound=OLD_ROUTING)
+    preview = run_playbook(tmp_path, routed_play(sim, {"check_mode": True}, routes))
+    preview.assert_ok()
+    assert sim.stats()["writes"] == 0
+    done = run_playbook(tmp_path, routed_play(sim, {}, routes))
+    done.assert_ok()
+    assert sorted(stored(sim)) == ["default", "warmup"]
+    for label in (APPLY, ROUTE, DELETES):
+        assert preview.result(label)["plan"] == done.result(label)["plan"], label
+    assert done.result(DELETES)["plan"] == {"create": [], "update": {}, "delete": ["old"]}

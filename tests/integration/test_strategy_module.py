@@ -371,6 +371,20 @@ def test_purge_keeps_strategies_the_outbound_expression_names_unless_forced(any_
     assert (stats["objects_created"], stats["objects_updated"], stats["objects_destroyed"]) == (1, 1, 4), stats
 
 
+@pytest.mark.parametrize("check", [True, False])
+def test_assume_present_counts_names_as_listed_for_purge_without_touching_them(sim, module_tasks, check):
+    """The role's last step: only the items set absent, purge, and the list's other strategies as
+    assume_present: those are neither purged (nor warned of) nor planned, in check mode and not."""
+    sim.reset(objects=[wire_strategy(sim, name) for name in ("bulk", "gone", "stale")], outbound=GMAIL_OUTBOUND)
+    outcome = module_tasks([task("deletes", {"strategies": [{"name": "gone", "state": "absent"}], "purge": True,
+                                             "purge_keep": ["default"], "assume_present": ["bulk", "new-in-step-1"]},
+                                 sim=sim)], check=check)
+    result = ok(outcome.result("deletes"))
+    assert norm_plan(result["plan"]) == {"create": [], "update": {}, "delete": ["gone", "stale"]}
+    assert not [warning for warning in result.get("warnings") or [] if "bulk" in warning or "new-in" in warning]
+    assert sorted(stored(sim)) == (["bulk", "default", "gone", "stale"] if check else ["bulk", "default"])
+
+
 def test_purge_without_the_outbound_permission_deletes_nothing_and_says_why(sim, module_tasks):
     sim.reset(objects=[wire_strategy(sim, name) for name in ("bulk", "stale")], outbound=GMAIL_OUTBOUND)
     outcome = module_tasks([
