@@ -22,6 +22,8 @@ service (``_service``) does the reading, planning and writing.
 
 from __future__ import annotations
 
+import re
+
 from ansible.module_utils.basic import missing_required_lib
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
@@ -402,15 +404,23 @@ def _write_outbound(client, the_plan, values, progress):
             the_plan = again
 
 
-OUTBOUND_EXPRESSION_SPEC = {"type": "dict", "options": {
-    "rules": {"type": "list", "elements": "dict", "options": {
-        "if": {"type": "str", "required": True},
-        "then": {"type": "str"},
-        "then_expr": {"type": "str"}}, "mutually_exclusive": [["then", "then_expr"]],
-        "required_one_of": [["then", "then_expr"]]},
-    "else": {"type": "str"},
-    "else_expr": {"type": "str"}},
-    "mutually_exclusive": [["else", "else_expr"]], "required_one_of": [["else", "else_expr"]]}
+# A dict, its keys left to Expression.normalise (_values.py), which names the option and the
+# rule and says what is accepted. Typed sub-options made ansible-core turn a list, a dict or a
+# boolean given as a name or a condition into its Python text (['a'] stored as the name "['a']"),
+# and fail on a string given for the dict with a bare TypeError that named no option.
+OUTBOUND_EXPRESSION_SPEC = {"type": "dict"}
+
+
+def name_the_expression(raw, message):
+    """``message``, an argument error of the outbound module, with what an expression option
+    accepts when it is about one given as something other than a dict (ansible-core's own words
+    name the option but not the form)."""
+    message = "" if message is None else str(message)
+    match = re.match(r"argument '(connection|route|schedule|tls)' is of type", message)
+    if match:
+        return f"{message}; {match.group(1)}: {_values.EXPRESSION_ACCEPTED}"
+    return message
+
 
 OUTBOUND_MODULE = ModuleSpec(
     options=dict({field.name: OUTBOUND_EXPRESSION_SPEC for field in OUTBOUND.fields},
@@ -419,6 +429,7 @@ OUTBOUND_MODULE = ModuleSpec(
                  assume_absent={"type": "list", "elements": "str", "default": []},
                  reload={"type": "bool", "default": False}),
     operation=apply_outbound,
+    name_errors=name_the_expression,
 )
 
 

@@ -481,6 +481,8 @@ def positions(value):
 
 # --- expressions (the outbound strategy) ----------------------------------------------------------
 
+EXPRESSION_KEYS = ("rules", "else", "else_expr")  # the keys of an expression option
+RULE_KEYS = ("if", "then", "then_expr")  # the keys of one of its rules
 EXPRESSION_ACCEPTED = ("expected a dict with rules (a list of {if: <condition>, then: <name>} or {if, "
                        "then_expr: <expression>}) and else: <name> (or else_expr: <expression>)")
 _LITERAL = re.compile(r"""^(?:'([^'\\]*)'|"([^"\\]*)")$""")
@@ -519,6 +521,11 @@ def quoted_names(expression):
     return names
 
 
+def _unquoted(value):
+    """The hint for a boolean where text was expected: YAML reads an unquoted true or yes so."""
+    return " (YAML reads an unquoted true, yes, false or no as a boolean: quote it)" if isinstance(value, bool) else ""
+
+
 class Expression(Kind):
     """One of the outbound strategy's routing expressions: ordered rules ``if`` → ``then`` and an
     ``else``. In the modules' form a ``then``/``else`` is a name (written to the server as the
@@ -535,7 +542,7 @@ class Expression(Kind):
     def normalise(self, raw, context, option):
         if not isinstance(raw, dict):
             raise context.error(option, f"expected a dict, got {shorten(raw)}", EXPRESSION_ACCEPTED)
-        unknown = sorted(str(key) for key in raw if key not in ("rules", "else", "else_expr"))
+        unknown = sorted(str(key) for key in raw if key not in EXPRESSION_KEYS)
         if unknown:
             raise context.error(option, f"unsupported key(s) {', '.join(unknown)}",
                                 "supported keys: rules, else, else_expr")
@@ -550,7 +557,7 @@ class Expression(Kind):
             if not isinstance(rule, dict):
                 raise context.error(where, f"expected a dict, got {shorten(rule)}",
                                     "each rule is {if: <condition>, then: <name>} or {if, then_expr}")
-            unknown = sorted(str(key) for key in rule if key not in ("if", "then", "then_expr"))
+            unknown = sorted(str(key) for key in rule if key not in RULE_KEYS)
             if unknown:
                 raise context.error(where, f"unsupported key(s) {', '.join(unknown)}",
                                     "supported keys: if, then, then_expr")
@@ -560,6 +567,8 @@ class Expression(Kind):
 
     def _expression(self, raw, context, where):
         text = as_text(raw)
+        if text is None and raw is not None:
+            raise context.error(where, f"expected an expression (a string), got {shorten(raw)}{_unquoted(raw)}")
         if text is None or not text.strip():
             raise context.error(where, f"expected a non-empty expression, got {shorten(raw)}")
         return text.strip()
@@ -571,6 +580,8 @@ class Expression(Kind):
         if expression is not None:
             return self._expression(expression, context, f"{where}.{key}_expr")
         text = as_text(name)
+        if text is None:
+            raise context.error(f"{where}.{key}", f"expected a name (a string), got {shorten(name)}{_unquoted(name)}")
         if not text:
             raise context.error(f"{where}.{key}", f"expected a non-empty name, got {shorten(name)}")
         literal = name_literal(text)

@@ -383,6 +383,8 @@ retried_requests:
   description:
     - How many HTTP requests were sent again after a transient failure (connection refused, HTTP 429,
       502, 503, 504, C(serverUnavailable)). Each retry is also a warning that gives its reason.
+    - A write whose answer is lost (its outcome unknown) is not counted, as it is not sent again as such; the module
+      reads the server again and writes only what is still missing, with a warning that says so.
   returned: always
   type: int
   sample: 0

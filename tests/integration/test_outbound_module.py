@@ -105,6 +105,19 @@ def test_a_name_with_a_quote_is_written_in_double_quotes_and_read_back_as_a_name
     ({"rules": [], "else": "default", "else_expr": "'x'"}, ["else", "else_expr"]),
     ({"rules": []}, ["else", "else_expr"]),
     ({"rules": [{"if": GMAIL, "then": "warmup", "colour": "red"}], "else": "default"}, ["colour"]),
+    # a name or a condition that is not text: ansible-core's typed sub-options stored the Python
+    # text of a list (the name "['warmup']"), of a dict, or of an unquoted YAML boolean ('True')
+    ({"rules": [{"if": GMAIL, "then": ["warmup"]}], "else": "default"},
+     ["connection.rules[0].then: expected a name (a string), got ['warmup']"]),
+    ({"rules": [{"if": GMAIL, "then": {"name": "warmup"}}], "else": "default"}, ["rules[0].then", "a string"]),
+    ({"rules": [], "else": True}, ["connection.else: expected a name (a string), got True", "quote it"]),
+    ({"rules": [{"if": True, "then": "warmup"}], "else": "default"},
+     ["connection.rules[0].if: expected an expression (a string), got True"]),
+    # shapes: a bare TypeError of ansible-core's named no option
+    ("default", ["argument 'connection' is of type", "connection: expected a dict with rules"]),
+    ({"rules": "warmup", "else": "default"}, ["connection.rules: expected a list of rules"]),
+    ({"rules": [GMAIL], "else": "default"}, ["connection.rules[0]: expected a dict"]),
+    ({"rules": [None], "else": "default"}, ["connection.rules[0]: expected a dict, got None"]),
 ])
 def test_bad_input_is_refused_before_any_request(sim, connection, words):
     result = run(sim, connection=connection)

@@ -94,6 +94,19 @@ def test_bad_input_gives_the_same_failure_on_both_paths(server, places, case):
     assert result.get("failed") is True
 
 
+@pytest.mark.parametrize("connection", [
+    "default", {"rules": "warmup", "else": "default"}, {"rules": [None], "else": "default"},
+    {"rules": [{"if": "rcpt_domain == 'gmail.com'", "then": ["warmup"]}], "else": "default"},
+    {"rules": [{"if": True, "then": "warmup"}], "else": "default"}, {"rules": [], "else": False},
+], ids=["a-string", "rules-a-string", "a-null-rule", "a-list-as-name", "a-boolean-condition", "a-boolean-name"])
+def test_a_bad_expression_gives_the_same_failure_on_both_paths(server, connection):
+    """The outbound module's expressions are checked by the module, not by typed sub-options:
+    both paths give its message, and nothing is sent."""
+    result = both_paths(server, "mta_outbound_strategy", {"url": server.url, "token": ADMIN_TOKEN,
+                                                          "connection": connection})
+    assert result.get("failed") is True and "connection" in result["msg"], result
+
+
 # --- good input, check mode, diff, warnings, refusals, secrets ---------------------------------------
 
 
