@@ -561,6 +561,9 @@ class Expression(Kind):
             if unknown:
                 raise context.error(where, f"unsupported key(s) {', '.join(unknown)}",
                                     "supported keys: if, then, then_expr")
+            if rule.get("if") is None:
+                raise context.error(f"{where}.if", "missing: each rule needs a condition",
+                                    "each rule is {if: <condition>, then: <name>} or {if, then_expr}")
             condition = self._expression(rule.get("if"), context, f"{where}.if")
             normalised.append((condition, self._target(rule, "then", context, where)))
         return {"rules": normalised, "else": self._target(raw, "else", context, option)}

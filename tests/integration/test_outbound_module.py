@@ -118,6 +118,7 @@ def test_a_name_with_a_quote_is_written_in_double_quotes_and_read_back_as_a_name
     ({"rules": "warmup", "else": "default"}, ["connection.rules: expected a list of rules"]),
     ({"rules": [GMAIL], "else": "default"}, ["connection.rules[0]: expected a dict"]),
     ({"rules": [None], "else": "default"}, ["connection.rules[0]: expected a dict, got None"]),
+    ({"rules": [{"then": "warmup"}], "else": "default"}, ["connection.rules[0].if: missing: each rule needs a condition"]),
 ])
 def test_bad_input_is_refused_before_any_request(sim, connection, words):
     result = run(sim, connection=connection)
