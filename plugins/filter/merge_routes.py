@@ -73,7 +73,7 @@ from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.stalwart.mail.plugins.module_utils._values import as_text, name_literal
+from ansible_collections.stalwart.mail.plugins.module_utils._values import YAML_BOOLEAN, as_text, name_literal
 
 ROUTE_KEYS = ("if", "strategy")
 ACCEPTED = "a route is a dictionary {if: <condition>, strategy: <name>}"
@@ -84,8 +84,8 @@ def _strategy(where, value):
     """A route's strategy name as text, checked as the outbound module checks a ``then`` name."""
     if isinstance(value, bool):
         raise AnsibleFilterError(
-            f"{where}: the strategy must be a name, got the boolean {str(value).lower()} (YAML reads an unquoted "
-            f"yes, no, true, false, on or off as a boolean): quote it, for example strategy: 'yes'")
+            f"{where}: the strategy must be a name, got the boolean {str(value).lower()} ({YAML_BOOLEAN}): quote it, "
+            "for example strategy: 'yes'")
     # a number is taken as its text, as merge_strategies and the modules take a name
     text = as_text(value)
     if text is None or not text.strip():

@@ -87,6 +87,7 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.stalwart.mail.plugins.module_utils._objects import CONNECTION_STRATEGY
 from ansible_collections.stalwart.mail.plugins.module_utils._values import SOURCE_IP_KEYS as _SOURCE_IP_KEYS
+from ansible_collections.stalwart.mail.plugins.module_utils._values import YAML_BOOLEAN
 
 # The keys of one item of the module's ``strategies`` option, ``id`` included (the info module
 # returns it and the module ignores it), from the object's declaration.
@@ -176,8 +177,8 @@ def check_layer(layer, items):
         name = item.get("name")
         if isinstance(name, bool):
             raise AnsibleFilterError(
-                f"{where}: the name must be a string, got the boolean {str(name).lower()} (YAML reads an unquoted "
-                f"yes, no, true, false, on or off as a boolean): quote it, for example name: 'yes'")
+                f"{where}: the name must be a string, got the boolean {str(name).lower()} ({YAML_BOOLEAN}): quote it, "
+                "for example name: 'yes'")
         if name is None or name == "":
             raise AnsibleFilterError(f"{where} has no name: every strategy needs a non-empty string name")
         if not isinstance(name, (str, int, float)):

@@ -256,8 +256,7 @@ def normalise_item(object_type, raw, position=None):
                                 f"supported options of a {object_type.label}: " + ", ".join(object_type.item_spec()))
     if not name_text:
         if isinstance(name, bool):
-            reason = (f"expected a string, got the boolean {str(name).lower()} (YAML reads an unquoted yes, no, "
-                      f"true or false as a boolean): quote it")
+            reason = f"expected a string, got the boolean {str(name).lower()} ({_values.YAML_BOOLEAN}): quote it"
         elif name is not None and name_text is None:
             reason = f"expected a non-empty string, got {shorten(name)}"
         else:

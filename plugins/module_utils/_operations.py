@@ -416,7 +416,7 @@ def name_the_expression(raw, message):
     accepts when it is about one given as something other than a dict (ansible-core's own words
     name the option but not the form)."""
     message = "" if message is None else str(message)
-    match = re.match(r"argument '(connection|route|schedule|tls)' is of type", message)
+    match = re.match(r"argument '(%s)' is of type" % "|".join(field.name for field in OUTBOUND.fields), message)
     if match:
         return f"{message}; {match.group(1)}: {_values.EXPRESSION_ACCEPTED}"
     return message

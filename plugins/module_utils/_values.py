@@ -224,6 +224,10 @@ def lenient_hostname(value):
 # --- plain values ---------------------------------------------------------------------------------
 
 
+# why a boolean came where a name was meant: every message that refuses one says it in these words
+YAML_BOOLEAN = "YAML reads an unquoted yes, no, true, false, on or off as a boolean"
+
+
 def as_text(value):
     """A scalar as Ansible's ``str`` type would take it (numbers as their text), else None: a
     list or a dict is not text, and booleans are refused (an unquoted ``yes`` in YAML)."""
@@ -483,6 +487,7 @@ def positions(value):
 
 EXPRESSION_KEYS = ("rules", "else", "else_expr")  # the keys of an expression option
 RULE_KEYS = ("if", "then", "then_expr")  # the keys of one of its rules
+RULE_ACCEPTED = "each rule is {if: <condition>, then: <name>} or {if, then_expr}"
 EXPRESSION_ACCEPTED = ("expected a dict with rules (a list of {if: <condition>, then: <name>} or {if, "
                        "then_expr: <expression>}) and else: <name> (or else_expr: <expression>)")
 _LITERAL = re.compile(r"""^(?:'([^'\\]*)'|"([^"\\]*)")$""")
@@ -522,8 +527,8 @@ def quoted_names(expression):
 
 
 def _unquoted(value):
-    """The hint for a boolean where text was expected: YAML reads an unquoted true or yes so."""
-    return " (YAML reads an unquoted true, yes, false or no as a boolean: quote it)" if isinstance(value, bool) else ""
+    """The hint for a boolean where text was expected (``YAML_BOOLEAN``), else nothing."""
+    return f" ({YAML_BOOLEAN}: quote it)" if isinstance(value, bool) else ""
 
 
 class Expression(Kind):
@@ -545,25 +550,25 @@ class Expression(Kind):
         unknown = sorted(str(key) for key in raw if key not in EXPRESSION_KEYS)
         if unknown:
             raise context.error(option, f"unsupported key(s) {', '.join(unknown)}",
-                                "supported keys: rules, else, else_expr")
+                                "supported keys: " + ", ".join(EXPRESSION_KEYS))
         rules = raw.get("rules")
         rules = [] if rules is None else rules
         if not isinstance(rules, list):
             raise context.error(f"{option}.rules", f"expected a list of rules, got {shorten(rules)}",
-                                "each rule is {if: <condition>, then: <name>} or {if, then_expr}")
+                                RULE_ACCEPTED)
         normalised = []
         for index, rule in enumerate(rules):
             where = f"{option}.rules[{index}]"
             if not isinstance(rule, dict):
                 raise context.error(where, f"expected a dict, got {shorten(rule)}",
-                                    "each rule is {if: <condition>, then: <name>} or {if, then_expr}")
+                                    RULE_ACCEPTED)
             unknown = sorted(str(key) for key in rule if key not in RULE_KEYS)
             if unknown:
                 raise context.error(where, f"unsupported key(s) {', '.join(unknown)}",
-                                    "supported keys: if, then, then_expr")
+                                    "supported keys: " + ", ".join(RULE_KEYS))
             if rule.get("if") is None:
                 raise context.error(f"{where}.if", "missing: each rule needs a condition",
-                                    "each rule is {if: <condition>, then: <name>} or {if, then_expr}")
+                                    RULE_ACCEPTED)
             condition = self._expression(rule.get("if"), context, f"{where}.if")
             normalised.append((condition, self._target(rule, "then", context, where)))
         return {"rules": normalised, "else": self._target(raw, "else", context, option)}
