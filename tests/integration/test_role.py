@@ -628,3 +628,18 @@ def test_check_mode_true_on_the_role_predicts_each_change_once_as_a_real_run_mak
     for label in (APPLY, ROUTE, DELETES):
         assert preview.result(label)["plan"] == done.result(label)["plan"], label
     assert done.result(DELETES)["plan"] == {"create": [], "update": {}, "delete": ["old"]}
+
+
+@pytest.mark.skipif(not ROLE_ENDS_ITSELF, reason="tasks/end_role.yml is imported on ansible-core 2.18 and later only")
+def test_start_at_task_at_the_end_of_the_role_ends_it_without_aborting_the_playbook(tmp_path, sim):
+    """With --start-at-task past the module task its result is undefined: the meta task's
+    condition failed on it, and a meta task's error aborted the whole playbook, with no recap."""
+    play = {"name": "role", "hosts": "localhost", "gather_facts": False, "roles": [{"role": ROLE}],
+            "tasks": [{"name": "After the role", "ansible.builtin.debug": {"msg": "still here"}}],
+            "vars": {"stalwart_url": sim.url, "stalwart_token": ADMIN_TOKEN,
+                     "stalwart_mta_connection_strategies": [{"name": "never"}]}}
+    outcome = run_playbook(tmp_path, [play], extra_args=[
+        "--start-at-task", f"{ROLE} : End the role for the hosts whose module run did it all"])
+    outcome.assert_ok()
+    assert outcome.status("After the role") == "ok"
+    assert sim.stats()["requests"] == 0

@@ -189,3 +189,19 @@ def test_a_failed_check_whose_failure_is_ignored_still_writes_nothing(tmp_path, 
     assert [entry["status"] for entry in outcome.entries(APPLY, "failing")] == ["skipped", "skipped"]
     failing = hosts["failing"][0]
     assert sorted(stored(failing)) == ["default"] and failing.stats()["writes"] == 0
+
+
+def test_a_later_run_of_the_role_without_the_check_is_not_stopped_by_an_earlier_failed_one(tmp_path, hosts):
+    """A registered result outlives its role run: the role run a second time in the same play,
+    with the check off (and routing, so that the steps run), found the first run's failed and
+    ignored check and skipped its write."""
+    first = {"name": "With the check", "ansible.builtin.include_role": {"name": ROLE, "apply": {"ignore_errors": True}}}
+    second = {"name": "Without it", "ansible.builtin.include_role": {"name": ROLE},
+              "vars": {"stalwart_deliverability_check": "off", "stalwart_mta_connection_route_default": "warmup"}}
+    playbook = [{"name": "twice", "hosts": "failing", "gather_facts": False, "tasks": [first, second]}]
+    outcome = run_playbook(tmp_path, playbook, extra_args=["-i", str(inventory(tmp_path, hosts))])
+    assert outcome.rc == 0, outcome.output()
+    assert outcome.status(CHECK, "failing") == "failed"
+    failing = hosts["failing"][0]
+    assert "warmup" in stored(failing), outcome.output()
+    assert failing.dump()["outbound"]["connection"]["else"] == "'warmup'"
