@@ -9,6 +9,7 @@ holding each host's own IP pool (and, on mx2, a strategy only mx2 runs).
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -643,3 +644,30 @@ def test_start_at_task_at_the_end_of_the_role_ends_it_without_aborting_the_playb
     outcome.assert_ok()
     assert outcome.status("After the role") == "ok"
     assert sim.stats()["requests"] == 0
+
+
+# the -vvv line of an action plugin that sends its task to a module process (_worker_action.py)
+OWN_PROCESS = re.compile(r"(stalwart\.mail\.\w+): running the module in a process of its own: (.*)")
+
+
+def test_a_play_with_become_does_not_become_on_the_controller(tmp_path, sim):
+    """Mail servers' plays set become: true for their other roles, and the role's tasks inherit it.
+    Those that run on stalwart_delegate_to then ran the module as the become user on the
+    controller (sudo there, which may want a password or not exist), each in a process of its own
+    instead of the worker. They only speak HTTP: they now run without become. Both paths, and the
+    handler: the usual run, then the steps with routing and purge."""
+    play = {"name": "role", "hosts": "localhost", "gather_facts": False,
+            "become": True, "become_method": "pass_through", "roles": [{"role": ROLE}],
+            "vars": {"stalwart_url": sim.url, "stalwart_token": ADMIN_TOKEN,
+                     "stalwart_mta_connection_strategies": [{"name": "warmup"}]}}
+    routed = {**play, "vars": {**play["vars"], "stalwart_mta_connection_strategies_purge": True,
+                               "stalwart_mta_connection_strategies": [{"name": "bulk"}],
+                               "stalwart_mta_connection_route_default": "bulk"}}
+    env = {"ANSIBLE_BECOME_PLUGINS": str(Path(__file__).resolve().parents[1] / "support" / "become_plugins")}
+    for plays, kept in (([play], ["default", "warmup"]), ([routed], ["bulk"])):
+        outcome = run_playbook(tmp_path, plays, verbosity=3, env=env)
+        outcome.assert_ok()
+        assert OWN_PROCESS.findall(outcome.stdout) == [], outcome.output()
+        assert sorted(stored(sim)) == kept
+    assert outcome.status(ROUTE) == "changed" and outcome.status(DELETES) == "changed"
+    assert outcome.status(HANDLER) == "changed"

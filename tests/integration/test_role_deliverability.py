@@ -15,7 +15,9 @@ Then ``--check``: the check runs in check mode too, and nothing is written.
 from __future__ import annotations
 
 import json
+import re
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -205,3 +207,17 @@ def test_a_later_run_of_the_role_without_the_check_is_not_stopped_by_an_earlier_
     failing = hosts["failing"][0]
     assert "warmup" in stored(failing), outcome.output()
     assert failing.dump()["outbound"]["connection"]["else"] == "'warmup'"
+
+
+def test_under_a_play_with_become_the_tasks_on_the_controller_do_not_become(tmp_path, hosts):
+    """The DNS check, the strategies step and the handler run on the controller without the play's
+    become, and so in the worker (the probe, a module that runs on the mail host, keeps it)."""
+    playbook = [{**SITE[0], "hosts": "warning", "become": True, "become_method": "pass_through"}]
+    outcome = run_playbook(tmp_path, playbook, verbosity=3, extra_args=["-i", str(inventory(tmp_path, hosts))],
+                           env={"ANSIBLE_BECOME_PLUGINS": str(Path(__file__).resolve().parents[1] / "support"
+                                                              / "become_plugins")})
+    outcome.assert_ok()
+    assert re.findall(r"(stalwart\.mail\.\w+): running the module in a process of its own", outcome.stdout) == []
+    assert outcome.status(PROBE, "warning") == "ok" and outcome.status(CHECK, "warning") == "ok"
+    assert outcome.status(HANDLER, "warning") == "changed"
+    assert "warmup" in stored(hosts["warning"][0])
