@@ -108,15 +108,30 @@ TLS_HINT = ("set ca_path (or STALWART_CA_PATH) to the CA bundle that signed the 
 PROBLEM_PREFIX = "urn:ietf:params:jmap:error:"
 
 
+def url_userinfo(url):
+    """The ``user:password`` written before the host of ``url``, and ``url`` without it:
+    ``(None, url)`` when there is none. A password may hold ``/``, ``?`` or ``#``, where a URL
+    parser ends the host part early and so finds no credentials (and a bad port instead): a
+    ``user:...@`` after the scheme counts too."""
+    try:
+        netloc = urlsplit(url).netloc
+    except ValueError:
+        netloc = ""
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        return None, url
+    if "@" in netloc:
+        userinfo, _at, host = netloc.rpartition("@")
+        return userinfo, f"{scheme}://{host}{rest[len(netloc):]}"
+    userinfo, at, host = rest.rpartition("@")
+    if at and ":" in userinfo:
+        return userinfo, f"{scheme}://{host}"
+    return None, url
+
+
 def redact_url(url):
     """``url`` without any ``user:password@`` part, for messages."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparsable URL>"
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+    return url_userinfo(url)[1]
 
 
 def _class_names(error):

@@ -23,7 +23,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import os
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from ansible.module_utils.basic import env_fallback, missing_required_lib
 
@@ -32,6 +32,7 @@ from ansible_collections.stalwart.mail.plugins.module_utils._client import (
     REQUESTS_IMPORT_ERROR,
     JmapClient,
     redact_url,
+    url_userinfo,
 )
 from ansible_collections.stalwart.mail.plugins.module_utils._errors import InputError
 
@@ -99,9 +100,9 @@ def _check_url(option, value):
     if not text.lower().startswith(_SCHEMES) or parts is None or not parts.hostname:
         raise InputError(f"{option}: expected an http:// or https:// URL such as https://mail.example.com, "
                          f"got {redact_url(str(value))!r}", option=option)
-    if "@" in parts.netloc:
+    if url_userinfo(text)[0] is not None:
         # requests would log in with them, over the token, and the option is no secret: Ansible
-        # shows it (client_from_module masks the password in the module's own result)
+        # shows it (run() masks the password in the module's own result)
         raise InputError(f"{option}: {redact_url(text)!r} holds credentials (user:password@); give them in username "
                          f"and password (or password_file), or use a token", option=option)
     # each of these reached requests, which failed at the first attempt ("Failed to parse") or,
@@ -124,13 +125,10 @@ def url_secrets(params):
     found = []
     for option in ("url", "api_url"):
         value = params.get(option)
-        if isinstance(value, str) and "@" in value:
-            try:
-                password = urlsplit(value).password
-            except ValueError:
-                password = None
-            if password:
-                found.append(password)
+        userinfo = url_userinfo(value)[0] if isinstance(value, str) else None
+        if userinfo and ":" in userinfo:
+            password = userinfo.split(":", 1)[1]
+            found.extend(secret for secret in (password, unquote(password)) if secret and secret not in found)
     return found
 
 

@@ -28,6 +28,7 @@ from ansible_collections.stalwart.mail.plugins.module_utils._connection import (
     CONNECTION_MUTUALLY_EXCLUSIVE,
     client_from_module,
     connection_argument_spec,
+    url_secrets,
 )
 from ansible_collections.stalwart.mail.plugins.module_utils._errors import StalwartError
 
@@ -108,6 +109,10 @@ transient failure), or fail with the error's message and structured fields. No t
         clients.append(client)
         return client
 
+    # a password written into url or api_url: masked before anything can fail and show the
+    # option (reload_settings, and a check that refuses the URL, fail before a client exists)
+    for secret in url_secrets(module.params):
+        module.no_log_values.add(secret)
     error = None
     try:
         results = spec.operation(module, counted)

@@ -706,3 +706,8 @@ def test_repr_names_the_auth_method_only():
 def test_redact_url():
     assert _client.redact_url("https://u:p@mail.example.org:8443/x") == "https://mail.example.org:8443/x"
     assert _client.redact_url("https://mail.example.org") == "https://mail.example.org"
+    # a password with '/', '?' or '#': a URL parser ends the host there and sees no credentials
+    for password in ("p/w", "p?w", "p#w"):
+        assert _client.url_userinfo(f"https://u:{password}@mail.example.org:8443") == (
+            f"u:{password}", "https://mail.example.org:8443")
+    assert _client.url_userinfo("https://mail.example.org/x") == (None, "https://mail.example.org/x")
