@@ -90,7 +90,7 @@ options:
     description:
       - Seconds to wait to connect, and then for each piece of the answer (the timeout of the Python
         library C(requests)), so an answer that keeps trickling in can take longer as a whole. Must be
-        greater than 0.
+        greater than 0 and at most V(86400) (a day).
     type: float
     default: 30
   retries:

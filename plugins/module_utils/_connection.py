@@ -21,7 +21,6 @@ environment only fills in what the chosen method (token or Basic) still lacks.
 from __future__ import annotations
 
 import ipaddress
-import math
 import os
 from urllib.parse import unquote, urlsplit
 
@@ -35,6 +34,7 @@ from ansible_collections.stalwart.mail.plugins.module_utils._client import (
     url_userinfo,
 )
 from ansible_collections.stalwart.mail.plugins.module_utils._errors import InputError
+from ansible_collections.stalwart.mail.plugins.module_utils._values import SECONDS_ACCEPTED, is_wait_seconds
 
 # option -> its argument spec entry, plus "env" (the variable stalwart-cli also reads) and
 # "env_in_spec" (False: the environment is read by connection_settings(), see the module docstring).
@@ -222,8 +222,8 @@ def connection_settings(params, environ=None):
         _check_url("api_url", params.get("api_url"))
     timeout = params.get("timeout")
     timeout = CONNECTION_OPTIONS["timeout"]["default"] if timeout is None else timeout
-    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0 or math.isnan(timeout):
-        raise InputError(f"timeout: expected a number of seconds > 0, got {timeout!r}", option="timeout")
+    if not is_wait_seconds(timeout):
+        raise InputError(f"timeout: {SECONDS_ACCEPTED}, got {timeout!r}", option="timeout")
     retries = params.get("retries")
     retries = CONNECTION_OPTIONS["retries"]["default"] if retries is None else retries
     if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:

@@ -126,8 +126,8 @@ def normalise_resolver(raw):
         value = raw.get(key)
         if value is None:
             continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-            raise InputError(f"resolver.{key}: expected a number of seconds > 0, got {shorten(value)}",
+        if not _values.is_wait_seconds(value):
+            raise InputError(f"resolver.{key}: {_values.SECONDS_ACCEPTED}, got {shorten(value)}",
                              option=f"resolver.{key}")
         settings[key] = float(value)
     if raw.get("tcp") is not None:

@@ -224,6 +224,19 @@ def lenient_hostname(value):
 # --- plain values ---------------------------------------------------------------------------------
 
 
+# the longest wait an option may ask for (the HTTP timeout, the resolver's times): a day. Far
+# larger values (1e10, inf) overflowed the platform's clock inside socket and thread waits and
+# crashed the module instead of failing with a message.
+MAX_WAIT_SECONDS = 86_400
+SECONDS_ACCEPTED = f"expected a number of seconds > 0 and at most {MAX_WAIT_SECONDS} (a day)"
+
+
+def is_wait_seconds(value):
+    """True for a number of seconds an option may wait: > 0, at most ``MAX_WAIT_SECONDS``."""
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and 0 < value <= MAX_WAIT_SECONDS)  # NaN fails both comparisons
+
+
 # why a boolean came where a name was meant: every message that refuses one says it in these words
 YAML_BOOLEAN = "YAML reads an unquoted yes, no, true, false, on or off as a boolean"
 

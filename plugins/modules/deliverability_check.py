@@ -110,11 +110,11 @@ options:
         type: int
         default: 53
       timeout:
-        description: Seconds to wait for one DNS server's answer to one query.
+        description: Seconds to wait for one DNS server's answer to one query (at most V(86400)).
         type: float
         default: 2.0
       lifetime:
-        description: Seconds one lookup may take in all, retries and servers included.
+        description: Seconds one lookup may take in all, retries and servers included (at most V(86400)).
         type: float
         default: 4.0
       tcp:
@@ -125,6 +125,8 @@ options:
         description:
           - Seconds all lookups of the task may take together. What is unanswered then is reported as
             V(unknown); the task never waits longer.
+          - Each of O(resolver.timeout), O(resolver.lifetime) and O(resolver.budget) must be greater
+            than 0 and at most V(86400) (a day).
         type: float
         default: 10.0
   mode:

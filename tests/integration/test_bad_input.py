@@ -132,6 +132,9 @@ CASES = [
     connection_case("timeout-zero", "c13", "timeout", ACCEPT_POSITIVE, {"timeout": 0}),
     connection_case("timeout-negative", "c14", "timeout", ACCEPT_POSITIVE, {"timeout": -5}),
     connection_case("timeout-not-a-number", "c15", "timeout", ACCEPT_FLOAT, {"timeout": "fast"}),
+    # past a day: the socket's wait overflowed the platform's clock, a crash on the first request
+    connection_case("timeout-infinite", "c15b", "timeout", r"\bat most 86400\b", {"timeout": "inf"}),
+    connection_case("timeout-huge", "c15c", "timeout", r"\bat most 86400\b", {"timeout": 1e10}),
     connection_case("retries-negative", "c16", "retries", ACCEPT_NON_NEGATIVE, {"retries": -1}),
     connection_case("retries-not-an-int", "c17", "retries", ACCEPT_INT, {"retries": "many"}),
     connection_case("validate-certs-not-a-bool", "c18", "validate_certs", ACCEPT_BOOL, {"validate_certs": "perhaps"}),

@@ -282,6 +282,10 @@ def test_checks_that_cannot_run_say_why():
     ({"default_ehlo": "no-dot"}, ["default_ehlo", "no dot"]),
     ({"resolver": {"nameservers": ["dns.example.org"]}}, ["resolver.nameservers", "not an IP address"]),
     ({"resolver": {"budget": 0}}, ["resolver.budget", "> 0"]),
+    # past a day (inf, 1e10): a thread's wait overflowed the platform's clock and crashed the module
+    ({"resolver": {"budget": float("inf")}}, ["resolver.budget", "at most 86400"]),
+    ({"resolver": {"lifetime": 1e10}}, ["resolver.lifetime", "at most 86400"]),
+    ({"resolver": {"timeout": float("nan")}}, ["resolver.timeout", "> 0"]),
     ({"checks": ["ptr", "spf"]}, ["checks", "spf", "accepted"]),
     ({"probe": {"msg": "something"}}, ["probe", "source_ip_probe"]),
     ({"host_addresses": ["eth0"]}, ["host_addresses", "not an IP address"]),
