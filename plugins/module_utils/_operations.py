@@ -256,14 +256,9 @@ def strategies_failed(outcome, desired, single):
 
 
 def reload_refused_text(refused, other=False):
-    text = f"({refused['error_type']})"
-    if refused.get("description"):
-        text += f": {refused['description']}"
-    if refused.get("permission"):
-        text += f"; the credentials need the permission {refused['permission']}"
     what = "the other changes were applied" if other else "the changes were applied"
-    return (f"{what}, but the server refused to reload its settings {text}. The stored changes take effect at "
-            f"the next reload: {RELOAD_HOW}")
+    return (f"{what}, but the server refused to reload its settings {_service.reload_refusal_text(refused)}. The "
+            f"stored changes take effect at the next reload: {RELOAD_HOW}")
 
 
 STRATEGY_MODULE = ModuleSpec(
@@ -458,10 +453,12 @@ def reload_settings(module, client_factory=None):
     # write=False: a reload is safe to repeat, so it is retried like a read, even after a lost answer
     response = client.post([list(_service.RELOAD_CALL)], write=False)
     args = check_method_response(response[0], _service.ACTION_SET)
-    refused = (args.get("notCreated") or {}).get("reload")
-    if refused:
-        raise StalwartError("the server refused to reload its settings: "
-                            f"{refused.get('type', 'error')}: {refused.get('description') or ''}".rstrip(": "))
+    not_created = args.get("notCreated") or {}
+    if "reload" in not_created:
+        refusal = _service.reload_refusal(not_created["reload"])
+        error = PermissionDenied if refusal["permission"] else MethodError
+        raise error(f"the server refused to reload its settings {_service.reload_refusal_text(refusal)}",
+                    method=_service.ACTION_SET, **{key: value for key, value in refusal.items() if value})
     return {"changed": True, "reloaded": True}
 
 

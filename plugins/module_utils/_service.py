@@ -41,6 +41,7 @@ from ansible_collections.stalwart.mail.plugins.module_utils._objects import Item
 
 ACTION_SET = "x:Action/set"
 RELOAD_CALL = [ACTION_SET, {"create": {"reload": {"@type": "ReloadSettings"}}}, "reload"]
+RELOAD_PERMISSION = "actionReloadSettings"  # besides sysActionCreate, which the /set itself needs
 SINGLETON_ID = "singleton"
 KINDS = ("create", "update", "delete")
 SECTIONS = {"create": "create", "update": "update", "delete": "destroy"}  # operation -> /set section
@@ -406,14 +407,38 @@ def send_reload(client, progress):
                                    "description": error.details.get("description") or error.msg,
                                    "permission": error.details.get("permission")}
         return
-    refused = (args.get("notCreated") or {}).get("reload")
-    if refused:
-        refused = refused if isinstance(refused, dict) else {}
-        progress.reload_failure = {"error_type": refused.get("type") or "error",
-                                   "description": refused.get("description"), "permission": None,
-                                   "validation_errors": refused.get("validationErrors") or []}
+    not_created = args.get("notCreated") or {}
+    if "reload" in not_created:
+        progress.reload_failure = reload_refusal(not_created["reload"])
         return
     progress.reloaded = True
+
+
+def reload_refusal(refused):
+    """What the server said when it refused a ``ReloadSettings`` in ``notCreated``: the error type
+    and description; for ``forbidden``, the permission ``actionReloadSettings`` (the action's
+    creation itself, ``sysActionCreate``, was allowed, or the whole method would have been
+    refused); for ``validationFailed``, the object the reload stopped at (``objectId``) and the
+    validation errors."""
+    refused = refused if isinstance(refused, dict) else {}
+    error_type = refused.get("type") or "error"
+    object_id = refused.get("objectId") if isinstance(refused.get("objectId"), dict) else {}
+    stopped_at = " ".join(str(object_id[key]) for key in ("object", "id") if object_id.get(key)) or None
+    return {"error_type": error_type, "description": refused.get("description"),
+            "permission": RELOAD_PERMISSION if error_type == "forbidden" else None,
+            "object": stopped_at, "validation_errors": refused.get("validationErrors") or []}
+
+
+def reload_refusal_text(refusal):
+    """``(type): description; ...`` for a message about a refused reload."""
+    text = f"({refusal['error_type']})"
+    if refusal.get("description"):
+        text += f": {refusal['description']}"
+    if refusal.get("object"):
+        text += f" (at the {refusal['object']} object)"
+    if refusal.get("permission"):
+        text += f"; the credentials need the permission {refusal['permission']}"
+    return text
 
 
 # --- converging ----------------------------------------------------------------------------------------

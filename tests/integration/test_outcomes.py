@@ -27,6 +27,10 @@ TOKENS = {
     NO_RELOAD: "authenticate,sysMtaConnectionStrategyGet,sysMtaConnectionStrategyQuery,sysMtaConnectionStrategyCreate,"
                "sysMtaConnectionStrategyUpdate,sysMtaConnectionStrategyDestroy,sysMtaOutboundStrategyGet",
 }
+# may do everything to strategies and create actions, but not this one: the reload is refused in
+# notCreated (forbidden), not at the method
+NO_RELOAD_ACTION = "no-reload-action-token"
+TOKENS[NO_RELOAD_ACTION] = TOKENS[NO_RELOAD] + ",sysActionCreate"
 # may read strategies, but lacks authenticate: Stalwart refuses every request of such an API key
 NO_API = "no-api-token"
 TOKENS[NO_API] = "sysMtaConnectionStrategyGet,sysMtaConnectionStrategyQuery"
@@ -165,6 +169,20 @@ def test_a_refused_reload_after_an_applied_change_says_the_change_stands(sim):
     assert "stalwart.mail.reload_settings" in msg and "sysActionCreate" in msg, msg
     assert names(sim) == ["applied", "default"]
     assert result["strategy"]["connect_timeout"] == "2m"
+
+
+def test_a_reload_refused_for_want_of_actionreloadsettings_names_that_permission(sim):
+    """With sysActionCreate the server refuses the reload itself (forbidden, in notCreated), and
+    its description names no permission: both modules now name actionReloadSettings."""
+    result = run(sim, token=NO_RELOAD_ACTION, reload=True, name="applied")
+    assert result.get("failed") is True and result["changed"] is True and result["reloaded"] is False
+    assert "(forbidden)" in result["msg"] and "need the permission actionReloadSettings" in result["msg"], result
+    reload = run_module("reload_settings", {"url": sim.url, "token": NO_RELOAD_ACTION, **FAST})
+    assert reload.get("failed") is True, reload
+    assert reload["msg"].startswith("the server refused to reload its settings (forbidden): "), reload["msg"]
+    assert "need the permission actionReloadSettings" in reload["msg"], reload["msg"]
+    assert reload["permission"] == "actionReloadSettings" and reload["error_type"] == "forbidden", reload
+    assert sim.stats()["reloads"] == 0
 
 
 def test_a_reload_is_one_request_after_the_writes(sim):

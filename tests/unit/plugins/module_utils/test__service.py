@@ -530,3 +530,19 @@ def test_without_a_stored_connection_expression_purge_keeps_default(listing):
 def test_a_message_that_names_its_strategy_is_not_prefixed_again():
     message = "strategy 'bulk': connect_timeout: 0 is not > 0"
     assert _operations.name_the_strategy({"name": "bulk"}, message) == message
+
+
+def test_a_refused_reload_names_the_object_it_stopped_at_and_the_permission_it_lacks():
+    """Stalwart 0.16 refuses a reload in notCreated: validationFailed with objectId for a setting
+    that cannot be applied (a Pyzor host that does not resolve, here), forbidden without
+    actionReloadSettings; the message kept neither the object nor the permission."""
+    refusal = _service.reload_refusal({"type": "validationFailed", "description": "Invalid address: failed to lookup",
+                                       "objectId": {"object": "SpamPyzor", "id": "singleton"}})
+    assert refusal["object"] == "SpamPyzor singleton" and refusal["permission"] is None
+    assert _service.reload_refusal_text(refusal) == (
+        "(validationFailed): Invalid address: failed to lookup (at the SpamPyzor singleton object)")
+    forbidden = _service.reload_refusal({"type": "forbidden",
+                                         "description": "Insufficient permissions to perform action of type ReloadSettings"})
+    assert _service.reload_refusal_text(forbidden).endswith("; the credentials need the permission actionReloadSettings")
+    assert _service.reload_refusal("nonsense") == {"error_type": "error", "description": None, "permission": None,
+                                                   "object": None, "validation_errors": []}
