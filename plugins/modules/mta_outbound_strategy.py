@@ -18,8 +18,8 @@ description:
     strategy that does not exist, before anything is written.
   - Each expression is a list of rules (C(if) a condition, C(then) a name) and an C(else). A name is written as
     the string literal V('<name>'); C(then_expr) and C(else_expr) take a raw expression instead.
-  - Expressions compare as the server stores them (trimmed), rule by rule in order; an expression left out is
-    not touched.
+  - Expressions compare without their surrounding white space (the server stores them as sent, and
+    evaluates them alike), rule by rule in order; an expression left out is not touched.
 author:
   - stalwart.mail developers (@stalwart-mail-ansible)
 extends_documentation_fragment:

@@ -16,7 +16,7 @@ description:
   - It is what the handler of the role P(stalwart.mail.mta_connection_strategies#role) runs, once
     per host after changes. Notify that handler, or run this module, after other changes too.
   - M(stalwart.mail.mta_connection_strategy) with O(stalwart.mail.mta_connection_strategy#module:reload=true)
-    sends the same action in the same request as its writes, and only after a change.
+    sends the same action itself, in a request of its own after its writes, and only after a change.
   - Always reports a change (a reload is not idempotent in effect, and the server does not say
     whether anything was pending).
 author:
