@@ -132,23 +132,24 @@ def url_secrets(params):
     return found
 
 
-def _read_secret_file(option, path, strip_all):
-    """The secret in ``path``, without its trailing newline; InputError when unusable."""
+def _read_secret_file(label, option, path, strip_all):
+    """The secret in ``path``, without its trailing newline; InputError when unusable (``label``
+    names the option in the message, and where its value came from)."""
     if os.path.isdir(path):
-        raise InputError(f"{option}: {path} is a directory, expected a file holding the secret", option=option)
+        raise InputError(f"{label}: {path} is a directory, expected a file holding the secret", option=option)
     try:
         with open(path, encoding="utf-8") as handle:
             content = handle.read()
     except FileNotFoundError:
-        raise InputError(f"{option}: file {path} not found", option=option) from None
+        raise InputError(f"{label}: file {path} not found", option=option) from None
     except PermissionError:
-        raise InputError(f"{option}: cannot read file {path} (permission denied)", option=option) from None
+        raise InputError(f"{label}: cannot read file {path} (permission denied)", option=option) from None
     except (OSError, UnicodeDecodeError) as error:
         reason = getattr(error, "strerror", None) or type(error).__name__
-        raise InputError(f"{option}: cannot read file {path} ({reason})", option=option) from None
+        raise InputError(f"{label}: cannot read file {path} ({reason})", option=option) from None
     secret = content.strip() if strip_all else content.rstrip("\r\n")
     if not secret:
-        raise InputError(f"{option}: file {path} is empty", option=option)
+        raise InputError(f"{label}: file {path} is empty", option=option)
     return secret
 
 
@@ -179,6 +180,9 @@ def _pick_auth(params, environ):
     explicit = {name: params.get(name) for name in AUTH_OPTIONS if _given(params.get(name))}
     from_env = {name: environ.get(CONNECTION_OPTIONS[name]["env"]) for name in AUTH_OPTIONS
                 if _given(environ.get(CONNECTION_OPTIONS[name]["env"]))}
+    for name in from_env:
+        if CONNECTION_OPTIONS[name]["type"] == "path":  # as Ansible's path type does for the option
+            from_env[name] = os.path.expanduser(os.path.expandvars(from_env[name]))
     for group in CONNECTION_MUTUALLY_EXCLUSIVE:
         if all(name in explicit for name in group):
             raise InputError(f"parameters are mutually exclusive: {'|'.join(group)} (use only one of them)",
@@ -238,10 +242,11 @@ def connection_settings(params, environ=None):
     chosen, sources = _pick_auth(params, environ)
     token = chosen.get("token")
     if "token_file" in chosen:
-        token = _read_secret_file(_label("token_file", sources), chosen["token_file"], strip_all=True)
+        token = _read_secret_file(_label("token_file", sources), "token_file", chosen["token_file"], strip_all=True)
     password = chosen.get("password")
     if "password_file" in chosen:
-        password = _read_secret_file(_label("password_file", sources), chosen["password_file"], strip_all=False)
+        password = _read_secret_file(_label("password_file", sources), "password_file", chosen["password_file"],
+                                     strip_all=False)
     if token is not None:
         option = "token_file" if "token_file" in chosen else "token"
         token = _check_token(_label(option, sources), option, token)

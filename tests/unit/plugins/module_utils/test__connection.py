@@ -9,6 +9,7 @@ masked, plain HTTP warns."""
 
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
@@ -256,8 +257,26 @@ def test_env_token_problem_names_the_variable():
 
 
 def test_env_token_file_problem_names_the_variable(files):
-    with pytest.raises(InputError, match=r"token_file \(from STALWART_TOKEN_FILE\): file .* not found"):
+    with pytest.raises(InputError, match=r"token_file \(from STALWART_TOKEN_FILE\): file .* not found") as caught:
         connection_settings(params(), environ={"STALWART_TOKEN_FILE": files["@missing"]})
+    # the structured field is the option, as for every other input error; the message tells the source
+    assert caught.value.details["option"] == "token_file"
+
+
+@pytest.mark.parametrize("variable, expected", [("STALWART_TOKEN_FILE", (TOKEN, None, None)),
+                                                # (the file's trailing space is part of the password)
+                                                ("STALWART_PASSWORD_FILE", (None, "admin", PASSWORD + " "))])
+def test_env_secret_files_are_expanded_as_the_options_are(files, monkeypatch, variable, expected):
+    """The options are of Ansible's path type, which expands ~ and $VAR; their variables were
+    used as they were: '~/token' was 'not found'."""
+    home = os.path.dirname(files["@token"])
+    monkeypatch.setenv("HOME", home)
+    monkeypatch.setenv("SECRETS_DIR", home)
+    name = "token" if variable == "STALWART_TOKEN_FILE" else "password"
+    for path in (f"~/{name}", f"$SECRETS_DIR/{name}"):
+        environ = {variable: path, **({"STALWART_USER": "admin"} if name == "password" else {})}
+        settings = connection_settings(params(), environ=environ)
+        assert (settings["token"], settings["username"], settings["password"]) == expected, path
 
 
 def test_settings_pass_through(files):
