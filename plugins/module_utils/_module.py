@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from ansible.module_utils import basic
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.parameters import remove_values
 
 from ansible_collections.stalwart.mail.plugins.module_utils._connection import (
     CONNECTION_MUTUALLY_EXCLUSIVE,
@@ -75,8 +76,28 @@ class StalwartModule(AnsibleModule):
     def __init__(self, spec):
         self._spec = spec
         self._checking = True
+        self._held_warnings = []
         super().__init__(**spec.kwargs())
         self._checking = False
+
+    def warn(self, warning):
+        """Held until the module ends, then masked with every ``no_log`` value known by then, as
+        the worker path does: ansible-core 2.19 and later keep a warning as an object that the
+        result's masking does not reach, and a secret (read from a file, say) may become known
+        after the warning was made."""
+        if getattr(self, "_checking", True):
+            super().warn(warning)
+        else:
+            self._held_warnings.append(warning)
+
+    def _release_warnings(self):
+        for warning in self._held_warnings:
+            super().warn(remove_values(warning, self.no_log_values))
+        self._held_warnings = []
+
+    def exit_json(self, **kwargs):
+        self._release_warnings()
+        super().exit_json(**kwargs)
 
     def fail_json(self, msg=None, **kwargs):
         if getattr(self, "_checking", False) and self._spec.name_errors is not None:
@@ -85,6 +106,7 @@ class StalwartModule(AnsibleModule):
             except Exception:  # noqa: BLE001 - naming is a courtesy; never hide the real error
                 raw = dict(self.params or {})
             msg = self._spec.name_errors(raw, msg)
+        self._release_warnings()
         super().fail_json(msg=msg, **kwargs)
 
 
