@@ -49,7 +49,9 @@ extends_documentation_fragment:
   - stalwart.mail.attributes.ACTIONGROUP_JMAP
   - stalwart.mail.attributes.ACTION
 requirements:
-  - dnspython (on the controller, or wherever the task runs)
+  - dnspython (on the controller, or wherever the task runs). When the task would run in the
+    controller's worker and dnspython does not import there, the module runs in a process of its
+    own instead (its interpreter may have it), with a warning naming the controller's Python.
 options:
   url:
     description:

@@ -377,3 +377,29 @@ def test_without_requests_on_the_controller_the_module_runs_and_a_warning_names_
     assert "requests does not import on the controller's Python" in warnings and sys.executable in warnings
     assert "no-requests" in [item["name"] for item in fallback_sim.objects()]
     assert os.path.basename(str(wrapper)) in outcome.stdout  # the module ran, with the wrapper
+
+
+def test_without_dnspython_on_the_controller_the_check_runs_as_a_module_and_a_warning_names_the_python(tmp_path):
+    """As for requests: deliverability_check failed in the worker, telling the user to look at
+    ansible_python_interpreter, which the worker never uses; the module, run by an interpreter
+    that has dnspython, succeeds."""
+    shim = tmp_path / "no-dnspython"
+    (shim / "dns").mkdir(parents=True)
+    (shim / "dns" / "__init__.py").write_text("raise ImportError('dnspython is hidden from the controller')\n")
+    wrapper = tmp_path / "python-with-dnspython"
+    wrapper.write_text(f"#!/bin/sh\nunset PYTHONPATH\nexec {sys.executable} \"$@\"\n")
+    wrapper.chmod(0o755)
+    check = {"strategies": [{"name": "warmup", "ehlo_hostname": "mx.example.org", "source_ips": [{"ip": "192.0.2.1"}]}],
+             "mode": "warn", "checks": ["ptr"],
+             # nothing answers there: the finding is unknown, quickly
+             "resolver": {"nameservers": ["127.0.0.1"], "port": 9, "timeout": 0.2, "lifetime": 0.3, "budget": 1}}
+    play = {"name": "no dnspython", "hosts": "localhost", "gather_facts": False, "tasks": [
+        {"name": "check", "stalwart.mail.deliverability_check": check,
+         "vars": {"ansible_python_interpreter": str(wrapper)}}]}
+    outcome = run_playbook(tmp_path, [play], verbosity=3, env={"PYTHONPATH": str(shim)})
+    assert outcome.rc == 0, outcome.output()
+    result = outcome.result("check")
+    assert [finding["check"] for finding in result["findings"]] == ["ptr"], result
+    warnings = " ".join(map(str, result.get("warnings") or []))
+    assert "dnspython does not import on the controller's Python" in warnings and sys.executable in warnings
+    assert os.path.basename(str(wrapper)) in outcome.stdout  # the module ran, with the wrapper
