@@ -101,6 +101,8 @@ RERUN_SAFE = "nothing was changed by this request, so re-running is safe"
 REREAD = ("the server may or may not have applied it; it was not sent again. Read the current state "
           "before writing again (re-running the task is safe: it reads first)")
 AUTH_HINT = "check token / token_file / STALWART_TOKEN or username / password / password_file"
+NO_AUTH_HINT = ("set token or token_file (or STALWART_TOKEN / STALWART_TOKEN_FILE), or username and password "
+                "(or STALWART_USER and STALWART_PASSWORD)")
 # the permission an API key needs to use the API at all (Stalwart answers 403 without it)
 API_PERMISSION = "authenticate"
 TLS_HINT = ("set ca_path (or STALWART_CA_PATH) to the CA bundle that signed the server's certificate, "
@@ -374,6 +376,9 @@ class JmapClient:
             # only the session resource is read with GET: 404 means the documented dialect
             return response
         if status == 401:
+            if not self._token and self._username is None:
+                raise AuthenticationError(f"the server asks for credentials (HTTP 401) at {shown} and none were given: "
+                                          f"{NO_AUTH_HINT}", status=401, url=shown)
             raise AuthenticationError(f"the server refused the credentials (HTTP 401) at {shown}; {AUTH_HINT}",
                                       status=401, url=shown)
         problem = _problem(response)

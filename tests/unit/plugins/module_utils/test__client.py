@@ -711,3 +711,14 @@ def test_redact_url():
         assert _client.url_userinfo(f"https://u:{password}@mail.example.org:8443") == (
             f"u:{password}", "https://mail.example.org:8443")
     assert _client.url_userinfo("https://mail.example.org/x") == (None, "https://mail.example.org/x")
+
+
+def test_a_401_without_any_credentials_says_none_were_given(server):
+    """With no token and no login (none in the task, none in the environment) the 401 said the
+    server 'refused the credentials' and to check them: there were none to check."""
+    server.answer(session(), problem(401, "about:blank", "You have to authenticate first."))
+    with pytest.raises(AuthenticationError) as caught:
+        JmapClient(server.url, retries=0).post(GET)
+    assert "none were given" in caught.value.msg and "STALWART_TOKEN" in caught.value.msg, caught.value.msg
+    assert "refused the credentials" not in caught.value.msg
+    assert caught.value.details["status"] == 401
