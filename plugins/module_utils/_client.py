@@ -392,6 +392,13 @@ class JmapClient:
                                    f"client's address, or a proxy denies the path)", status=403, url=shown,
                                    error_type="forbidden", permission=API_PERMISSION)
         if status == 404 and http_method == "POST":
+            if self.api_url:
+                # the endpoint was given: it is the one to check (whether from the task or from
+                # STALWART_API_URL: the message cannot tell, so it names both)
+                raise EndpointNotFound(
+                    f"no Stalwart JMAP API at {shown} (HTTP 404); check api_url (or STALWART_API_URL): it is the JMAP "
+                    "endpoint, for example https://mail.example.com/jmap/, or leave it out to use the one the "
+                    "server's session names", status=404, url=shown)
             hint = ""
             if re.search(r"/(jmap(/session)?|api)/?$", urlsplit(self.url).path):
                 hint = " (url is the server's URL, without the API's path: https://mail.example.com, not …/jmap)"

@@ -722,3 +722,13 @@ def test_a_401_without_any_credentials_says_none_were_given(server):
     assert "none were given" in caught.value.msg and "STALWART_TOKEN" in caught.value.msg, caught.value.msg
     assert "refused the credentials" not in caught.value.msg
     assert caught.value.details["status"] == 401
+
+
+def test_a_404_at_a_given_api_url_says_to_check_api_url(server):
+    """The 404's advice was to 'check url, or set api_url', also when api_url was set (perhaps
+    from STALWART_API_URL) and was the one that was wrong."""
+    server.answer(session(), problem(404, "about:blank", "Not found"))
+    with pytest.raises(EndpointNotFound) as caught:
+        client_for(server, api_url=server.url + "/nope/").post(GET)
+    assert "check api_url (or STALWART_API_URL)" in caught.value.msg and "/nope/" in caught.value.msg, caught.value.msg
+    assert "check url" not in caught.value.msg
