@@ -411,11 +411,14 @@ class JmapClient:
                 f"{shown} answered with a redirect (HTTP {status}) to {location}; redirects are not followed "
                 "(credentials must not go elsewhere): set url (or api_url) to the final address",
                 status=status, url=shown)
+        if status >= 500:
+            # a failure of the server, not a refusal of the request: with a problem body, its words
+            said = problem.get("detail") or problem.get("title") if problem else None
+            said = f" ({str(said)[:300]})" if said else ""
+            raise TransportError(f"HTTP {status} from {shown}{said}; {RERUN_SAFE}",
+                                 core=f"HTTP {status} from {shown}{said}", status=status, url=shown)
         if problem:
             raise _problem_error(problem, status, shown)
-        if status >= 500:
-            raise TransportError(f"HTTP {status} from {shown}; {RERUN_SAFE}", core=f"HTTP {status} from {shown}",
-                                 status=status, url=shown)
         raise ProtocolError(f"unexpected HTTP {status} from {shown}", status=status, url=shown)
 
     # --- discovery ---------------------------------------------------------------------------

@@ -342,6 +342,9 @@ POST_ERRORS = [
     ("redirect", {"status": 302, "headers": {"Location": "https://elsewhere.example/jmap/"}}, EndpointNotFound,
      ["redirect", "302", "elsewhere.example"], {"status": 302}),
     ("500-read", {"status": 500, "body": b"boom"}, TransportError, ["500", "re-running is safe"], {"status": 500}),
+    # a server failure with a problem body: not "the server refused the request (..., about:blank)"
+    ("500-problem", problem(500, "about:blank", "Database unavailable"), TransportError,
+     ["HTTP 500", "(Database unavailable)", "re-running is safe"], {"status": 500}),
     ("418", {"status": 418, "body": b"teapot"}, ProtocolError, ["418"], {"status": 418}),
 ]
 
