@@ -85,15 +85,15 @@ class StalwartModule(AnsibleModule):
         the worker path does: ansible-core 2.19 and later keep a warning as an object that the
         result's masking does not reach, and a secret (read from a file, say) may become known
         after the warning was made."""
-        if getattr(self, "_checking", True):
-            super().warn(warning)
+        if getattr(self, "_checking", True) or self._held_warnings is None:
+            super().warn(warning)  # while the arguments are checked, or once the module is ending
         else:
             self._held_warnings.append(warning)
 
     def _release_warnings(self):
-        for warning in self._held_warnings:
+        held, self._held_warnings = self._held_warnings or [], None
+        for warning in held:
             super().warn(remove_values(warning, self.no_log_values))
-        self._held_warnings = []
 
     def exit_json(self, **kwargs):
         self._release_warnings()
