@@ -193,6 +193,24 @@ def test_a_failed_check_whose_failure_is_ignored_still_writes_nothing(tmp_path, 
     assert sorted(stored(failing)) == ["default"] and failing.stats()["writes"] == 0
 
 
+def test_a_failed_check_whose_failure_is_ignored_does_not_route_mail_either(tmp_path, hosts):
+    """With routing, the routing step ran after the ignored failure of the check (the strategies
+    step, skipped, was not 'failed'): the expression then routed gmail.com to 'warmup', which
+    was never created, and the handler reloaded it."""
+    routes = {"stalwart_mta_connection_routes": [{"if": "rcpt_domain == 'gmail.com'", "strategy": "warmup"}],
+              "stalwart_mta_connection_strategies_purge": True}
+    playbook = [{**SITE[0], "hosts": "failing", "roles": [{"role": ROLE, "ignore_errors": True}]}]
+    failing = hosts["failing"][0]
+    before = failing.dump()["outbound"]["connection"]
+    outcome = run_playbook(tmp_path, playbook, extra_args=["-i", str(inventory(tmp_path, hosts)),
+                                                           "-e", json.dumps(routes)])
+    assert outcome.rc == 0, outcome.output()
+    assert outcome.status(CHECK, "failing") == "failed"
+    assert failing.dump()["outbound"]["connection"] == before, outcome.output()
+    assert sorted(stored(failing)) == ["default"]
+    assert failing.stats()["writes"] == 0 and failing.stats()["reloads"] == 0
+
+
 def test_a_later_run_of_the_role_without_the_check_is_not_stopped_by_an_earlier_failed_one(tmp_path, hosts):
     """A registered result outlives its role run: the role run a second time in the same play,
     with the check off (and routing, so that the steps run), found the first run's failed and
