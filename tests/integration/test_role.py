@@ -646,6 +646,20 @@ def test_start_at_task_at_the_end_of_the_role_ends_it_without_aborting_the_playb
     assert sim.stats()["requests"] == 0
 
 
+def test_start_at_task_at_the_steps_runs_the_steps(tmp_path, sim):
+    """Starting at the include of the steps (the module task's result undefined) failed every
+    host on that condition; it now runs the steps, as asked (on every ansible-core version)."""
+    play = {"name": "role", "hosts": "localhost", "gather_facts": False, "roles": [{"role": ROLE}],
+            "vars": {"stalwart_url": sim.url, "stalwart_token": ADMIN_TOKEN,
+                     "stalwart_mta_connection_strategies": [{"name": "routed"}],
+                     "stalwart_mta_connection_route_default": "routed"}}
+    outcome = run_playbook(tmp_path, [play], extra_args=[
+        "--start-at-task", f"{ROLE} : Check deliverability before, or route mail after, applying the strategies"])
+    outcome.assert_ok()
+    assert "routed" in stored(sim) and sim.dump()["outbound"]["connection"]["else"] == "'routed'"
+    assert sim.stats()["reloads"] == 1
+
+
 # the -vvv line of an action plugin that sends its task to a module process (_worker_action.py)
 OWN_PROCESS = re.compile(r"(stalwart\.mail\.\w+): running the module in a process of its own: (.*)")
 
