@@ -127,7 +127,12 @@ class Lookups:
             resolver = self._resolver()
         except dns.exception.DNSException as error:  # no /etc/resolv.conf, say
             return Answer(UNKNOWN, detail=f"no resolver configuration ({error}); set resolver.nameservers")
-        qname = dns.name.from_text(reverse_name(name) if kind == "PTR" else name)
+        try:
+            qname = dns.name.from_text(reverse_name(name) if kind == "PTR" else name)
+        except dns.exception.DNSException as error:
+            # a label over 63 octets or a name over 255: the server stores such an EHLO name, but
+            # no DNS record can have it, so it resolves nowhere
+            return Answer(NONE, detail=f"not a name DNS can carry: {error}")
         try:
             answer = resolver.resolve(qname, kind, tcp=bool(self.settings["tcp"]), lifetime=lifetime,
                                       raise_on_no_answer=False, search=False)
@@ -160,7 +165,10 @@ class Lookups:
             futures = {pool.submit(self.ask, question): question for question in questions}
             done, _pending = concurrent.futures.wait(futures, timeout=max(0.0, self.remaining()))
             for future in done:
-                answers[futures[future]] = future.result()
+                try:
+                    answers[futures[future]] = future.result()
+                except Exception as error:  # noqa: BLE001 - a bug in ask(): one unknown answer, not a crash
+                    answers[futures[future]] = Answer(UNKNOWN, detail=f"{type(error).__name__}: {error}")
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
         for question in questions:

@@ -117,6 +117,16 @@ def test_each_check_and_severity(dns_server, case, ip, ehlo, expected):
                                           in zip([f for f in result["findings"] if f["severity"] != "info"], shown)]
 
 
+def test_an_ehlo_name_dns_cannot_carry_is_an_error_not_a_crash(dns_server):
+    """The server stores an EHLO name with a label over 63 octets (or over 255 in all); no DNS
+    record can have it. Building the question crashed the module (LabelTooLong)."""
+    for name in ("a" * 64 + ".example.org", ".".join(["abcdefghij"] * 24) + ".example.org"):
+        result = check(dns_server, [("192.0.2.20", name)])
+        assert not result.get("failed"), result.get("msg")
+        assert ("ehlo_forward", "error") in found(result), result["messages"]
+        assert any("not a name DNS can carry" in message for message in result["messages"]), result["messages"]
+
+
 def test_the_idn_name_is_looked_up_as_the_servers_a_label(dns_server):
     before = dns_server.asked("strasse.example.org")
     result = check(dns_server, [("192.0.2.30", "straße.example.org")])
