@@ -505,8 +505,9 @@ def check_ptr(report, pair, settings, answers):
     names = list(answer.records) if answer.status == FOUND else []
     if not names:
         missing = f"{ip} has no PTR record ({answer.detail} for {reverse})"
-        consequence = (f"Gmail rejects mail from an address without one (550-5.7.25), and Microsoft refuses IPv6 mail "
-                       f"without one. {owner}: ask them to set it to {wanted}.")
+        refusal = ("Gmail rejects IPv6 mail from an address without one (550-5.7.1), and so does Microsoft "
+                   "(450 4.7.25)" if pair.family == 6 else "Gmail rejects mail from an address without one (550-5.7.25)")
+        consequence = f"{refusal}. {owner}: ask them to set it to {wanted}."
         if settings.wants("ptr"):
             report.add(fields, "ptr", "error", missing, f"a PTR record naming {wanted}, which resolves back to {ip}",
                        consequence)
@@ -569,12 +570,19 @@ def _check_fcrdns(report, pair, names, answers, wanted, owner):
     observed = (f"the PTR of {ip} names {', '.join(tried)}, and "
                 + "; ".join(f"{name} has {kind} {', '.join(answer.records)}" if answer.status == FOUND
                             else f"{name} has no {kind} record ({answer.detail})" for (name, _kind), answer in found))
+    refusal = ("Gmail rejects such IPv6 mail (550-5.7.1: it does not meet the IPv6 sending guidelines regarding PTR "
+               "records)" if pair.family == 6 else
+               "Gmail rejects such mail (550-5.7.25: the forward DNS entry does not point to the sending IP)")
+    if wanted in tried:
+        # the PTR already names the EHLO name: only that name's records can be wrong
+        fix = f"The PTR already names {wanted}: the owner of the DNS zone of {wanted} can add {ip} to its {kind} records."
+    else:
+        fix = (f"{owner}: ask them to point it to {wanted} (a name whose {kind} record holds {ip}); or the owner of "
+               f"the DNS zone of {tried[0]} can add {ip} to its {kind} records.")
     report.add(pair.fields(), "fcrdns", "error", observed,
                f"one of the first {PTR_NAMES_TRIED} PTR names to resolve ({kind}) back to {ip} "
                "(forward-confirmed reverse DNS)",
-               f"Gmail rejects such mail (550-5.7.25: the forward DNS entry does not point to the sending IP), as do "
-               f"receivers with a strict reverse DNS check. {owner}: ask them to point it to {wanted} (a name whose "
-               f"{kind} record holds {ip}); or the owner of the DNS zone of {tried[0]} can add {ip} to its {kind} records.")
+               f"{refusal}, as do receivers with a strict reverse DNS check. {fix}")
 
 
 def check_bind(report, pair, settings):
@@ -626,8 +634,8 @@ def check_families(report, strategies, settings):
             sources = ", ".join(entry["ip"] for entry in strategy["source_ips"]) or "none"
             fields = {"strategy": strategy["name"], "source_ip": None, "public_ip": None, "ehlo": ehlo,
                       "ehlo_origin": origin}
-            extra = (" (a temporary privacy address, which the kernel prefers, never has one; Gmail and Microsoft "
-                     "reject IPv6 mail without it)" if version == 6 else "")
+            extra = (" (a temporary privacy address, which the kernel prefers where use_tempaddr is 2, never has "
+                     "one; Gmail and Microsoft reject IPv6 mail without it)" if version == 6 else "")
             report.add(fields, "implicit_family", "warning",
                        f"no source {family} address (source IPs: {sources}), while the mail host has the {family} "
                        f"address(es) {', '.join(of_family)}",

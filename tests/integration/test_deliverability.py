@@ -127,6 +127,22 @@ def test_an_ehlo_name_dns_cannot_carry_is_an_error_not_a_crash(dns_server):
         assert any("not a name DNS can carry" in message for message in result["messages"]), result["messages"]
 
 
+def test_the_advice_fits_the_address_family_and_who_can_fix_it(dns_server):
+    """Gmail answers 550-5.7.1 for IPv6 (550-5.7.25 is its IPv4 text), Microsoft's refusal is for
+    IPv6 only; and where the PTR already names the EHLO name, only that name's A record can be
+    wrong: the advice asked the hosting provider for the PTR it already had."""
+    (v4,) = check(dns_server, [("192.0.2.21", "noptr.example.org")])["messages"]
+    assert "550-5.7.25" in v4 and "Microsoft" not in v4, v4
+    (v6,) = [message for message in check(dns_server, [("2001:db8::99", "v6.example.org")])["messages"]
+             if "has no PTR record" in message]
+    assert "550-5.7.1" in v6 and "550-5.7.25" not in v6 and "Microsoft (450 4.7.25)" in v6, v6
+    fcrdns = [message for message in check(dns_server, [("192.0.2.23", "elsewhere.example.org")])["messages"]
+              if "forward-confirmed" in message]
+    assert fcrdns and fcrdns[0].endswith("The PTR already names elsewhere.example.org: the owner of the DNS zone of "
+                                         "elsewhere.example.org can add 192.0.2.23 to its A records."), fcrdns
+    assert "ask them to point it" not in fcrdns[0]
+
+
 def test_the_idn_name_is_looked_up_as_the_servers_a_label(dns_server):
     before = dns_server.asked("strasse.example.org")
     result = check(dns_server, [("192.0.2.30", "straße.example.org")])
