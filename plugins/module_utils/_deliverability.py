@@ -588,6 +588,15 @@ def _check_fcrdns(report, pair, names, answers, wanted, owner):
 def check_bind(report, pair, settings):
     probe = settings.probe
     entry = probe.bind.get(pair.source_ip) if probe is not None else None
+    if probe is not None and entry is None and pair.source_ip is not None:
+        # an address the probe never tried (read from the server, where the list the probe got
+        # leaves a strategy's source_ips out): unknown, not quietly bindable
+        report.add(pair.fields(), "bind", "unknown",
+                   f"the bind probe did not try {pair.source_ip} (it is not among the addresses the probe was given)",
+                   f"a probe result that covers {pair.source_ip}",
+                   "Give stalwart.mail.source_ip_probe the same strategies as this check, with their source_ips (an "
+                   "address read from the server, for a strategy whose source_ips the list leaves out, is not probed).")
+        return
     if entry is None or entry.get("bindable"):
         return
     host = probe.hostname or "the mail host"

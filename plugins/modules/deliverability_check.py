@@ -143,6 +143,8 @@ options:
     description:
       - The registered result of M(stalwart.mail.source_ip_probe) on the mail host. It gives the V(bind)
         findings and the host's addresses for V(implicit_family).
+      - A source IP the probe did not try (one read from the server, for a strategy whose C(source_ips)
+        the probe's list left out) is a V(bind) finding of severity V(unknown).
       - A skipped probe counts as none.
     type: dict
   host_addresses:

@@ -383,6 +383,22 @@ def test_an_address_the_host_cannot_bind_is_a_bind_error(dns_server):
     assert "Every delivery through this address fails" in result["msg"]
 
 
+def test_an_address_the_probe_did_not_try_is_unknown_not_bindable():
+    """The role probes the inventory's list; a strategy that leaves out source_ips is checked with
+    the server's, which the probe never tried: the bind check passed them in silence."""
+    with ThreadedSimulator() as sim:
+        sim.reset(objects=[{"name": "srv", "sourceIps": {"0": {"sourceIp": "192.0.2.77"}}}])
+        strategies = [{"name": "srv", "ehlo_hostname": "mx1.example.org"}]
+        probe = run_module(PROBE, {"strategies": strategies})
+        assert probe["ips"] == []
+        result = run_module(CHECK, {"url": sim.url, "token": ADMIN_TOKEN, "strategies": strategies, "probe": probe,
+                                    "checks": ["bind"], "mode": "fail"})
+    assert not result.get("failed"), result.get("msg")  # unknown never fails the check
+    assert [(f["source_ip"], f["check"], f["severity"]) for f in result["findings"]] == [
+        ("192.0.2.77", "bind", "unknown")]
+    assert "the bind probe did not try 192.0.2.77" in result["messages"][0]
+
+
 def test_only_ipv4_sources_on_a_host_with_a_global_ipv6_address_is_a_warning(dns_server):
     strategies = [{"name": "v4only", "ehlo_hostname": "clean.example.org", "source_ips": [{"ip": "192.0.2.20"}]},
                   {"name": "both", "source_ips": [{"ip": "192.0.2.20", "ehlo_hostname": "clean.example.org"},
