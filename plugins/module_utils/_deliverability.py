@@ -688,8 +688,9 @@ def checked_pairs(pairs, answers):
         if name is not None:
             found = [answers.get((name, kind)) for kind in ("A", "AAAA")]
             if any(answer is not None for answer in found):
+                # None when the name has no address, as for ptr (RETURN: null when not found)
                 addresses = [record for answer in found if answer is not None and answer.status == FOUND
-                             for record in answer.records]
+                             for record in answer.records] or None
         entry["ehlo_addresses"] = addresses
         listed.append(entry)
     return listed

@@ -143,6 +143,11 @@ def test_the_advice_fits_the_address_family_and_who_can_fix_it(dns_server):
     assert "ask them to point it" not in fcrdns[0]
 
 
+def test_a_name_without_addresses_has_null_ehlo_addresses_as_documented(dns_server):
+    (pair,) = check(dns_server, [("192.0.2.24", "ghost.example.org")])["pairs"]
+    assert pair["ehlo_addresses"] is None and pair["ptr"] == ["ptr24.example.org", "ghost.example.org"], pair
+
+
 def test_the_idn_name_is_looked_up_as_the_servers_a_label(dns_server):
     before = dns_server.asked("strasse.example.org")
     result = check(dns_server, [("192.0.2.30", "straße.example.org")])
