@@ -159,7 +159,9 @@ options:
 notes:
   - Runs where the task runs (usually the controller, C(delegate_to=localhost)); a resolver there may
     see another view of DNS than the Internet does (split horizon). Point O(resolver.nameservers) at a
-    public resolver to see what receivers see.
+    public resolver to see what receivers see. Private and reserved source IPs are then checked too (a
+    DNS server of your own may know them; a public one does not), so map each to the public address it
+    leaves through in O(public_ips), or their PTR checks fail.
   - The token needs C(sysMtaConnectionStrategyGet) and C(sysMtaConnectionStrategyQuery) when strategies
     are read from the server.
 seealso:
