@@ -527,7 +527,8 @@ def check_ptr(report, pair, settings, answers):
         _check_fcrdns(report, pair, names, answers, wanted, owner)
     if settings.wants("ehlo_matches_ptr") and pair.ehlo and pair.ehlo_literal:
         # an address in EHLO is no name a PTR could hold: announce a PTR name instead
-        confirmed = confirmed_names(pair, names, answers)
+        # never advise announcing a provider's generic name, which generic_ptr advises against
+        confirmed = [name for name in confirmed_names(pair, names, answers) if not looks_generic(name, ip)]
         report.add(fields, "ehlo_matches_ptr", "warning",
                    f"the EHLO name is the address {pair.ehlo}; the PTR of {ip} names {', '.join(names)}",
                    f"an EHLO name among the PTR names of {ip}",
@@ -535,7 +536,8 @@ def check_ptr(report, pair, settings, answers):
                    + (f"{confirmed[0]}." if confirmed else f"a host name, and ask the owner of {ip} (usually the "
                       f"hosting provider) to set its PTR to that name."))
     elif settings.wants("ehlo_matches_ptr") and pair.ehlo and pair.ehlo not in names:
-        confirmed = confirmed_names(pair, names, answers)
+        # never advise announcing a provider's generic name, which generic_ptr advises against
+        confirmed = [name for name in confirmed_names(pair, names, answers) if not looks_generic(name, ip)]
         announce = f"Set {ehlo_setting(pair)} to {confirmed[0]}, or ask" if confirmed else "Ask"
         report.add(fields, "ehlo_matches_ptr", "warning", f"the PTR of {ip} names {', '.join(names)}, not {pair.ehlo}",
                    f"the EHLO name {pair.ehlo} among the PTR names of {ip}",

@@ -148,6 +148,15 @@ def test_a_name_without_addresses_has_null_ehlo_addresses_as_documented(dns_serv
     assert pair["ehlo_addresses"] is None and pair["ptr"] == ["ptr24.example.org", "ghost.example.org"], pair
 
 
+def test_the_advice_never_says_to_announce_a_generic_ptr_name(dns_server):
+    """ehlo_matches_ptr told to set the EHLO name to the provider's generic PTR name, while
+    generic_ptr, in the same run, told to replace that name."""
+    result = check(dns_server, [("192.0.2.41", "gen41.example.org")])
+    (matches,) = [message for finding, message in zip(result["findings"], result["messages"])
+                  if finding["check"] == "ehlo_matches_ptr"]
+    assert "to ip-192-0-2-41.hoster.example" not in matches and "set its PTR to gen41.example.org" in matches, matches
+
+
 def test_the_idn_name_is_looked_up_as_the_servers_a_label(dns_server):
     before = dns_server.asked("strasse.example.org")
     result = check(dns_server, [("192.0.2.30", "straße.example.org")])
