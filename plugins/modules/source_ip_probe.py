@@ -158,7 +158,15 @@ _FAMILIES = {socket.AF_INET: "ipv4", socket.AF_INET6: "ipv6"}
 
 
 def canonical(value):
-    return ipaddress.ip_address(value).compressed
+    """The address as the server and stalwart.mail.deliverability_check write it: taken exactly as
+    given (no surrounding spaces, no IPv6 zone, no prefix length: the server refuses them), an
+    IPv4-mapped IPv6 address as ::ffff:a.b.c.d. Raises ValueError."""
+    if value != value.strip() or "%" in value or "/" in value:
+        raise ValueError(value)
+    address = ipaddress.ip_address(value)
+    if address.version == 6 and address.ipv4_mapped is not None:
+        return "::ffff:{0}".format(address.ipv4_mapped)
+    return address.compressed
 
 
 def try_bind(ip):
@@ -281,7 +289,7 @@ def source_ips(module):
             candidates.append(("{0}.source_ips[{1}].ip".format(label, position), value))
     for where, value in candidates:
         try:
-            ip = canonical(str(value).strip() if value is not None else "")
+            ip = canonical(str(value) if value is not None else "")
         except ValueError:
             module.fail_json(msg="{0}: {1!r} is not an IP address; expected an IPv4 or IPv6 address such as 192.0.2.10 "
                                  "or 2001:db8::10".format(where, value))

@@ -384,6 +384,11 @@ def test_the_probe_refuses_what_is_not_an_ip_before_binding_anything():
     # source_ips, as a strategy writes them, is the alias of ips
     result = run_module(PROBE, {"source_ips": [{"source_ip": "127.0.0.1"}, {"ip": "eth0"}]})
     assert result["failed"] is True and "ips[1]: 'eth0' is not an IP address" in result["msg"]
+    # as the server and the check take them: no surrounding spaces, no zone; ::ffff:a.b.c.d written so
+    for bad in (" 127.0.0.1 ", "fe80::1%lo", "127.0.0.1/8"):
+        result = run_module(PROBE, {"ips": [bad]})
+        assert result["failed"] is True and "not an IP address" in result["msg"], (bad, result)
+    assert [entry["ip"] for entry in run_module(PROBE, {"ips": ["::FFFF:127.0.0.1"]})["ips"]] == ["::ffff:127.0.0.1"]
 
 
 def test_an_address_the_host_cannot_bind_is_a_bind_error(dns_server):
