@@ -11,19 +11,12 @@ from __future__ import annotations
 
 from ansible_collections.stalwart.mail.plugins.module_utils import _dns
 from ansible_collections.stalwart.mail.plugins.module_utils._operations import DELIVERABILITY_MODULE
-from ansible_collections.stalwart.mail.plugins.plugin_utils._worker_action import EngineAction, controller_python
+from ansible_collections.stalwart.mail.plugins.plugin_utils._worker_action import EngineAction
 
 
 class ActionModule(EngineAction):
     SPEC = DELIVERABILITY_MODULE
 
-    def module_process_reason(self):
-        """As for every module, and also when dnspython does not import on the controller's
-        Python: the module then runs where the task says, with the interpreter the inventory
-        names (which may have it), as ``requests`` missing does; the worker would only fail."""
-        reason, warning = super().module_process_reason()
-        if reason is None and _dns.load() is not None:
-            reason = f"the Python library dnspython does not import on the controller's Python, {controller_python()}"
-            warning = (f"{self._task.action}: {reason}; the module ran in a process of its own instead (about 0.2 s "
-                       "more per host). Install dnspython for the Python that runs ansible-playbook.")
-        return reason, warning
+    def missing_libraries(self):
+        """requests, and dnspython too (imported only by this module, when a check needs DNS)."""
+        return super().missing_libraries() + (["dnspython"] if _dns.load() is not None else [])

@@ -324,11 +324,16 @@ class EngineAction(ActionBase):
             return f"the connection is {transport}, not local", None
         if getattr(self._connection, "become", None) is not None:
             return "the task uses become, so the module runs as the become user", None
-        if not HAS_REQUESTS:
-            reason = f"the Python library requests does not import on the controller's Python, {controller_python()}"
+        for library in self.missing_libraries():
+            reason = f"the Python library {library} does not import on the controller's Python, {controller_python()}"
             return reason, (f"{self._task.action}: {reason}; the module ran in a process of its own instead (about "
-                            "0.2 s more per host). Install requests for the Python that runs ansible-playbook.")
+                            f"0.2 s more per host). Install {library} for the Python that runs ansible-playbook.")
         return None, None
+
+    def missing_libraries(self):
+        """The Python libraries the engine needs that do not import on the controller: the module's
+        interpreter may have them, so the module runs instead of failing in the worker."""
+        return [] if HAS_REQUESTS else ["requests"]
 
     def run_module(self, task_vars):
         """The module in a process of its own, as the ``normal`` action runs it."""

@@ -356,17 +356,25 @@ def test_the_local_connection_runs_no_module_process(fallback_sim, tmp_path):
     assert "EXEC" not in outcome.stdout and "process of its own" not in outcome.stdout
 
 
+def hide_from_the_controller(tmp_path, package):
+    """A directory for PYTHONPATH in which ``package`` raises ImportError, so that
+    ``ansible-playbook`` cannot import it; and a Python for the module (a wrapper that drops
+    PYTHONPATH), which finds the real one."""
+    shim = tmp_path / f"no-{package}"
+    (shim / package).mkdir(parents=True)
+    (shim / package / "__init__.py").write_text(f"raise ImportError('{package} is hidden from the controller')\n")
+    wrapper = tmp_path / f"python-with-{package}"
+    wrapper.write_text(f"#!/bin/sh\nunset PYTHONPATH\nexec {sys.executable} \"$@\"\n")
+    wrapper.chmod(0o755)
+    return shim, wrapper
+
+
 def test_without_requests_on_the_controller_the_module_runs_and_a_warning_names_the_python(fallback_sim, tmp_path):
     """``ansible-playbook`` runs with a ``requests`` that does not import (a package on
     PYTHONPATH that raises ImportError); the module's interpreter is a wrapper that drops
     PYTHONPATH, so the module itself finds the real one."""
     fallback_sim.reset()
-    shim = tmp_path / "no-requests"
-    (shim / "requests").mkdir(parents=True)
-    (shim / "requests" / "__init__.py").write_text("raise ImportError('requests is hidden from the controller')\n")
-    wrapper = tmp_path / "python-with-requests"
-    wrapper.write_text(f"#!/bin/sh\nunset PYTHONPATH\nexec {sys.executable} \"$@\"\n")
-    wrapper.chmod(0o755)
+    shim, wrapper = hide_from_the_controller(tmp_path, "requests")
     outcome = run_fallbacks(tmp_path, fallback_sim, [
         {"name": "no requests", MODULE: {"name": "no-requests"}, "vars": {"ansible_python_interpreter": str(wrapper)}}],
         env={"PYTHONPATH": str(shim)})
@@ -383,12 +391,7 @@ def test_without_dnspython_on_the_controller_the_check_runs_as_a_module_and_a_wa
     """As for requests: deliverability_check failed in the worker, telling the user to look at
     ansible_python_interpreter, which the worker never uses; the module, run by an interpreter
     that has dnspython, succeeds."""
-    shim = tmp_path / "no-dnspython"
-    (shim / "dns").mkdir(parents=True)
-    (shim / "dns" / "__init__.py").write_text("raise ImportError('dnspython is hidden from the controller')\n")
-    wrapper = tmp_path / "python-with-dnspython"
-    wrapper.write_text(f"#!/bin/sh\nunset PYTHONPATH\nexec {sys.executable} \"$@\"\n")
-    wrapper.chmod(0o755)
+    shim, wrapper = hide_from_the_controller(tmp_path, "dns")
     check = {"strategies": [{"name": "warmup", "ehlo_hostname": "mx.example.org", "source_ips": [{"ip": "192.0.2.1"}]}],
              "mode": "warn", "checks": ["ptr"],
              # nothing answers there: the finding is unknown, quickly
