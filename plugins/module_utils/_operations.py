@@ -159,9 +159,13 @@ class OutboundProtection(_service.NoProtection):
         try:
             connection = _service.singleton_from(OUTBOUND, self.rider.response)["connection"]
         except PermissionDenied as denied:
-            return None, f"the credentials lack the permission {denied.details.get('permission') or OUTBOUND_PERMISSION}"
+            return None, _planner.unreadable(
+                f"the credentials lack the permission {denied.details.get('permission') or OUTBOUND_PERMISSION}")
         except MethodError as error:
-            return None, f"the server answered {error.details.get('error_type')}"
+            return None, _planner.unreadable(f"the server answered {error.details.get('error_type')}")
+        computed = _values.EXPRESSION.computed(connection)
+        if computed:
+            return None, _planner.computed(*computed[0])
         # nothing stored: the server's default expression, which routes to 'default'
         return _values.EXPRESSION.names(connection), None
 

@@ -83,7 +83,30 @@ def _check_size(object_type, item, predicted):
             "host names count in UTF-8 bytes); shorten them", strategy=item["name"], option="description")
 
 
-def plan(object_type, current, desired, purge=False, protected=None, force=False, unreadable_reason=None,
+class Unknown:
+    """Why purge cannot know which objects something on the server refers to (``protected`` is
+    None): ``cause`` completes "purge deleted nothing: ...", ``remedy`` says what to do."""
+
+    def __init__(self, cause, remedy):
+        self.cause = cause
+        self.remedy = remedy
+
+
+def unreadable(reason=None):
+    """The ``Unknown`` of an outbound strategy that could not be read (``reason``: why)."""
+    return Unknown("the outbound strategy could not be read" + (f" ({reason})" if reason else "")
+                   + ", so it is unknown which strategies its connection expression uses",
+                   "Grant sysMtaOutboundStrategyGet, or set force: true to delete them anyway")
+
+
+def computed(where, expression):
+    """The ``Unknown`` of a connection expression that computes a name (``where`` in it)."""
+    return Unknown(f"the outbound strategy's connection expression computes a strategy name (connection.{where}: "
+                   f"{shorten(expression)}), so it may route to any strategy",
+                   "List the strategies it routes to and set force: true to delete the others")
+
+
+def plan(object_type, current, desired, purge=False, protected=None, force=False, unknown=None,
          keep_given=False, assumed=()):
     """Compare ``current`` and ``desired`` and return a ``Plan``.
 
@@ -91,8 +114,8 @@ def plan(object_type, current, desired, purge=False, protected=None, force=False
     source-IP list) are no change; a key with ``state: absent`` is deleted when present. ``purge``
     also deletes every object the list does not name, except those in ``protected`` (names
     something on the server still refers to) unless ``force``; ``protected`` None means the
-    referrer could not be read, and then purge deletes nothing unless ``force``
-    (``unreadable_reason`` says why, in the warning). ``keep_given``: ``protected`` is the
+    referrer could not be read or may refer to anything, and then purge deletes nothing unless
+    ``force`` (``unknown``, an ``Unknown``, says why, in the warning). ``keep_given``: ``protected`` is the
     caller's own list of names to keep (``purge_keep``), which ``force`` does not override.
     ``assumed``: names purge counts as listed, which the plan leaves alone (``assume_present``:
     what an earlier task of the same run creates or updates).
@@ -128,20 +151,17 @@ def plan(object_type, current, desired, purge=False, protected=None, force=False
         if changed:
             _check_size(object_type, item, result.predicted[name])
     if purge:
-        _plan_purge(result, current, listed | set(assumed), protected, force, unreadable_reason, keep_given)
+        _plan_purge(result, current, listed | set(assumed), protected, force, unknown or unreadable(), keep_given)
     return result
 
 
-def _plan_purge(result, current, listed, protected, force, unreadable_reason, keep_given):
+def _plan_purge(result, current, listed, protected, force, unknown, keep_given):
     unlisted = sorted(name for name in current if name not in listed)
     if not unlisted:
         return
     if protected is None and not force:
-        reason = f" ({unreadable_reason})" if unreadable_reason else ""
         result.warnings.append(
-            f"purge deleted nothing: the outbound strategy could not be read{reason}, so it is unknown which "
-            f"strategies its connection expression uses; not listed and kept: {', '.join(unlisted)}. Grant "
-            "sysMtaOutboundStrategyGet, or set force: true to delete them anyway")
+            f"purge deleted nothing: {unknown.cause}; not listed and kept: {', '.join(unlisted)}. {unknown.remedy}")
         return
     kept = [name for name in unlisted if protected and name in protected]
     them = "them" if len(kept) > 1 else "it"
@@ -161,10 +181,7 @@ def _plan_purge(result, current, listed, protected, force, unreadable_reason, ke
             f"purge with force deletes {listed_names}, which the outbound strategy's connection expression names; "
             "deliveries routed there fall back to built-in defaults")
     elif protected is None:
-        result.warnings.append(
-            "purge with force: the outbound strategy could not be read"
-            + (f" ({unreadable_reason})" if unreadable_reason else "")
-            + "; strategies it may use are deleted too")
+        result.warnings.append(f"purge with force: {unknown.cause}; the strategies it may use are deleted too")
     for name in unlisted:
         if name in kept and (keep_given or not force):
             continue

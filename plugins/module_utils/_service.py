@@ -470,7 +470,7 @@ class NoProtection:
         return []
 
     def protected(self):
-        """(names purge must keep, or None when unknown; why it is unknown)."""
+        """(names purge must keep, or None when unknown; why it is unknown: a ``_planner.Unknown``)."""
         return set(), None
 
     # True when the names to keep were given (purge_keep), not read: force does not delete them
@@ -491,9 +491,9 @@ def converge(client, object_type, desired, purge=False, force=False, reload=Fals
 
     def read_and_plan():
         snapshot = read(client, object_type, names=names, riders=protection.riders() if purge else ())
-        protected, reason = protection.protected() if purge else (set(), None)
+        protected, unknown = protection.protected() if purge else (set(), None)
         return snapshot, _planner.plan(object_type, snapshot.current, desired, purge=purge, protected=protected,
-                                       force=force, unreadable_reason=reason, keep_given=protection.given,
+                                       force=force, unknown=unknown, keep_given=protection.given,
                                        assumed=assumed)
 
     snapshot, first_plan = read_and_plan()

@@ -503,8 +503,8 @@ RULE_KEYS = ("if", "then", "then_expr")  # the keys of one of its rules
 RULE_ACCEPTED = "each rule is {if: <condition>, then: <name>} or {if, then_expr}"
 EXPRESSION_ACCEPTED = ("expected a dict with rules (a list of {if: <condition>, then: <name>} or {if, "
                        "then_expr: <expression>}) and else: <name> (or else_expr: <expression>)")
-_LITERAL = re.compile(r"""^(?:'([^'\\]*)'|"([^"\\]*)")$""")
-_QUOTED = re.compile(r"'((?:[^'\\]|\\.)*)'|\"((?:[^\"\\]|\\.)*)\"")
+# what a backslash makes of the character after it in a string literal (the backslash is kept too)
+_ESCAPES = {"n": "\n", "r": "\r", "t": "\t"}
 
 
 def name_literal(name):
@@ -521,22 +521,47 @@ def name_literal(name):
     return None
 
 
+def string_literals(expression):
+    """The string literals of an expression as Stalwart's tokenizer reads them
+    (``crates/common/src/expr/tokenizer.rs``, ``parse_string``): ``(start, end, text)`` for each,
+    in order. A string starts at a quote (``'`` or ``"``) and ends at the next one of the same kind
+    that does not follow a backslash; a backslash is kept in the text, and the character after it
+    never ends the string (``\\n``, ``\\r``, ``\\t`` become a line feed, a carriage return, a tab,
+    after the kept backslash). An unterminated string ends the list (the server refuses it)."""
+    literals = []
+    text = expression if isinstance(expression, str) else ""
+    start = 0
+    while start < len(text):
+        quote = text[start]
+        if quote not in "'\"":
+            start += 1
+            continue
+        read, last, end = [], "", None
+        for position in range(start + 1, len(text)):
+            char = text[position]
+            if last != "\\":
+                if char == quote:
+                    end = position
+                    break
+                read.append(char)
+            else:
+                read.append(_ESCAPES.get(char, char))
+            last = char
+        if end is None:
+            break
+        literals.append((start, end + 1, "".join(read)))
+        start = end + 1
+    return literals
+
+
 def literal_name(expression):
     """The name an expression that is only a string literal stands for (``'bulk'`` → ``bulk``),
-    else None (a computed expression)."""
-    match = _LITERAL.match(expression.strip()) if isinstance(expression, str) else None
-    if not match:
-        return None
-    return match.group(1) if match.group(1) is not None else match.group(2)
-
-
-def quoted_names(expression):
-    """Every string literal of an expression: the names a computed expression may produce."""
-    names = set()
-    for literal in _QUOTED.finditer(expression if isinstance(expression, str) else ""):
-        quote, text = ("'", literal.group(1)) if literal.group(1) is not None else ('"', literal.group(2))
-        names.add(text.replace("\\" + quote, quote))
-    return names
+    read as the server reads it; else None (a computed expression)."""
+    text = expression.strip() if isinstance(expression, str) else ""
+    literals = string_literals(text)
+    if len(literals) == 1 and literals[0][:2] == (0, len(text)):
+        return literals[0][2]
+    return None
 
 
 def _unquoted(value):
@@ -641,14 +666,26 @@ class Expression(Kind):
         return info
 
     @staticmethod
+    def targets(value):
+        """Its ``then``s and its ``else``, each with where it is in the module's input form:
+        ``[("rules[0].then", "'bulk'"), ..., ("else", "'default'")]``."""
+        return [(f"rules[{index}].then", then) for index, (_condition, then) in enumerate(value["rules"])] + [
+            ("else", value["else"])]
+
+    @staticmethod
+    def computed(value):
+        """Its ``then``s and ``else`` that compute a name (anything but one string literal), with
+        where they are (``rules[1].then_expr``): such an expression may evaluate to any name."""
+        return [(f"{where}_expr", expression) for where, expression in Expression.targets(value)
+                if literal_name(expression) is None]
+
+    @staticmethod
     def names(value):
-        """The strategy names the expression can evaluate to: a literal ``then``/``else``, or every
-        string literal of a computed one."""
-        names = set()
-        for expression in [then for _condition, then in value["rules"]] + [value["else"]]:
-            name = literal_name(expression)
-            names |= {name} if name is not None else quoted_names(expression)
-        return names
+        """The strategy names the expression can evaluate to: those of its literal ``then``s and
+        ``else``; None when one of them computes its name (``computed``), as any name may then come out."""
+        if Expression.computed(value):
+            return None
+        return {literal_name(expression) for _where, expression in Expression.targets(value)}
 
     @staticmethod
     def literal_names(value):

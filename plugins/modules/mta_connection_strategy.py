@@ -136,6 +136,8 @@ options:
         warning, unless O(force=true).
       - Where the outbound strategy cannot be read (credentials without the permission
         C(sysMtaOutboundStrategyGet)), purge deletes nothing unless O(force=true), and warns why.
+      - So too where the C(connection) expression computes a name (a C(then_expr) or C(else_expr) such as
+        C('local-' + rcpt_domain), anything but one string literal), for it may route to any strategy.
     type: bool
     default: false
   purge_keep:
@@ -160,7 +162,7 @@ options:
   force:
     description:
       - With O(purge=true), delete also the strategies that the outbound strategy names, or all unlisted
-        strategies when the outbound strategy cannot be read.
+        strategies when the outbound strategy cannot be read or its C(connection) expression computes a name.
       - It does not delete what O(purge_keep) names.
     type: bool
     default: false

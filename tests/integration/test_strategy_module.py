@@ -385,6 +385,51 @@ def test_assume_present_counts_names_as_listed_for_purge_without_touching_them(s
     assert sorted(stored(sim)) == (["bulk", "default", "gone", "stale"] if check else ["bulk", "default"])
 
 
+COMPUTED_OUTBOUND = {"connection": {
+    "match": {"0": {"if": "is_local_domain(rcpt_domain)", "then": "'local-' + rcpt_domain"},
+              "1": {"if": "rcpt_domain == 'gmail.com'", "then": "'gmail'"}},
+    "else": "rcpt_domain"}}
+
+
+def test_purge_with_a_computed_connection_expression_deletes_nothing_unless_forced(sim, module_tasks):
+    """An expression that computes the name ('local-' + rcpt_domain, rcpt_domain) may route to any
+    strategy: purge cannot tell which are in use, so, as when the expression cannot be read, it
+    deletes nothing and says why; force deletes them. (It once kept only the string literals,
+    and deleted 'local-example.org' and 'yahoo.com', which mail was routed to.)"""
+    sim.reset(objects=[wire_strategy(sim, name) for name in ("bulk", "gmail", "local-example.org", "yahoo.com")],
+              outbound=COMPUTED_OUTBOUND)
+    wanted = [{"name": "bulk"}]
+    outcome = module_tasks([task("purge", {"strategies": wanted, "purge": True}, sim=sim)], check=True)
+    predicted = ok(outcome.result("purge"))
+    outcome = module_tasks([task("purge", {"strategies": wanted, "purge": True}, sim=sim)])
+    result = ok(outcome.result("purge"))
+    for one in (predicted, result):
+        assert one["changed"] is False and norm_plan(one["plan"]) == EMPTY_PLAN
+        said = messages(one)
+        assert "purge deleted nothing" in said and "computes a strategy name" in said, said
+        assert "connection.rules[0].then_expr" in said and "local-example.org" in said, said
+    assert sorted(stored(sim)) == ["bulk", "default", "gmail", "local-example.org", "yahoo.com"]
+    forced = module_tasks([task("forced", {"strategies": wanted, "purge": True, "force": True}, sim=sim)])
+    result = ok(forced.result("forced"))
+    assert norm_plan(result["plan"])["delete"] == ["default", "gmail", "local-example.org", "yahoo.com"]
+    assert "may use are deleted too" in messages(result)
+    assert sorted(stored(sim)) == ["bulk"]
+
+
+def test_purge_reads_the_names_of_the_connection_expression_as_the_server_does(sim, module_tasks):
+    """Stalwart's tokenizer keeps a backslash in a string literal, and the character after it
+    does not end the string: 'we\\'ird' routes to the strategy named we\\'ird, backslash
+    included, which purge must keep (it once read it as we'ird and deleted the routed one)."""
+    routed = "we\\'ird"
+    sim.reset(objects=[wire_strategy(sim, name) for name in (routed, "we'ird", "stale")],
+              outbound={"connection": {"match": {"0": {"if": "rcpt_domain == 'gmail.com'", "then": "'we\\'ird'"}},
+                                       "else": "'default'"}})
+    outcome = module_tasks([task("purge", {"strategies": [{"name": "bulk"}], "purge": True}, sim=sim)])
+    result = ok(outcome.result("purge"))
+    assert norm_plan(result["plan"]) == {"create": ["bulk"], "update": {}, "delete": ["stale", "we'ird"]}
+    assert sorted(stored(sim)) == sorted(["bulk", "default", routed])
+
+
 def test_purge_without_the_outbound_permission_deletes_nothing_and_says_why(sim, module_tasks):
     sim.reset(objects=[wire_strategy(sim, name) for name in ("bulk", "stale")], outbound=GMAIL_OUTBOUND)
     outcome = module_tasks([

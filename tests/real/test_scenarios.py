@@ -211,6 +211,26 @@ def test_purge_keeps_what_the_real_outbound_connection_routes_to(throwaway, tmp_
     assert sorted(backend.strategies()) == sorted(["default", kept, routed])
 
 
+def test_purge_deletes_nothing_while_the_real_connection_computes_its_strategy_name(throwaway, tmp_path):
+    """'local-' + rcpt_domain may name any strategy: purge deletes nothing, says why, and with
+    force deletes (it once deleted the strategy mail was routed to, keeping only "local-")."""
+    backend = throwaway
+    local, other, kept = named("local-example.org"), named("other"), named("kept")
+    run(backend, tmp_path, [task(backend, "seed", {"strategies": [{"name": local}, {"name": other}]})])
+    prefix = local[:-len("example.org")]
+    backend.set_connection({"match": {"0": {"if": "is_local_domain(rcpt_domain)", "then": f"'{prefix}' + rcpt_domain"}},
+                            "else": "'default'"})
+    outcome = run(backend, tmp_path, [task(backend, "purge", {"strategies": [{"name": kept}], "purge": True})])
+    result = outcome.result("purge")
+    assert result["plan"] == {"create": [kept], "update": {}, "delete": []}, result
+    assert any("computes a strategy name" in warning and local in warning for warning in result["warnings"]), result
+    assert sorted(backend.strategies()) == sorted(["default", kept, local, other])
+    outcome = run(backend, tmp_path, [task(backend, "forced", {"strategies": [{"name": kept}], "purge": True,
+                                                               "force": True})])
+    assert outcome.result("forced")["plan"]["delete"] == sorted(["default", local, other]), outcome.output()
+    assert sorted(backend.strategies()) == [kept]
+
+
 # --- credentials ----------------------------------------------------------------------------------------------
 
 

@@ -121,17 +121,32 @@ OUTBOUND = {"match": {"0": {"if": "rcpt_domain == 'gmail.com'", "then": "'gmail'
     ({"match": [{"if": "x == 'a'", "then": "'a-strat'"}], "else": "'b'"}, {"a-strat", "b"}),
     ("'default'", {"default"}),
     ({"match": {}, "else": "'default'"}, {"default"}),
-    ({"else": "if_then('x', 'y')"}, {"x", "y"}),
     ({"match": {"0": {"if": 'rcpt_domain == "gmail.com"', "then": '"gmail"'}}, "else": '"default"'},
      {"gmail", "default"}),
-    ({"else": "'it\\'s'"}, {"it's"}),
-    ({"else": '"say \\"hi\\""'}, {'say "hi"'}),
+    # the server's tokenizer keeps a backslash, and the character after it does not end the string;
+    # \n after it is a line feed (crates/common/src/expr/tokenizer.rs, parse_string)
+    ({"else": "'it\\'s'"}, {"it\\'s"}),
+    ({"else": '"say \\"hi\\""'}, {'say \\"hi\\"'}),
+    ({"else": "'a\\nb'"}, {"a\\\nb"}),
+    ({"else": "'a\\\\'b'"}, {"a\\\\'b"}),
+    # a computed name may be any name: unknown, whatever string literals it holds
+    ({"else": "if_then('x', 'y')"}, None),
+    ({"match": {"0": {"if": "true", "then": "'local-' + rcpt_domain"}}, "else": "'default'"}, None),
+    ({"match": {"0": {"if": "true", "then": "rcpt_domain"}}, "else": "'default'"}, None),
+    ({"else": "'a' + 'b'"}, None),
     # nothing stored: the server's default expression, which routes to 'default'
     (None, {"default"}),
 ])
 def test_protected_names(connection, names):
     default = OUTBOUND_STRATEGY.field_by_name["connection"].default
     assert _values.EXPRESSION.names(_values.EXPRESSION.from_wire(connection, default)) == names
+
+
+def test_the_computed_targets_say_where_they_are():
+    value = _values.EXPRESSION.from_wire({"match": {"0": {"if": "a", "then": "'x'"}, "1": {"if": "b", "then": "rcpt_domain"}},
+                                          "else": "'local-' + rcpt_domain"}, None)
+    assert _values.EXPRESSION.computed(value) == [("rules[1].then_expr", "rcpt_domain"),
+                                                  ("else_expr", "'local-' + rcpt_domain")]
 
 
 def test_purge_deletes_unlisted_but_keeps_protected_with_a_warning():
@@ -174,9 +189,26 @@ def test_purge_never_deletes_what_purge_keep_names_not_even_with_force(force):
 
 def test_purge_refused_when_the_outbound_strategy_is_unreadable():
     result = _planner.plan(STRATEGY, CURRENT, desired({"name": "bulk"}), purge=True, protected=None,
-                           unreadable_reason="needs sysMtaOutboundStrategyGet")
+                           unknown=_planner.unreadable("the credentials lack the permission sysMtaOutboundStrategyGet"))
     assert result.delete == []
-    assert "sysMtaOutboundStrategyGet" in result.warnings[0] and "stale" in result.warnings[0]
+    assert result.warnings == [
+        "purge deleted nothing: the outbound strategy could not be read (the credentials lack the permission "
+        "sysMtaOutboundStrategyGet), so it is unknown which strategies its connection expression uses; not listed and "
+        "kept: default, gmail, stale. Grant sysMtaOutboundStrategyGet, or set force: true to delete them anyway"]
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_purge_with_a_computed_connection_deletes_nothing_unless_forced(force):
+    """A connection expression that computes the name ('local-' + rcpt_domain) may route to any
+    strategy: purge cannot tell which are in use, as when the expression cannot be read."""
+    result = _planner.plan(STRATEGY, CURRENT, desired({"name": "bulk"}), purge=True, protected=None, force=force,
+                           unknown=_planner.computed("rules[0].then_expr", "'local-' + rcpt_domain"))
+    assert result.delete == (["default", "gmail", "stale"] if force else [])
+    cause = ("the outbound strategy's connection expression computes a strategy name (connection.rules[0].then_expr: "
+             "\"'local-' + rcpt_domain\"), so it may route to any strategy")
+    assert result.warnings == ([f"purge with force: {cause}; the strategies it may use are deleted too"] if force else
+                               [f"purge deleted nothing: {cause}; not listed and kept: default, gmail, stale. List the "
+                                "strategies it routes to and set force: true to delete the others"])
 
 
 def test_purge_unreadable_with_force_deletes_everything_unlisted():
