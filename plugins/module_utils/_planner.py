@@ -71,12 +71,15 @@ def _predict(current, values, object_type):
     return obj
 
 
-def _check_size(object_type, item, predicted):
-    """Refuse, before anything is written, an object the server would refuse as too large."""
+def _check_size(object_type, item, predicted, existing=None):
+    """Refuse, before anything is written, an object the server would refuse as too large. The
+    server measures its compressed form, this the uncompressed one: an object the server already
+    holds (``existing``) may measure more here, as a long description that compresses well does,
+    and an update that does not make it larger is left to the server."""
     if object_type.max_size is None:
         return
     size = object_type.stored_size(predicted)
-    if size > object_type.max_size:
+    if size > object_type.max_size and (existing is None or size > object_type.stored_size(existing)):
         raise InputError(
             f"{item.get('label') or shorten(item['name'])}: it would take {size} bytes on the server, which stores at "
             f"most {object_type.max_size} bytes for one {object_type.label} (its {object_type.key}, description and "
@@ -149,7 +152,7 @@ def plan(object_type, current, desired, purge=False, protected=None, force=False
             result.ids[name] = existing.get("id")
         result.predicted[name] = _predict(existing, {option: values[option] for option in changed}, object_type)
         if changed:
-            _check_size(object_type, item, result.predicted[name])
+            _check_size(object_type, item, result.predicted[name], existing)
     if purge:
         _plan_purge(result, current, listed | set(assumed), protected, force, unknown or unreadable(), keep_given)
     return result

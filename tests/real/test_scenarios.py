@@ -194,6 +194,23 @@ def test_check_mode_writes_nothing_and_predicts_the_real_run_defaults_included(b
                       "sourceIps": {}, **DEFAULTS, "dataTimeout": 1200000}
 
 
+def test_a_strategy_the_server_holds_with_a_long_description_takes_an_update(backend, tmp_path):
+    """The server stores 200,000 bytes of an object compressed: a 250,000-letter description made
+    through its API is held, and an update of a timeout is taken. The collection measures the
+    object uncompressed, and once refused that update for a description the task never gave."""
+    answer = backend.call("x:MtaConnectionStrategy/set", {"create": {"l": {"name": named("long"),
+                                                                           "description": "d" * 250_000}}})
+    if backend.kind == "sim":
+        # the simulator measures uncompressed and refuses it (docs/simulator.md): nothing to update
+        assert "exceeds maximum of 200000" in str(answer.get("notCreated")), answer
+        return
+    assert "l" in answer.get("created", {}), answer
+    outcome = run(backend, tmp_path, [task(backend, "update", {"name": named("long"), "connect_timeout": "1m"})])
+    assert outcome.status("update") == "changed", outcome.output()
+    stored = wire(backend, "long")
+    assert stored["connectTimeout"] == 60000 and len(stored["description"]) == 250_000
+
+
 # --- purge and the outbound strategy ---------------------------------------------------------------------------
 
 

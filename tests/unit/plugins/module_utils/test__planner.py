@@ -242,3 +242,17 @@ def test_no_purge_leaves_unlisted_alone():
 def test_units_are_kept_for_the_diff():
     result = _planner.plan(STRATEGY, CURRENT, desired({"name": "bulk", "connect_timeout": "150s"}))
     assert result.units["bulk"] == {"connect_timeout": "s"}
+
+
+def test_an_update_that_does_not_grow_an_object_the_server_holds_is_not_refused_for_its_size():
+    """The server measures an object compressed, the planner uncompressed: Stalwart 0.16.19 holds a
+    strategy with a 250,000-letter description made through its API, and takes an update of its
+    timeout. Refusing that update (as the planner did) would leave such a strategy unmanageable
+    for an option the task never gave; what makes it larger still is refused before sending."""
+    current = server({"name": "long", "description": "d" * 250_000})
+    result = _planner.plan(STRATEGY, current, desired({"name": "long", "connect_timeout": "1m"}))
+    assert result.summary() == {"create": [], "update": {"long": ["connect_timeout"]}, "delete": []}
+    with pytest.raises(_planner.InputError, match="stores at most 200000 bytes"):
+        _planner.plan(STRATEGY, current, desired({"name": "long", "description": "d" * 250_001}))
+    with pytest.raises(_planner.InputError, match="stores at most 200000 bytes"):
+        _planner.plan(STRATEGY, {}, desired({"name": "long", "description": "d" * 250_000}))
