@@ -362,6 +362,29 @@ def test_a_run_that_applied_nothing_does_not_reload(tmp_path, sim):
     assert outcome.status(RESCUE_RELOAD) == "ok"  # ran, but not changed: it notified nothing
 
 
+def test_a_run_that_applied_nothing_leaves_the_plays_own_handlers_alone(tmp_path, sim):
+    """The rescue flushes handlers only to reload what the run applied: a run that applied nothing
+    (a wrong key) must not run the play's other notified handlers on a host that then fails, as
+    Ansible would not; one that applied something does flush them, with its reload."""
+    def playbook(token, strategies):
+        return [{"name": "role", "hosts": "localhost", "gather_facts": False,
+                 "vars": {"stalwart_url": sim.url, "stalwart_token": token,
+                          "stalwart_mta_connection_strategies": strategies},
+                 "tasks": [{"name": "change something else", "ansible.builtin.command": "true",
+                            "changed_when": True, "notify": "user handler"},
+                           {"name": "apply", "ansible.builtin.include_role": {"name": ROLE}}],
+                 "handlers": [{"name": "user handler", "ansible.builtin.debug": {"msg": "USER HANDLER RAN"}}]}]
+    outcome = run_playbook(tmp_path, playbook("wrong-token", [{"name": "one"}]))
+    assert outcome.rc != 0, outcome.output()
+    assert "USER HANDLER RAN" not in outcome.stdout, outcome.output()
+    assert outcome.status(f"{ROLE} : Reload now, before the host fails") == "skipped"
+    assert sim.stats()["reloads"] == 0
+    sim.refuse(["refused"])
+    outcome = run_playbook(tmp_path, playbook(ADMIN_TOKEN, [{"name": "applied"}, {"name": "refused"}]))
+    assert outcome.rc != 0, outcome.output()
+    assert sim.stats()["reloads"] == 1 and "USER HANDLER RAN" in outcome.stdout
+
+
 def test_a_numeric_name_is_taken_as_text_and_a_null_list_as_empty(tmp_path, sim):
     outcome = run_role(tmp_path, sim, stalwart_mta_connection_strategies=None,
                        stalwart_mta_connection_strategies__20_host=[{"name": 2024, "connect_timeout": "1m"}])
