@@ -2621,7 +2621,7 @@ def is_write_request(request) -> bool:
 # --------------------------------------------------------------------------------------------
 
 HTTP_FAULT_KINDS = ("http500", "http502", "http503", "http504", "http429", "http403")
-FAULT_KINDS = HTTP_FAULT_KINDS + ("drop_before", "drop_after", "delay", "server_unavailable")
+FAULT_KINDS = HTTP_FAULT_KINDS + ("drop_before", "drop_after", "html_after", "delay", "server_unavailable")
 # a 5xx may also come after the request was processed and committed (a proxy's 504 while the
 # server finished the write): {"kind": "http504", "after": true}
 AFTER_FAULT_KINDS = tuple(kind for kind in HTTP_FAULT_KINDS if kind.startswith("http5"))
@@ -2833,6 +2833,8 @@ class Handler(BaseHTTPRequestHandler):
                     "sessionState": "00000000"}
                 return self.send(200, answer)
         drop_after = fault is not None and fault["kind"] == "drop_after"
+        # not the server's doing: a gateway (WAF, SSO) that passed the request on and answers with a page of its own
+        html_after = fault is not None and fault["kind"] == "html_after"
         error_after = fault is not None and fault["kind"] in HTTP_FAULT_KINDS and fault.get("after")
         try:
             status, payload, content_type, headers = self.route(method, path, body, dialect)
@@ -2850,6 +2852,8 @@ class Handler(BaseHTTPRequestHandler):
         if error_after:
             # Processed and committed, then answered with an error (a gateway that gave up).
             return self.send_fault(fault)
+        if html_after:
+            return self.send(200, b"<html><body>Request processed</body></html>", "text/html; charset=utf-8")
         self.send(status, payload, content_type, headers)
 
     def take_fault(self, kind, is_jmap_request, body=b""):

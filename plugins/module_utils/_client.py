@@ -488,7 +488,14 @@ class JmapClient:
         holder = {}
 
         def check(response):
-            responses = _method_responses(response, shown)
+            try:
+                responses = _method_responses(response, shown)
+            except ProtocolError as unreadable:
+                if not write:
+                    raise
+                # a 200 whose body is not a JMAP answer (a gateway's page): the write may have been applied
+                core = f"the answer to a write could not be read: {unreadable.core}"
+                raise WriteOutcomeUnknown(f"{core}: {REREAD}", core=core, url=shown) from None
             unavailable = [item for item in responses
                            if item[0] == "error" and isinstance(item[1], dict) and item[1].get("type") == "serverUnavailable"]
             if unavailable:
@@ -628,8 +635,8 @@ def _json_body(response, shown):
         return json.loads(response.content.decode("utf-8"))
     except (ValueError, UnicodeDecodeError):
         content_type = response.headers.get("Content-Type", "no content type")
-        raise ProtocolError(f"{shown} answered HTTP {response.status_code} with a body that is not JSON "
-                            f"({content_type}); is url the Stalwart server?", status=response.status_code,
+        core = f"{shown} answered HTTP {response.status_code} with a body that is not JSON ({content_type})"
+        raise ProtocolError(f"{core}; is url the Stalwart server?", core=core, status=response.status_code,
                             url=shown) from None
 
 

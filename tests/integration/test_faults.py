@@ -232,6 +232,29 @@ def test_lost_purge_is_not_repeated(sim, tmp_path):
     assert names(sim) == ["added", "default", "keep"]
 
 
+def test_a_write_answered_with_a_gateways_page_is_read_again_and_reported_changed(sim, tmp_path):
+    """A gateway (a WAF, an SSO proxy) passes the /set on and answers 200 with a page of its own:
+    the write may have been applied, so the module reads again instead of failing with changed:
+    false (it did, and the reload was never sent, though the server held the new strategy)."""
+    sim.reset()
+    sim.fault("html_after", count=1, match="write")
+    result = run(sim, tmp_path, {"name": "behind-a-waf", "connect_timeout": "3m", "reload": True})
+    assert not result.get("failed"), result.get("msg")
+    assert result["changed"] is True and result["reloaded"] is True, result
+    stats = sim.stats()
+    assert (stats["objects_created"], set_calls(stats), stats["reloads"]) == (1, 1, 1), stats
+    assert stored(sim)["behind-a-waf"]["connectTimeout"] == 180000
+
+
+def test_a_write_always_answered_with_a_gateways_page_says_its_outcome_is_unknown(sim, tmp_path):
+    sim.reset()
+    sim.fault("html_after", count=10, match="write")
+    sim.fault("html_after", count=10, match="read", skip=1)  # the first read passes, then every answer is a page
+    result = run(sim, tmp_path, {"name": "behind-a-waf", "connect_timeout": "3m"})
+    assert result["failed"] is True and result["changed"] is True and result["unconfirmed"] == ["behind-a-waf"], result
+    assert "the answer to a write could not be read" in result["msg"] and "text/html" in result["msg"], result["msg"]
+
+
 def test_lost_first_chunk_then_only_the_rest_is_written(sim, tmp_path):
     """With maxObjectsInSet 2 and maxCallsInRequest 2, six creates need three POSTs (a /set of two
     creates and the /get of what it made, each); the first is committed and its answer lost. The
