@@ -20,6 +20,7 @@ environment only fills in what the chosen method (token or Basic) still lacks.
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import os
 from urllib.parse import unquote, urlsplit
@@ -271,8 +272,17 @@ def connection_settings(params, environ=None):
         "ca_path": ca_path,
         "timeout": float(timeout),
         "retries": retries,
-        "secrets": [secret for secret in (token, password) if secret],
+        # and the Basic credentials as they travel (a gateway's error page may echo the header)
+        "secrets": [secret for secret in (token, password, basic_credentials(username, password)) if secret],
     }
+
+
+def basic_credentials(username, password):
+    """What ``Authorization: Basic`` carries for ``username`` and ``password`` (the client sends
+    them UTF-8 encoded), or None without a username."""
+    if username is None:
+        return None
+    return base64.b64encode(f"{username}:{password or ''}".encode("utf-8")).decode("ascii")
 
 
 def validate_connection_params(params, environ=None):

@@ -735,3 +735,21 @@ def test_a_404_at_a_given_api_url_says_to_check_api_url(server):
         client_for(server, api_url=server.url + "/nope/").post(GET)
     assert "check api_url (or STALWART_API_URL)" in caught.value.msg and "/nope/" in caught.value.msg, caught.value.msg
     assert "check url" not in caught.value.msg
+
+
+@pytest.mark.parametrize("auth", ["token", "basic"])
+def test_a_gateway_echoing_the_authorization_header_shows_no_credentials(server, auth):
+    """A gateway's error page may echo the request's headers: the module masks the token, and the
+    Basic credentials in the form they travel in (base64 of user:password) as well."""
+    from tests.support import inproc  # pylint: disable=import-outside-toplevel
+
+    def echo(request):
+        return problem(500, "about:blank", f"upstream refused; headers were: Authorization: "
+                                           f"{request['headers'].get('Authorization')}")
+    server.answer(*[echo] * 3)
+    credentials = {"token": TOKEN} if auth == "token" else {"username": USER, "password": PASSWORD}
+    result = inproc.run_module("mta_connection_strategy", dict(url=server.url, name="x", retries=1, **credentials))
+    assert result["failed"] is True and "upstream refused" in result["msg"], result
+    text = json.dumps(result)
+    for form in SECRET_FORMS:
+        assert form not in text, text

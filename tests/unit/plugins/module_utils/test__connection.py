@@ -9,6 +9,7 @@ masked, plain HTTP warns."""
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 
@@ -237,7 +238,10 @@ def test_url_userinfo_is_not_echoed():
 def test_credentials_task_options_win_over_the_environment(files, given, env, expected):
     settings = connection_settings(params(**resolve(given, files)), environ=resolve(env, files))
     assert (settings["token"], settings["username"], settings["password"]) == expected
-    assert settings["secrets"] == [secret for secret in expected[::2] if secret]
+    # the token, the password, and the Basic credentials as they travel (base64 of user:password)
+    token, username, password = expected
+    basic = base64.b64encode(f"{username}:{password}".encode()).decode() if username else None
+    assert settings["secrets"] == [secret for secret in (token, password, basic) if secret]
 
 
 @pytest.mark.parametrize("env,words", [
