@@ -377,6 +377,9 @@ def test_a_run_that_applied_nothing_leaves_the_plays_own_handlers_alone(tmp_path
     outcome = run_playbook(tmp_path, playbook("wrong-token", [{"name": "one"}]))
     assert outcome.rc != 0, outcome.output()
     assert "USER HANDLER RAN" not in outcome.stdout, outcome.output()
+    # ansible-core 2.19 and later quote the lines above the failing task's name: not a comment
+    # about another case (any_errors_fatal, changes reloaded) under a failure that applied nothing
+    assert "any_errors_fatal" not in outcome.stdout + outcome.stderr, outcome.output()
     assert outcome.status(f"{ROLE} : Reload now, before the host fails") == "skipped"
     assert sim.stats()["reloads"] == 0
     sim.refuse(["refused"])
