@@ -388,6 +388,31 @@ def test_a_run_that_applied_nothing_leaves_the_plays_own_handlers_alone(tmp_path
     assert sim.stats()["reloads"] == 1 and "USER HANDLER RAN" in outcome.stdout
 
 
+def test_the_plays_module_defaults_for_the_group_reach_the_role_and_its_variables_win(tmp_path, sim):
+    """A play that sets the connection once for the action group (the README's way for the
+    modules) applies the role with it: what a stalwart_* variable sets wins, option by option,
+    and the group's values supply the rest. (The role's own module_defaults replaced the play's
+    group entry whole, and left the role without url.)"""
+    def playbook(group, role_vars):
+        return [{"name": "role", "hosts": "localhost", "gather_facts": False,
+                 "module_defaults": {"group/stalwart.mail.jmap": group},
+                 "vars": {"stalwart_mta_connection_strategies": [{"name": "from-group-defaults"}], **role_vars},
+                 "roles": [{"role": ROLE}]}]
+    outcome = run_playbook(tmp_path, playbook({"url": sim.url, "token": ADMIN_TOKEN}, {}))
+    outcome.assert_ok()
+    assert "from-group-defaults" in stored(sim) and sim.stats()["reloads"] == 1
+    # the variable's url and the group's token; then the variable's token over the group's wrong one
+    outcome = run_playbook(tmp_path, playbook({"token": ADMIN_TOKEN, "url": "http://127.0.0.1:9"},
+                                              {"stalwart_url": sim.url, "stalwart_token": "",
+                                               "stalwart_mta_connection_strategies": [{"name": "second"}]}))
+    outcome.assert_ok()
+    outcome = run_playbook(tmp_path, playbook({"url": sim.url, "token": "wrong-token"},
+                                              {"stalwart_token": ADMIN_TOKEN,
+                                               "stalwart_mta_connection_strategies": [{"name": "third"}]}))
+    outcome.assert_ok()
+    assert {"second", "third"} <= set(stored(sim)) and sim.stats()["reloads"] == 3
+
+
 def test_a_numeric_name_is_taken_as_text_and_a_null_list_as_empty(tmp_path, sim):
     outcome = run_role(tmp_path, sim, stalwart_mta_connection_strategies=None,
                        stalwart_mta_connection_strategies__20_host=[{"name": 2024, "connect_timeout": "1m"}])

@@ -385,15 +385,37 @@ def test_the_role_passes_every_connection_option_once():
     role_vars = yaml.safe_load((role / "vars/main.yml").read_text(encoding="utf-8"))
     # one template for all of them (a template per option would be compiled again, each, in every
     # host's worker): the options' names zipped with the stalwart_<option> variables, in order,
-    # those left undefined omitted; both names are plain lists, outside the template
+    # those left undefined (or "") left out, not omitted: an omitted one would mask the play's
+    # group/stalwart.mail.jmap value; both names are plain lists, outside the template
     assert role_vars["mta_connection_strategies_options"] == list(CONNECTION_OPTIONS)
     assert role_vars["mta_connection_strategies_variables"] == [f"stalwart_{name}" for name in CONNECTION_OPTIONS]
     assert " ".join(role_vars["mta_connection_strategies_connection"].split()) == (
         "{{ dict(mta_connection_strategies_options | zip(query('ansible.builtin.vars', "
-        "*mta_connection_strategies_variables, default=omit))) }}")
+        "*mta_connection_strategies_variables, default='')) | rejectattr('1', 'equalto', '')) }}")
     spec = yaml.safe_load((role / "meta/argument_specs.yml").read_text(encoding="utf-8"))
     declared = spec["argument_specs"]["main"]["options"]
     assert all(f"stalwart_{name}" in declared for name in CONNECTION_OPTIONS)
     for path in ("tasks/main.yml", "handlers/main.yml"):
         text = (role / path).read_text(encoding="utf-8")
         assert "stalwart_url" not in text, f"{path} spells a connection option itself"
+    # every task of a module of the action group gets them through module_defaults keyed by its
+    # own module (a group/ key would replace the play's group entry whole)
+    runtime = yaml.safe_load((role.parents[1] / "meta/runtime.yml").read_text(encoding="utf-8"))
+    group = {f"stalwart.mail.{name}" for name in runtime["action_groups"]["jmap"]}
+
+    def tasks(items):
+        for item in items or ():
+            yield item
+            for key in ("block", "rescue", "always"):
+                yield from tasks(item.get(key))
+    found = []
+    for path in sorted(role.glob("*/*.yml")):
+        if path.parent.name not in ("tasks", "handlers"):
+            continue
+        for item in tasks(yaml.safe_load(path.read_text(encoding="utf-8"))):
+            assert "group/stalwart.mail.jmap" not in (item.get("module_defaults") or {}), path
+            for module in group & set(item):
+                found.append(module)
+                assert item.get("module_defaults") == {module: "{{ mta_connection_strategies_connection }}"}, (
+                    path, item["name"])
+    assert len(found) == 6, found
