@@ -107,6 +107,13 @@ NO_AUTH_HINT = ("set token or token_file (or STALWART_TOKEN / STALWART_TOKEN_FIL
 API_PERMISSION = "authenticate"
 TLS_HINT = ("set ca_path (or STALWART_CA_PATH) to the CA bundle that signed the server's certificate, "
             "or validate_certs: false (only for a lab)")
+# a certificate that a trusted CA signed for another name: no CA bundle helps
+TLS_NAME_HINT = ("use in url the host name the certificate was issued for (it is checked whatever ca_path says), "
+                 "or validate_certs: false (only for a lab)")
+# not about certificates at all: most often https:// to a port that speaks plain HTTP
+TLS_PORT_HINT = "check that url's scheme and port are those of the server's HTTPS listener (http:// for plain HTTP)"
+PROXY_HINT = ("the proxy comes from the environment (HTTPS_PROXY, HTTP_PROXY or ALL_PROXY, in the task's environment "
+              "or the controller's): fix it, or list the server in NO_PROXY to reach it directly")
 PROBLEM_PREFIX = "urn:ietf:params:jmap:error:"
 
 
@@ -152,6 +159,17 @@ def _chain(error):
             nested = next((arg for arg in error.args if isinstance(arg, BaseException)), None)
         error = nested if nested is not None else (error.__cause__ or error.__context__)
     return seen
+
+
+def _tls_failure_text(error, shown):
+    """The message of a failed TLS handshake, with the way out that fits its cause."""
+    reason = _reason_text(error)
+    text = f"{reason} {error}".lower()
+    if "certificate" not in text:
+        return f"TLS handshake with {shown} failed: {reason}; {TLS_PORT_HINT}"
+    if "mismatch" in text or "not valid for" in text or "doesn't match" in text:
+        return f"TLS certificate verification failed for {shown}: {reason}; {TLS_NAME_HINT}"
+    return f"TLS certificate verification failed for {shown}: {reason}; {TLS_HINT}"
 
 
 def _reason_text(error):
@@ -327,11 +345,11 @@ class JmapClient:
                 response = http.request(http_method, url, data=body, timeout=self.timeout, allow_redirects=False,
                                         verify=self._verify())
         except requests.exceptions.SSLError as error:
-            reason = _reason_text(error)
-            if "certificate" in reason.lower() or "CERTIFICATE" in str(error):
-                raise TransportError(f"TLS certificate verification failed for {shown}: {reason}; {TLS_HINT}",
-                                     url=shown) from None
-            raise TransportError(f"TLS handshake with {shown} failed: {reason}; {TLS_HINT}", url=shown) from None
+            raise TransportError(_tls_failure_text(error, shown), url=shown) from None
+        except requests.exceptions.ProxyError as error:
+            # the proxy could not be reached, or refused the tunnel: nothing reached the server
+            raise _Transient(f"could not connect through the proxy {self._proxy_for(url)} "
+                             f"({_reason_text(error)}; {PROXY_HINT})", preposition="to") from None
         except requests.exceptions.ConnectTimeout:
             raise _Transient(f"could not connect within {self.timeout:g} s (timed out)", preposition="to") from None
         except requests.exceptions.ReadTimeout:
@@ -348,6 +366,14 @@ class JmapClient:
         except OSError as error:
             raise TransportError(f"could not send the request to {shown}: {error}", url=shown) from None
         return self._classify_status(response, http_method, shown, write)
+
+    def _proxy_for(self, url):
+        """The proxy (without its credentials) that ``requests`` takes from the environment for ``url``."""
+        try:
+            proxy = requests.utils.select_proxy(url, requests.utils.get_environ_proxies(url))
+        except Exception:  # pylint: disable=broad-exception-caught
+            proxy = None
+        return redact_url(proxy) if proxy else "(from the environment)"
 
     @staticmethod
     def _lost(write, shown, reason):
@@ -405,6 +431,11 @@ class JmapClient:
             raise EndpointNotFound(
                 f"no Stalwart JMAP API at {shown} (HTTP 404); check url{hint}, or set api_url to the JMAP endpoint "
                 "(for example https://mail.example.com/jmap/)", status=404, url=shown)
+        if status == 407:
+            raise TransportError(
+                f"a proxy on the way to {shown} asks for credentials (HTTP 407 Proxy Authentication Required); "
+                f"give them in the proxy's URL (HTTPS_PROXY=http://user:password@proxy:3128); {PROXY_HINT}",
+                status=407, url=shown)
         if 300 <= status < 400:
             location = redact_url(response.headers.get("Location", "") or "?")
             raise EndpointNotFound(

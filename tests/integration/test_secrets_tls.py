@@ -350,6 +350,19 @@ def test_ca_path_makes_tls_work(tls_sim, certificates, tmp_path):
     assert sorted(item["name"] for item in tls_sim.objects()) == ["default", "via-ca-path", "via-env-ca-path"]
 
 
+def test_a_certificate_for_another_name_is_not_blamed_on_the_ca(tls_sim, certificates, tmp_path):
+    """The certificate names localhost and 127.0.0.1, and ca_path trusts its CA: reached as 127.1
+    (the same address), the name does not match, and no CA bundle would help: the message says to
+    use the name the certificate was issued for, not to set ca_path."""
+    tls_sim.reset()
+    url = tls_sim.url.replace("127.0.0.1", "127.1")
+    outcome = inproc.run_tasks([task("other name", {"url": url, "token": ADMIN_TOKEN, "ca_path": str(certificates[0]),
+                                                    "name": "tls", "retries": 0})])
+    result = result_of(outcome, "other name")
+    assert result.get("failed") is True and "127.1" in result["msg"], result["msg"]
+    assert "host name the certificate was issued for" in result["msg"] and "set ca_path" not in result["msg"], result["msg"]
+
+
 def test_validate_certs_false_makes_tls_work(tls_sim, tmp_path):
     tls_sim.reset()
     outcome = inproc.run_tasks([task("insecure", {"url": tls_sim.url, "token": ADMIN_TOKEN,

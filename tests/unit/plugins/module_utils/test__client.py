@@ -403,14 +403,39 @@ def test_session_errors(server, answer, exception):
     assert len(server.requests) == 1
 
 
-def test_tls_failure_suggests_ca_path_or_validate_certs(server):
-    # speaking TLS to a plain-HTTP server fails the handshake
-    client = JmapClient(server.url.replace("http://", "https://"), token=TOKEN, retries=2, sleep=Sleeps())
+@pytest.mark.parametrize("validate_certs", [True, False])
+def test_tls_to_a_plain_http_port_points_at_the_scheme_and_port(server, validate_certs):
+    """Speaking TLS to a plain-HTTP server fails the handshake, not a certificate check: neither a CA
+    bundle nor validate_certs: false helps (the test once asked for them: the message did), the
+    scheme or the port does."""
+    client = JmapClient(server.url.replace("http://", "https://"), token=TOKEN, retries=2, sleep=Sleeps(),
+                        validate_certs=validate_certs)
     with pytest.raises(TransportError) as caught:
         client.connect()
-    assert "TLS" in caught.value.msg
-    assert "ca_path" in caught.value.msg and "validate_certs" in caught.value.msg
+    assert "TLS handshake" in caught.value.msg and "scheme and port" in caught.value.msg, caught.value.msg
+    assert "ca_path" not in caught.value.msg and "validate_certs" not in caught.value.msg, caught.value.msg
     assert client.requests_sent == 1, "a TLS failure is not transient"
+
+
+def test_a_dead_proxy_from_the_environment_is_named(server, monkeypatch):
+    """HTTP_PROXY from the environment that nothing answers at: the message names the proxy and
+    where it comes from, not the server (which was never reached)."""
+    for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", "http://proxyuser:proxysecret@127.0.0.1:9")
+    client = JmapClient(server.url, token=TOKEN, retries=1, sleep=Sleeps())
+    with pytest.raises(TransportError) as caught:
+        client.connect()
+    assert "through the proxy http://127.0.0.1:9" in caught.value.msg and "NO_PROXY" in caught.value.msg, caught.value.msg
+    assert "proxysecret" not in caught.value.msg
+    assert server.requests == []
+
+
+def test_a_proxy_asking_for_credentials_says_so(server):
+    server.answer({"status": 407, "body": b"<html>Proxy Authentication Required</html>", "content_type": "text/html"})
+    with pytest.raises(TransportError) as caught:
+        client_for(server).connect()
+    assert "HTTP 407" in caught.value.msg and "HTTPS_PROXY" in caught.value.msg, caught.value.msg
 
 
 # --- retries -----------------------------------------------------------------------------------
