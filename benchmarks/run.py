@@ -66,7 +66,8 @@ run, one run of the module (one host of the role) sends:
   the outbound strategy's `/get` when purging; that one in a POST of its own if C < 3), and, when M > G, the P = ⌈M/G⌉ − 1 further pages
   as `/query`+`/get` pairs, ⌊C/2⌋ pairs per POST: **1 + ⌈P / ⌊C/2⌋⌉** POSTs. A list of n ≤ C/2
   strategies without purge is read by name instead: 1 POST of n `/query`+`/get` pairs (none
-  when n = 0);
+  when n = 0), plus the outbound strategy's `/get` when an item is set absent (read by name
+  while 2n + 1 ≤ C), for the warning when mail is routed to it;
 - **writes**, only when something changes: the creates, updates and deletes in chunks of S (at
   most G·(C−1)), each chunk one `/set` followed by ⌈c/G⌉ `/get` of the c strategies it created or
   updated; whole chunks packed in order into POSTs of at most C calls and at most

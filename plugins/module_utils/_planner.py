@@ -116,7 +116,8 @@ def plan(object_type, current, desired, purge=False, protected=None, force=False
     An option left out stays as on the server; equal values (in the kind's sense: a reordered
     source-IP list) are no change; a key with ``state: absent`` is deleted when present. ``purge``
     also deletes every object the list does not name, except those in ``protected`` (names
-    something on the server still refers to) unless ``force``; ``protected`` None means the
+    something on the server still refers to) unless ``force``; a key set absent that
+    ``protected`` names is deleted all the same, with a warning; ``protected`` None means the
     referrer could not be read or may refer to anything, and then purge deletes nothing unless
     ``force`` (``unknown``, an ``Unknown``, says why, in the warning). ``keep_given``: ``protected`` is the
     caller's own list of names to keep (``purge_keep``), which ``force`` does not override.
@@ -135,6 +136,12 @@ def plan(object_type, current, desired, purge=False, protected=None, force=False
                 result.delete.append(name)
                 result.ids[name] = existing.get("id")
                 result.before[name] = existing
+                if protected and name in protected and not keep_given:
+                    result.warnings.append(
+                        f"{item.get('label') or shorten(name)} is deleted (state: absent), though the outbound "
+                        "strategy's connection expression routes to it: deliveries routed there fall back to built-in "
+                        "defaults, with no source IP, until the expression stops naming it "
+                        "(stalwart.mail.mta_outbound_strategy)")
             continue
         values = item["values"]
         if existing is None:

@@ -488,10 +488,13 @@ def converge(client, object_type, desired, purge=False, force=False, reload=Fals
     warn = warn or (lambda message: None)
     protection = protection or NoProtection()
     names = None if purge else [item["name"] for item in desired]
+    # what refers to the objects matters to purge, and to a delete asked for by state: absent
+    # (which goes ahead, with a warning)
+    referrers = purge or any(item["state"] == "absent" for item in desired)
 
     def read_and_plan():
-        snapshot = read(client, object_type, names=names, riders=protection.riders() if purge else ())
-        protected, unknown = protection.protected() if purge else (set(), None)
+        snapshot = read(client, object_type, names=names, riders=protection.riders() if referrers else ())
+        protected, unknown = protection.protected() if referrers else (set(), None)
         return snapshot, _planner.plan(object_type, snapshot.current, desired, purge=purge, protected=protected,
                                        force=force, unknown=unknown, keep_given=protection.given,
                                        assumed=assumed)

@@ -55,6 +55,8 @@ options:
     description:
       - With O(name), V(present) makes the strategy exist with the given values, V(absent) deletes it
         (no change when it does not exist).
+      - A strategy that the outbound strategy's C(connection) expression routes to is deleted all the same,
+        with a warning that deliveries routed there fall back to built-in defaults until the expression changes.
       - Ignored with O(strategies); each item has its own O(strategies[].state).
     type: str
     choices: [present, absent]

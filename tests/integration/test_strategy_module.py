@@ -430,6 +430,24 @@ def test_purge_reads_the_names_of_the_connection_expression_as_the_server_does(s
     assert sorted(stored(sim)) == sorted(["bulk", "default", routed])
 
 
+@pytest.mark.parametrize("check", [True, False])
+def test_a_strategy_set_absent_that_mail_is_routed_to_is_deleted_with_a_warning(sim, module_tasks, check):
+    """state: absent is the operator's own request, and the strategy goes; but deliveries routed to
+    it would now leave with built-in defaults, so the run says so, in check mode too. One that no
+    route names goes without a word; the outbound strategy is read in the same request."""
+    sim.reset(objects=[wire_strategy(sim, name) for name in ("gmail", "unrouted")], outbound=GMAIL_OUTBOUND)
+    outcome = module_tasks([task("single", {"name": "gmail", "state": "absent"}, sim=sim),
+                            task("batch", {"strategies": [{"name": "unrouted", "state": "absent"}]}, sim=sim)],
+                           check=check)
+    single, batch = ok(outcome.result("single")), ok(outcome.result("batch"))
+    assert single["changed"] is True and norm_plan(single["plan"])["delete"] == ["gmail"]
+    assert any("'gmail' is deleted (state: absent), though the outbound strategy's connection expression routes to it"
+               in warning for warning in single.get("warnings") or []), single
+    assert not batch.get("warnings"), batch
+    assert sorted(stored(sim)) == (["default", "gmail", "unrouted"] if check else ["default"])
+    assert sim.stats()["posts"] == (2 if check else 4)  # each run: one read (with the outbound), one write
+
+
 def test_purge_without_the_outbound_permission_deletes_nothing_and_says_why(sim, module_tasks):
     sim.reset(objects=[wire_strategy(sim, name) for name in ("bulk", "stale")], outbound=GMAIL_OUTBOUND)
     outcome = module_tasks([

@@ -228,9 +228,20 @@ def test_batch_state_absent_with_purge_is_deleted_once():
     assert result.delete == ["stale"]
 
 
-def test_explicit_absent_of_a_protected_name_is_deleted():
+def test_explicit_absent_of_a_protected_name_is_deleted_with_a_warning():
+    """state: absent is the operator's own request: the strategy goes, even one the expression
+    routes to (purge would keep it), and the run says what that does to the mail routed there."""
     result = _planner.plan(STRATEGY, CURRENT, desired({"name": "gmail", "state": "absent"}, {"name": "bulk"},
                                                       {"name": "stale"}, {"name": "default"}), purge=True, protected={"gmail"})
+    assert result.delete == ["gmail"]
+    assert result.warnings == [
+        "strategies[0] ('gmail') is deleted (state: absent), though the outbound strategy's connection expression "
+        "routes to "
+        "it: deliveries routed there fall back to built-in defaults, with no source IP, until the expression stops "
+        "naming it (stalwart.mail.mta_outbound_strategy)"]
+    # the role's last step: purge_keep names what its new expression routes to, and never an item set absent
+    result = _planner.plan(STRATEGY, CURRENT, desired({"name": "gmail", "state": "absent"}), protected={"gmail"},
+                           keep_given=True)
     assert result.delete == ["gmail"] and result.warnings == []
 
 
