@@ -431,6 +431,14 @@ class JmapClient:
             raise EndpointNotFound(
                 f"no Stalwart JMAP API at {shown} (HTTP 404); check url{hint}, or set api_url to the JMAP endpoint "
                 "(for example https://mail.example.com/jmap/)", status=404, url=shown)
+        if status == 413:
+            sent = getattr(getattr(response, "request", None), "body", None)
+            size = f" of {len(sent)} bytes" if sent else ""
+            limit = self.limits.get("max_size_request") if isinstance(self.limits, dict) else None
+            raise ProtocolError(
+                f"{shown} refused the request{size} as too large (HTTP 413), though Stalwart takes up to its "
+                f"maxSizeRequest{f' ({limit} bytes)' if limit else ''}: a proxy in front of it has a lower limit "
+                f"(nginx: client_max_body_size); raise it; {RERUN_SAFE}", status=413, url=shown)
         if status == 407:
             raise TransportError(
                 f"a proxy on the way to {shown} asks for credentials (HTTP 407 Proxy Authentication Required); "

@@ -778,3 +778,16 @@ def test_a_gateway_echoing_the_authorization_header_shows_no_credentials(server,
     text = json.dumps(result)
     for form in SECRET_FORMS:
         assert form not in text, text
+
+
+def test_a_proxys_413_names_its_body_limit_and_the_size_sent(server):
+    """A proxy's body limit (nginx: 1 MiB by default) below the server's maxSizeRequest refuses a
+    large write with 413: the message says so, and that nothing was applied."""
+    server.answer(session(), {"status": 413, "body": b"<html>413 Request Entity Too Large</html>",
+                              "content_type": "text/html"})
+    client = client_for(server)
+    with pytest.raises(StalwartError) as caught:
+        client.post(SET, write=True)
+    message = caught.value.msg
+    assert "HTTP 413" in message and "client_max_body_size" in message and "maxSizeRequest (10000000 bytes)" in message
+    assert f"of {client.request_size(SET)} bytes" in message and "re-running is safe" in message, message
