@@ -691,7 +691,7 @@ class Expression(Kind):
     def literal_names(value):
         """The names its literal ``then``/``else`` route to (what must exist as strategies)."""
         names = []
-        for expression in [then for _condition, then in value["rules"]] + [value["else"]]:
+        for _where, expression in Expression.targets(value):
             name = literal_name(expression)
             if name is not None and name not in names:
                 names.append(name)
