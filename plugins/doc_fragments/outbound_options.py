@@ -32,7 +32,7 @@ options:
           if:
             description:
               - A condition in Stalwart's expression language, for example V(rcpt_domain == 'gmail.com') or
-                V(is_local_domain(rcpt_domain)).
+                V(is_local_domain(rcpt_domain\)).
             type: str
             required: true
           then:

@@ -96,3 +96,12 @@ def test_the_roles_readme_names_every_variable_of_its_argument_spec():
     readme = (role / "README.md").read_text(encoding="utf-8")
     missing = [name for name in spec["argument_specs"]["main"]["options"] if f"`{name}`" not in readme]
     assert missing == [], f"the role's README does not name {missing}"
+
+
+def test_no_code_in_the_reference_lost_a_closing_parenthesis():
+    """Ansible's markup ends V(...) and C(...) at the first ')': an example such as
+    is_local_domain(rcpt_domain) must escape its own (the reference once showed
+    `is_local_domain(rcpt_domain` and ansible-doc the same, which the server refuses)."""
+    page = (ROOT / "docs" / "reference.md").read_text(encoding="utf-8")
+    unbalanced = [code for code in re.findall(r"`([^`\n]+)`", page) if code.count("(") != code.count(")")]
+    assert unbalanced == []
