@@ -26,6 +26,7 @@ few thousand objects), the writes in as few ``POST``s as the limits allow, and t
 from __future__ import annotations
 
 import json
+import re
 
 from ansible_collections.stalwart.mail.plugins.module_utils import _planner
 from ansible_collections.stalwart.mail.plugins.module_utils._client import check_method_response
@@ -239,9 +240,34 @@ def set_error(object_type, name, operation, error):
             entry = dict(entry)
             if "property" in entry:
                 entry["option"] = object_type.option_for_wire_path(entry["property"])
+            note = _validation_note(object_type, entry)
+            if note:
+                entry["note"] = note
             validation.append(entry)
     return {"strategy": name, "operation": operation, "error_type": error.get("type") or "unknown",
             "description": error.get("description"), "properties": properties, "validation_errors": validation}
+
+
+_CONDITION = re.compile(r"Error parsing '(if|then|else)' expression in condition #([0-9]+)")
+_OBJECT_SIZE = re.compile(r"Object size ([0-9]+) exceeds maximum of ([0-9]+)")
+
+
+def _validation_note(object_type, entry):
+    """What a validation error's text means in the module's terms, or None: the server numbers an
+    expression's rules from 1 (``condition #3`` is ``rules[2]``); an object over its size limit is
+    refused as ``Invalid id`` (the whole object counts, compressed)."""
+    value = entry.get("value") if isinstance(entry.get("value"), str) else ""
+    found = _CONDITION.search(value)
+    if found and entry.get("option"):
+        part, number = found.group(1), int(found.group(2))
+        where = f"{entry['option']}.rules[{number - 1}]"
+        return f"condition #{number} is {where}" + (".if" if part == "if" else f": its {part} or {part}_expr")
+    found = _OBJECT_SIZE.search(value)
+    if found:
+        return (f"the whole {object_type.label} would take {found.group(1)} bytes on the server, stored compressed, "
+                f"over its limit of {found.group(2)} bytes" + (
+                    ": its four expressions count together; shorten the longest" if object_type.key is None else ""))
+    return None
 
 
 def call_refused(name, operation, error):
@@ -646,4 +672,6 @@ def failure_text(failure):
     for entry in failure.get("validation_errors") or ():
         text += f" [{entry.get('type')} {entry.get('option', entry.get('property'))}"
         text += f" = {shorten(entry['value'])}]" if "value" in entry else "]"
+        if entry.get("note"):
+            text += f" ({entry['note']})"
     return text

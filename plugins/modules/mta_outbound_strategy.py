@@ -35,6 +35,8 @@ attributes:
       - Sends no write; the references of O(connection) are checked all the same.
       - The syntax of an expression is checked by the server when it is written, so check mode cannot report a
         syntax error; the real run fails with the server's message, naming the option and the rule.
+      - So is the size of the outbound strategy, its four expressions together, which the server stores compressed
+        and refuses past 200,000 bytes (thousands of rules); the message then gives the size.
   diff_mode:
     support: full
     details:

@@ -137,6 +137,19 @@ def test_a_syntax_error_is_the_servers_refusal_mapped_to_the_option(sim):
     assert "connection" in result["msg"]
 
 
+def test_the_servers_condition_number_is_named_as_the_rule_of_the_module(sim):
+    """The server numbers an expression's rules from 1 ('condition #3'); the module's own errors,
+    and the playbook, from 0: the message says which rules[] it is."""
+    rules = [{"if": "rcpt_domain == 'a.example'", "then": "default"},
+             {"if": "rcpt_domain == 'b.example'", "then": "default"},
+             {"if": "rcpt_domain == 'c.example'", "then_expr": "'unterminated"}]
+    result = run(sim, tls={"rules": rules, "else": "default"})
+    assert result["failed"] is True, result
+    assert "condition #3" in result["msg"] and "condition #3 is tls.rules[2]: its then or then_expr" in result["msg"], \
+        result["msg"]
+    assert result["failed_strategies"][0]["validation_errors"][0]["note"].startswith("condition #3 is tls.rules[2]")
+
+
 def test_a_read_only_token_reads_and_is_told_the_permission_to_write(sim):
     info = run(sim, token=READONLY_TOKEN, module=INFO)
     assert info["outbound_strategy"]["connection"] == {"rules": [], "else": "default"}

@@ -248,6 +248,17 @@ def test_purge_deletes_nothing_while_the_real_connection_computes_its_strategy_n
     assert sorted(backend.strategies()) == [kept]
 
 
+def test_the_servers_condition_number_is_named_as_the_module_rule(backend, tmp_path):
+    """Stalwart numbers an expression's rules from 1 in its refusal; the message says which rules[]."""
+    rules = [{"if": "rcpt_domain == 'a.example'", "then": "default"},
+             {"if": "rcpt_domain == 'b.example'", "then_expr": "'unterminated"}]
+    outcome = run(backend, tmp_path, [task(backend, "bad", {"tls": {"rules": rules, "else": "default"}},
+                                           module="stalwart.mail.mta_outbound_strategy")])
+    result = outcome.result("bad")
+    assert outcome.status("bad") == "failed", outcome.output()
+    assert "condition #2 is tls.rules[1]: its then or then_expr" in result["msg"], result["msg"]
+
+
 # --- credentials ----------------------------------------------------------------------------------------------
 
 

@@ -546,3 +546,16 @@ def test_a_refused_reload_names_the_object_it_stopped_at_and_the_permission_it_l
     assert _service.reload_refusal_text(forbidden).endswith("; the credentials need the permission actionReloadSettings")
     assert _service.reload_refusal("nonsense") == {"error_type": "error", "description": None, "permission": None,
                                                    "object": None, "validation_errors": []}
+
+
+def test_a_size_refusal_says_the_whole_object_counts():
+    """Stalwart refuses an object past 200,000 stored bytes as 'Invalid id': the message says it is
+    the whole object (for the outbound strategy, its four expressions together)."""
+    from ansible_collections.stalwart.mail.plugins.module_utils._objects import OUTBOUND_STRATEGY  # noqa: E501 pylint: disable=import-outside-toplevel
+
+    failure = _service.set_error(OUTBOUND_STRATEGY, "outbound strategy", "update", {
+        "type": "validationFailed",
+        "validationErrors": [{"type": "Invalid", "property": "id", "value": "Object size 224587 exceeds maximum of 200000"}]})
+    assert _service.failure_text(failure).endswith(
+        "(the whole outbound strategy would take 224587 bytes on the server, stored compressed, over its limit of "
+        "200000 bytes: its four expressions count together; shorten the longest)")
