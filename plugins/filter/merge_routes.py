@@ -38,6 +38,13 @@ options:
         one fails where the routes are checked. V(null) or an empty string means not set. It is not part of the
         result.
     type: raw
+  absent:
+    description:
+      - Names of strategies that the same run deletes (the role passes the items of its list set V(absent)). A
+        route or a route default to one of them fails, naming the route, before anything is written: the
+        expression would route mail to a strategy that is about to go.
+    type: list
+    elements: str
 seealso:
   - module: stalwart.mail.mta_outbound_strategy
 """
@@ -97,13 +104,23 @@ def _strategy(where, value):
     return str(text)
 
 
-def merge_routes(layers, default=None):
+def _not_absent(where, name, absent):
+    if name in absent:
+        raise AnsibleFilterError(
+            f"{where} routes to {name!r}, which the strategies list sets absent (state: absent in "
+            "stalwart_mta_connection_strategies or one of its __<suffix> layers), so it would be deleted right after: "
+            "route elsewhere, or keep the strategy")
+    return name
+
+
+def merge_routes(layers, default=None, absent=()):
     """Join ``{variable name: [route, ...]}`` in sorted name order into outbound rules; check
-    ``default`` (the route default) as a route's strategy."""
+    ``default`` (the route default) as a route's strategy; refuse a route to a name in ``absent``."""
     if not isinstance(layers, Mapping):
         raise AnsibleFilterError(f"merge_routes expects a dictionary from variable name to route list; {ACCEPTED}")
+    absent = {str(name) for name in absent or ()}
     if default is not None and default != "":
-        _strategy(DEFAULT, default)
+        _not_absent(DEFAULT, _strategy(DEFAULT, default), absent)
     rules = []
     for layer in sorted(layers, key=str):
         routes = layers[layer]
@@ -121,7 +138,8 @@ def merge_routes(layers, default=None):
             condition = route.get("if")
             if not isinstance(condition, str) or not condition.strip():
                 raise AnsibleFilterError(f"{where}: if must be a non-empty string (a condition); {ACCEPTED}")
-            rules.append({"if": str(condition), "then": _strategy(f"{where}: strategy", route.get("strategy"))})
+            name = _strategy(f"{where}: strategy", route.get("strategy"))
+            rules.append({"if": str(condition), "then": _not_absent(where, name, absent)})
     return rules
 
 

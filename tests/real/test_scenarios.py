@@ -459,7 +459,10 @@ def test_a_strategy_set_absent_goes_only_after_the_new_routing_stops_naming_it(t
     assert "changed=0" in again.stdout, again.output()
 
 
-def test_a_route_to_a_strategy_the_list_sets_absent_fails_before_the_expression_or_a_delete(throwaway, tmp_path):
+def test_a_route_to_a_strategy_the_list_sets_absent_fails_before_anything_is_written(throwaway, tmp_path):
+    """A route to a strategy the same list sets absent contradicts the inventory alone: it fails where
+    the routes are checked, naming the route, with nothing written (it once failed only at the
+    routing step, after the strategies step had written and notified the reload)."""
     backend = throwaway
     old, pool = named("retired"), named("pool")
     run(backend, tmp_path, [task(backend, "seed", {"name": old})])
@@ -469,11 +472,12 @@ def test_a_route_to_a_strategy_the_list_sets_absent_fails_before_the_expression_
         "stalwart_mta_connection_strategies": [{"name": pool}, {"name": old, "state": "absent"}],
         "stalwart_mta_connection_routes": [{"if": "rcpt_domain == 'yahoo.com'", "strategy": old}],
         "stalwart_mta_connection_route_default": pool}))
-    route = outcome.result(f"{ROLE} : Route mail to the strategies")
-    assert route["failed"] is True and route["missing"] == [old], route
-    assert "assume_absent" in route["msg"] and "state: absent" in route["msg"], route["msg"]
-    # the strategies step ran first (it creates pool); the delete and the expression never came
-    assert old in backend.strategies() and backend.outbound() == before
+    assert outcome.rc != 0, outcome.output()
+    message = outcome.result(f"{ROLE} : Fail as the module did")["msg"]
+    assert f"stalwart_mta_connection_routes[0] routes to '{old}', which the strategies list sets absent" in message, \
+        message
+    assert backend.proxy.counts()["writes"] == 0
+    assert old in backend.strategies() and pool not in backend.strategies() and backend.outbound() == before
 
 
 def test_with_force_the_role_still_keeps_what_its_new_routing_routes_to(throwaway, tmp_path):

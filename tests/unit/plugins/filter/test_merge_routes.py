@@ -74,3 +74,16 @@ def test_a_malformed_route_default_fails_naming_the_variable(default, message):
     with pytest.raises(AnsibleFilterError) as raised:
         merge_routes({}, default=default)
     assert message in str(raised.value)
+
+
+def test_a_route_or_the_route_default_to_a_strategy_set_absent_fails_naming_both():
+    """A route to a strategy that the same run deletes is a contradiction of the inventory alone:
+    it fails where the routes are checked, before anything is written, naming the route."""
+    layers = {"stalwart_mta_connection_routes__10_common": [{"if": "rcpt_domain == 'gmail.com'", "strategy": "legacy"}]}
+    with pytest.raises(AnsibleFilterError, match=r"stalwart_mta_connection_routes__10_common\[0\] routes to 'legacy', "
+                                                 r"which the strategies list sets absent"):
+        merge_routes(layers, absent=["legacy"])
+    with pytest.raises(AnsibleFilterError, match=r"stalwart_mta_connection_route_default routes to 'legacy'"):
+        merge_routes({}, default="legacy", absent=["legacy"])
+    assert merge_routes(layers, default="bulk", absent=["other"]) == [{"if": "rcpt_domain == 'gmail.com'",
+                                                                       "then": "legacy"}]
