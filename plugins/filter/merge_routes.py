@@ -41,7 +41,7 @@ options:
   absent:
     description:
       - Names of strategies that the same run deletes (the role passes the items of its list set V(absent)). A
-        route or a route default to one of them fails, naming the route, before anything is written: the
+        route or a route default to one of them fails, naming the route, before anything is written, as the
         expression would route mail to a strategy that is about to go.
     type: list
     elements: str
