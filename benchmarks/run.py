@@ -86,8 +86,9 @@ run, one run of the module (one host of the role) sends:
   three module runs in order, each with its own `GET /jmap/session`: the strategies (the formula
   above without purge or the items set absent); the `connection` expression (**1** POST reading
   the outbound strategy, **1** POST writing it and reading it back when it changes); with purge
-  or an item set absent, the deletes (the formula above; purge reads without the outbound
-  strategy, which the new expression's names replace).
+  or an item set absent, the deletes (the formula above; purge keeps the new expression's
+  names, and what the server's expression names when it reads: another host or run may have
+  written it since).
   `tests/integration/test_request_counts.py` (`routing_cost`) asserts it at N = 10 and 600: a
   constant number of requests per host.
 

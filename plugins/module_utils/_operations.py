@@ -138,24 +138,36 @@ def name_the_strategy(raw, message):
 
 class OutboundProtection(_service.NoProtection):
     """What purge must keep: the names the outbound strategy's ``connection`` expression can
-    route to, read in the same request as the strategies. ``keep`` (a list) replaces the read:
-    the role passes the names of the expression it writes, so that check mode predicts the run,
-    and ``force`` does not delete them (the new expression must never name a missing strategy)."""
+    route to, read in the same request as the strategies. ``keep`` (a list) is given by the role:
+    the names of the expression it has just written, which check mode cannot read yet (so that
+    check mode predicts the run), and which ``force`` does not delete (the new expression must
+    never name a strategy that does not exist). In a real run the server's expression is read too,
+    and what it names is kept as well (``foreign``): another host or run may have written it since,
+    and it must not be left routing to a strategy this run deleted."""
 
-    def __init__(self, keep=None):
+    def __init__(self, keep=None, check_mode=False):
         self.keep = keep
         self.given = keep is not None
+        self.check_mode = check_mode
         self.rider = None
+        self.foreign = set()
 
     def riders(self):
-        if self.keep is not None:
+        if self.given and self.check_mode:
             return []
         self.rider = _service.Rider(_service.singleton_get(OUTBOUND, ["connection"], call_id="outbound"))
         return [self.rider]
 
     def protected(self):
-        if self.keep is not None:
-            return set(self.keep), None
+        routed, unknown = self._read() if self.rider is not None else (set(), None)
+        if not self.given:
+            return routed, unknown
+        if unknown is not None:
+            return None, unknown
+        self.foreign = routed - set(self.keep)
+        return set(self.keep) | routed, None
+
+    def _read(self):
         try:
             connection = _service.singleton_from(OUTBOUND, self.rider.response)["connection"]
         except PermissionDenied as denied:
@@ -195,7 +207,8 @@ def apply_strategies(module, client_factory=None):
     outcome = _service.converge(client, STRATEGY, desired, purge=bool(params.get("purge")),
                                 force=bool(params.get("force")), reload=bool(params.get("reload")),
                                 check_mode=module.check_mode, warn=module.warn,
-                                protection=OutboundProtection(None if keep is None else [str(name) for name in keep]),
+                                protection=OutboundProtection(None if keep is None else [str(name) for name in keep],
+                                                              check_mode=module.check_mode),
                                 assumed=[str(name) for name in params.get("assume_present") or ()])
     if outcome.failures or outcome.progress.reload_failure:
         raise strategies_failed(outcome, desired, single)

@@ -110,7 +110,7 @@ def computed(where, expression):
 
 
 def plan(object_type, current, desired, purge=False, protected=None, force=False, unknown=None,
-         keep_given=False, assumed=()):
+         keep_given=False, assumed=(), foreign=()):
     """Compare ``current`` and ``desired`` and return a ``Plan``.
 
     An option left out stays as on the server; equal values (in the kind's sense: a reordered
@@ -122,7 +122,10 @@ def plan(object_type, current, desired, purge=False, protected=None, force=False
     ``force`` (``unknown``, an ``Unknown``, says why, in the warning). ``keep_given``: ``protected`` is the
     caller's own list of names to keep (``purge_keep``), which ``force`` does not override.
     ``assumed``: names purge counts as listed, which the plan leaves alone (``assume_present``:
-    what an earlier task of the same run creates or updates).
+    what an earlier task of the same run creates or updates). ``foreign``: with ``keep_given``, the
+    names of ``protected`` that the server's expression names and ``purge_keep`` does not (another
+    writer's), kept with a warning of their own; with ``keep_given``, an unknown ``protected``
+    (None) deletes nothing, force or not.
     """
     result = Plan(object_type)
     listed = set()
@@ -161,19 +164,28 @@ def plan(object_type, current, desired, purge=False, protected=None, force=False
         if changed:
             _check_size(object_type, item, result.predicted[name], existing)
     if purge:
-        _plan_purge(result, current, listed | set(assumed), protected, force, unknown or unreadable(), keep_given)
+        _plan_purge(result, current, listed | set(assumed), protected, force, unknown or unreadable(), keep_given,
+                    set(foreign))
     return result
 
 
-def _plan_purge(result, current, listed, protected, force, unknown, keep_given):
+def _plan_purge(result, current, listed, protected, force, unknown, keep_given, foreign):
     unlisted = sorted(name for name in current if name not in listed)
     if not unlisted:
         return
-    if protected is None and not force:
+    if protected is None and (not force or keep_given):
         result.warnings.append(
             f"purge deleted nothing: {unknown.cause}; not listed and kept: {', '.join(unlisted)}. {unknown.remedy}")
         return
     kept = [name for name in unlisted if protected and name in protected]
+    if keep_given and any(name in foreign for name in kept):
+        theirs = [name for name in kept if name in foreign]
+        kept = [name for name in kept if name not in foreign]
+        result.warnings.append(
+            f"purge kept {', '.join(shorten(name) for name in theirs)}: the server's connection expression routes "
+            f"to {'them' if len(theirs) > 1 else 'it'}, and it is not the one this run wrote (another host or run "
+            "wrote it since, with other routes): the hosts or runs that share this server disagree")
+        unlisted = [name for name in unlisted if name not in theirs]
     them = "them" if len(kept) > 1 else "it"
     listed_names = ", ".join(shorten(name) for name in kept)
     if kept and keep_given:

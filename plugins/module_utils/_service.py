@@ -523,7 +523,7 @@ def converge(client, object_type, desired, purge=False, force=False, reload=Fals
         protected, unknown = protection.protected() if referrers else (set(), None)
         return snapshot, _planner.plan(object_type, snapshot.current, desired, purge=purge, protected=protected,
                                        force=force, unknown=unknown, keep_given=protection.given,
-                                       assumed=assumed)
+                                       assumed=assumed, foreign=getattr(protection, "foreign", set()))
 
     snapshot, first_plan = read_and_plan()
     for message in first_plan.warnings:

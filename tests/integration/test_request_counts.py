@@ -154,11 +154,12 @@ def routing_cost(limits, *, on_server, listed, creates=0, deletes=0, routing_cha
     """What a run of the role with routing and purge costs: its three module runs in order (create
     and update; the connection expression: 1 session GET, 1 POST reading the outbound strategy
     (the list's names are assumed present, so no strategy is read), 1 POST with its /set and a
-    /get when it changes; the purge, which keeps the new expression's names without reading the
-    outbound strategy), then the handler's session GET and reload POST after a change."""
+    /get when it changes; the purge, which keeps the new expression's names and, read in the same
+    request as the strategies, what the server's expression names by then), then the handler's
+    session GET and reload POST after a change."""
     first = expected_cost(limits, on_server=on_server, listed=listed, creates=creates, reload=False)
     purge = expected_cost(limits, on_server=on_server + creates, listed=listed, deletes=deletes, purge=True,
-                          reload=False, outbound=False)
+                          reload=False)
     calls = Counter(first["method_calls"]) + Counter(purge["method_calls"])
     calls[OUTBOUND_GET] += 1 + (1 if routing_changes else 0)
     calls[OUTBOUND_SET] += 1 if routing_changes else 0

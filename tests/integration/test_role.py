@@ -736,3 +736,33 @@ def test_a_play_with_become_does_not_become_on_the_controller(tmp_path, sim):
         assert sorted(stored(sim)) == kept
     assert outcome.status(ROUTE) == "changed" and outcome.status(DELETES) == "changed"
     assert outcome.status(HANDLER) == "changed"
+
+
+# --- a cluster: several inventory hosts share one server's configuration -----------------------------------
+
+
+def test_hosts_sharing_a_server_that_route_differently_never_leave_the_expression_on_a_deleted_strategy(tmp_path, sim):
+    """Three hosts of one cluster reach one configuration; each routes to its own pool (host_vars)
+    and purges. The routing steps all write before any delete step runs (one task at a time), so
+    the last writer's expression is on the server: each host's purge must keep what it routes to,
+    with a warning that the hosts disagree. (Each purge kept only its own expression's names, and
+    the run ended rc=0 with the expression naming a strategy that no longer existed.)"""
+    root = tmp_path / "inventory"
+    (root / "host_vars").mkdir(parents=True)
+    hosts = {"mailservers": {"hosts": {name: {"stalwart_url": sim.url} for name in ("mx1", "mx2", "mx3")},
+                             "vars": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+                                      "stalwart_token": ADMIN_TOKEN,
+                                      "stalwart_mta_connection_strategies": [{"name": "shared"}],
+                                      "stalwart_mta_connection_strategies_purge": True}}}
+    (root / "hosts.yml").write_text(yaml.safe_dump(hosts))
+    for name in ("mx1", "mx2", "mx3"):
+        (root / "host_vars" / f"{name}.yml").write_text(yaml.safe_dump({
+            "stalwart_mta_connection_strategies__20_host": [{"name": f"pool-{name}"}],
+            "stalwart_mta_connection_route_default": f"pool-{name}"}))
+    outcome = run_playbook(tmp_path, SITE, extra_args=["-i", str(root), "--forks", "3"])
+    outcome.assert_ok()
+    connection = sim.dump()["outbound"]["connection"]
+    routed = connection["else"].strip("'")
+    assert routed in stored(sim), (connection, sorted(stored(sim)))
+    warnings = " ".join(warning for entry in outcome.results for warning in entry["result"].get("warnings") or ())
+    assert "the hosts or runs that share this server disagree" in warnings, outcome.output()
