@@ -306,6 +306,12 @@ def read_strategies(module, client_factory=None):
     if names == []:
         return {"changed": False, "strategies": []}
     snapshot = _service.read(client, STRATEGY, names=names)
+    if snapshot.shifted and names is not None:
+        # another writer shifted the listing while it was paged: ask for the names not seen by name
+        _service.read_names(client, STRATEGY, [name for name in names if name not in snapshot.current], snapshot)
+    elif snapshot.shifted:
+        module.warn("another writer changed the strategies while they were read, page by page: the list may miss "
+                    "some of them; run the task again for a complete one")
     return {"changed": False, "strategies": [STRATEGY.to_info(snapshot.current[name])
                                              for name in sorted(snapshot.current)]}
 

@@ -88,6 +88,9 @@ class Snapshot:
         self.current = {}
         self.wire = []
         self.durations_as_strings = False
+        # the listing changed while it was read page by page (another writer): objects that sort
+        # before a page may have pushed others past the last one, unseen
+        self.shifted = False
 
     def add(self, objects):
         key = self.object_type.key
@@ -107,16 +110,10 @@ def read(client, object_type, names=None, riders=()):
     extra = [rider.call for rider in riders]
     query, get, key = object_type.query, object_type.get, object_type.key
     if names is not None and 2 * len(names) + len(extra) <= max_calls:
-        calls = []
-        for index, name in enumerate(names):
-            calls.append([query, {"filter": {key: name}}, f"q{index}"])
-            calls.append([get, {"#ids": _ids_reference(object_type, f"q{index}")}, f"g{index}"])
+        calls = _by_name_calls(object_type, names)
         responses = client.post(calls + extra) if calls or extra else []
         by_id = {item[2]: item for item in responses}
-        for index in range(len(names)):
-            # the query first: a refused query (forbidden) makes its get an invalidResultReference
-            check_method_response(by_id.get(f"q{index}"), query)
-            snapshot.add(check_method_response(by_id.get(f"g{index}"), get).get("list"))
+        _add_by_name(snapshot, by_id, len(names))
     else:
         sort = [{"property": key, "isAscending": True}]
         calls = [[query, {"sort": sort, "position": 0, "limit": max_get, "calculateTotal": True}, "q0"],
@@ -137,8 +134,8 @@ def read(client, object_type, names=None, riders=()):
             for response in client.post_many(groups):
                 if response[2].startswith("g"):
                     snapshot.add(check_method_response(response, get).get("list"))
-                else:
-                    check_method_response(response, query)
+                elif check_method_response(response, query).get("total") != total:
+                    snapshot.shifted = True
         if names is not None:
             wanted = set(names)
             snapshot.current = {name: obj for name, obj in snapshot.current.items() if name in wanted}
@@ -146,6 +143,36 @@ def read(client, object_type, names=None, riders=()):
         rider.response = by_id.get(rider.call[2])
     uses_strings = object_type.wire_uses_strings(snapshot.wire)
     snapshot.durations_as_strings = (not client.session_found) if uses_strings is None else uses_strings
+    return snapshot
+
+
+def _by_name_calls(object_type, names, first=0):
+    """A ``/query`` by key and the ``/get`` of its ids for each name (call ids ``q<n>``, ``g<n>``)."""
+    calls = []
+    for index, name in enumerate(names, start=first):
+        calls.append([object_type.query, {"filter": {object_type.key: name}}, f"q{index}"])
+        calls.append([object_type.get, {"#ids": _ids_reference(object_type, f"q{index}")}, f"g{index}"])
+    return calls
+
+
+def _add_by_name(snapshot, by_id, count, first=0):
+    for index in range(first, first + count):
+        # the query first: a refused query (forbidden) makes its get an invalidResultReference
+        check_method_response(by_id.get(f"q{index}"), snapshot.object_type.query)
+        snapshot.add(check_method_response(by_id.get(f"g{index}"), snapshot.object_type.get).get("list"))
+
+
+def read_names(client, object_type, names, snapshot=None):
+    """Each of ``names`` read by its key, however many: ⌊maxCallsInRequest / 2⌋ a request. Exact
+    where a paged listing is not, while others write (it shifts under them). Adds to ``snapshot``."""
+    client.connect()
+    snapshot = snapshot if snapshot is not None else Snapshot(object_type)
+    per_post = max(1, _limit(client, "max_calls_in_request", 16) // 2)
+    names = list(names)
+    groups = [_by_name_calls(object_type, names[start:start + per_post], first=start)
+              for start in range(0, len(names), per_post)]
+    responses = client.post_many(groups) if groups else []
+    _add_by_name(snapshot, {item[2]: item for item in responses}, len(names))
     return snapshot
 
 
@@ -520,10 +547,20 @@ def converge(client, object_type, desired, purge=False, force=False, reload=Fals
 
     def read_and_plan():
         snapshot = read(client, object_type, names=names, riders=protection.riders() if referrers else ())
+        if snapshot.shifted:
+            # another writer changed the listing while it was paged: what the list names and the
+            # pages did not show may exist all the same; ask for each by name before planning it
+            unseen = [item["name"] for item in desired if item["name"] not in snapshot.current]
+            read_names(client, object_type, unseen, snapshot)
         protected, unknown = protection.protected() if referrers else (set(), None)
-        return snapshot, _planner.plan(object_type, snapshot.current, desired, purge=purge, protected=protected,
-                                       force=force, unknown=unknown, keep_given=protection.given,
-                                       assumed=assumed, foreign=getattr(protection, "foreign", set()))
+        the_plan = _planner.plan(object_type, snapshot.current, desired, purge=purge, protected=protected,
+                                 force=force, unknown=unknown, keep_given=protection.given, assumed=assumed,
+                                 foreign=getattr(protection, "foreign", set()))
+        if snapshot.shifted and purge:
+            the_plan.warnings.append(
+                "another writer changed the strategies while they were read, page by page: purge may have missed some "
+                "that are not listed; a re-run deletes them")
+        return snapshot, the_plan
 
     snapshot, first_plan = read_and_plan()
     for message in first_plan.warnings:
@@ -585,7 +622,8 @@ def _apply(client, first_plan, snapshot, desired, progress, objects, read_and_pl
     if progress.taken:
         taken = set(progress.taken)
         progress.taken = []
-        again = read(client, object_type, names=sorted(taken))
+        again = read_names(client, object_type, sorted(taken))
+        again.durations_as_strings = snapshot.durations_as_strings
         objects.update(again.current)
         retry_plan = _planner.plan(object_type, again.current, [item for item in desired if item["name"] in taken])
         if retry_plan.changed:

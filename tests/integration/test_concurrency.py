@@ -180,3 +180,66 @@ def test_two_runs_at_once_end_in_the_union_and_recover_from_a_certain_race(sim, 
     free_races = violations // len(SHARED)
     print(f"concurrency: {ROUNDS} rounds x 2 runs; races: {held_races}/{HELD_ROUNDS} held rounds, "
           f"{free_races}/{FREE_ROUNDS} free rounds, all recovered; duplicates: 0")
+
+
+# --- a listing that shifts while it is paged -------------------------------------------------------------
+
+
+def test_a_listing_that_shifts_while_it_is_paged_still_finds_every_listed_strategy():
+    """Another node of a cluster creates strategies that sort first while this run pages through
+    the listing by position: the tail it wanted is pushed past the last page it asks for. The
+    run must still find them (it planned them as creates, had them refused as taken, read them
+    again the same paged way, and failed with 'created concurrently and then not found', their
+    updates never applied), here read by name once the pages' totals disagree."""
+    from tests.support.inproc import ThreadedSimulator, run_module, simulator_module  # pylint: disable=import-outside-toplevel
+
+    with ThreadedSimulator(limits={"maxObjectsInGet": 50}) as sim:
+        sim.reset(objects=[{"name": f"m-{index:04d}"} for index in range(120)])
+        state = sim._server.simulator  # pylint: disable=protected-access
+        original, inserted = state.query_MtaConnectionStrategy, []
+
+        def shifting(arguments, *rest):
+            # before every page past the first, the other node adds 100 names that sort before every
+            # m-: the others move back 100 places each time
+            if (arguments.get("position") or 0) > 0:
+                for _ in range(100):
+                    stored = simulator_module().default_strategy()
+                    stored["name"] = f"a-{len(inserted):04d}"
+                    state.strategies[state.ids.next()] = stored
+                    inserted.append(stored["name"])
+            return original(arguments, *rest)
+
+        state.query_MtaConnectionStrategy = shifting
+        wanted = [{"name": f"m-{index:04d}", "description": "updated"} for index in range(108, 120)]
+        result = run_module("mta_connection_strategy", {"url": sim.url, "token": ADMIN_TOKEN, "strategies": wanted})
+        assert inserted, "the listing never shifted: the test no longer tests anything"
+        assert not result.get("failed"), result.get("msg")
+        assert result["plan"]["create"] == [] and sorted(result["plan"]["update"]) == [item["name"] for item in wanted]
+        stored = {item["name"]: item for item in sim.objects()}
+        assert len(stored) == 121 + len(inserted) and all(stored[item["name"]]["description"] == "updated"
+                                                          for item in wanted)
+
+
+def test_the_info_module_says_when_a_listing_shifted_under_it_and_finds_named_ones():
+    from tests.support.inproc import ThreadedSimulator, run_module, simulator_module  # pylint: disable=import-outside-toplevel
+
+    with ThreadedSimulator(limits={"maxObjectsInGet": 50}) as sim:
+        sim.reset(objects=[{"name": f"m-{index:04d}"} for index in range(120)])
+        state = sim._server.simulator  # pylint: disable=protected-access
+        original, inserted = state.query_MtaConnectionStrategy, []
+
+        def shifting(arguments, *rest):
+            if (arguments.get("position") or 0) > 0:
+                for _ in range(100):
+                    stored = simulator_module().default_strategy()
+                    stored["name"] = f"a-{len(inserted):04d}"
+                    state.strategies[state.ids.next()] = stored
+                    inserted.append(stored["name"])
+            return original(arguments, *rest)
+
+        state.query_MtaConnectionStrategy = shifting
+        wanted = [f"m-{index:04d}" for index in range(108, 120)]
+        named = run_module("mta_connection_strategy_info", {"url": sim.url, "token": ADMIN_TOKEN, "names": wanted})
+        assert [item["name"] for item in named["strategies"]] == wanted, named
+        every = run_module("mta_connection_strategy_info", {"url": sim.url, "token": ADMIN_TOKEN})
+        assert any("run the task again for a complete one" in warning for warning in every.get("warnings") or []), every
