@@ -38,6 +38,13 @@ options:
         one fails where the routes are checked. V(null) or an empty string means not set. It is not part of the
         result.
     type: raw
+  layers_of:
+    description:
+      - The name of the plain list variable. When given, every layer must be named as it is, or as it is
+        followed by C(__<suffix>); any other name fails, naming the variable. The role passes every variable that
+        begins with V(stalwart_mta_connection_routes_), so that a layer named with one underscore fails instead of
+        being left out.
+    type: str
   absent:
     description:
       - Names of strategies that the same run deletes (the role passes the items of its list set V(absent)). A
@@ -81,6 +88,7 @@ from collections.abc import Mapping
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.stalwart.mail.plugins.module_utils._values import YAML_BOOLEAN, as_text, name_literal
+from ansible_collections.stalwart.mail.plugins.plugin_utils._layers import check_layer_names
 
 ROUTE_KEYS = ("if", "strategy")
 ACCEPTED = "a route is a dictionary {if: <condition>, strategy: <name>}"
@@ -113,11 +121,12 @@ def _not_absent(where, name, absent):
     return name
 
 
-def merge_routes(layers, default=None, absent=()):
+def merge_routes(layers, default=None, absent=(), layers_of=None):
     """Join ``{variable name: [route, ...]}`` in sorted name order into outbound rules; check
     ``default`` (the route default) as a route's strategy; refuse a route to a name in ``absent``."""
     if not isinstance(layers, Mapping):
         raise AnsibleFilterError(f"merge_routes expects a dictionary from variable name to route list; {ACCEPTED}")
+    check_layer_names(layers, layers_of)
     absent = {str(name) for name in absent or ()}
     if default is not None and default != "":
         _not_absent(DEFAULT, _strategy(DEFAULT, default), absent)

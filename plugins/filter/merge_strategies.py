@@ -36,6 +36,13 @@ options:
       - A layer whose value is V(null) (an empty YAML variable) counts as an empty list.
     type: dict
     required: true
+  layers_of:
+    description:
+      - The name of the plain list variable. When given, every layer must be named as it is, or as it is
+        followed by C(__<suffix>); any other name fails, naming the variable. The role passes every variable that
+        begins with V(stalwart_mta_connection_strategies_) (its own options apart), so that a layer named with
+        one underscore fails instead of being left out, which purge would turn into deletes.
+    type: str
 seealso:
   - module: stalwart.mail.mta_connection_strategy
   - module: stalwart.mail.mta_connection_strategy_info
@@ -88,6 +95,7 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.stalwart.mail.plugins.module_utils._objects import CONNECTION_STRATEGY
 from ansible_collections.stalwart.mail.plugins.module_utils._values import SOURCE_IP_KEYS as _SOURCE_IP_KEYS
 from ansible_collections.stalwart.mail.plugins.module_utils._values import YAML_BOOLEAN
+from ansible_collections.stalwart.mail.plugins.plugin_utils._layers import check_layer_names
 
 # The keys of one item of the module's ``strategies`` option, ``id`` included (the info module
 # returns it and the module ignores it), from the object's declaration.
@@ -194,12 +202,14 @@ def check_layer(layer, items):
     return items
 
 
-def merge_strategies(layers):
+def merge_strategies(layers, layers_of=None):
     """Merge ``{variable name: [strategy, ...]}`` by strategy name, layers in sorted name order,
-    later layers winning option by option (see DOCUMENTATION)."""
+    later layers winning option by option (see DOCUMENTATION); ``layers_of``: the plain list's
+    name, which every layer's name must be or extend with ``__<suffix>``."""
     if not isinstance(layers, Mapping):
         raise AnsibleFilterError(
             f"merge_strategies expects a dictionary from variable name to strategy list, got {_kind(layers)}")
+    check_layer_names(layers, layers_of)
     merged = {}
     for layer in sorted(layers, key=str):
         for item in check_layer(layer, layers[layer]):

@@ -140,7 +140,7 @@ def warm_up():
 WARM_FILTERS = ("ansible.builtin.bool", "stalwart.mail.merge_strategies", "stalwart.mail.merge_routes")
 WARM_TESTS = ("ansible.builtin.skipped",)
 WARM_LOOKUPS = ("ansible.builtin.varnames", "ansible.builtin.vars")
-WARM_PATTERNS = ("^stalwart_mta_connection_strategies(__.+)?$", "^stalwart_mta_connection_routes(__.+)?$")
+WARM_PATTERNS = ("^stalwart_mta_connection_strategies(_.*)?$", "^stalwart_mta_connection_routes(_.*)?$")
 warm_up()
 
 

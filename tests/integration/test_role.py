@@ -766,3 +766,17 @@ def test_hosts_sharing_a_server_that_route_differently_never_leave_the_expressio
     assert routed in stored(sim), (connection, sorted(stored(sim)))
     warnings = " ".join(warning for entry in outcome.results for warning in entry["result"].get("warnings") or ())
     assert "the hosts or runs that share this server disagree" in warnings, outcome.output()
+
+
+@pytest.mark.parametrize("typo", [{"stalwart_mta_connection_strategies_20_host": [{"name": "bulk"}]},
+                                  {"stalwart_mta_connection_routes_10_x": [{"if": "true", "strategy": "bulk"}]}])
+def test_a_layer_named_with_one_underscore_fails_before_any_request(tmp_path, sim, typo):
+    """One underscore instead of two: the layer was left out without a word, and with purge the
+    strategies it held were deleted (or the routes it held never written)."""
+    sim.reset(objects=[{"name": "bulk"}])
+    outcome = run_role(tmp_path, sim, stalwart_mta_connection_strategies=[{"name": "bulk"}],
+                       stalwart_mta_connection_strategies_purge=True, **typo)
+    assert outcome.rc != 0, outcome.output()
+    name = next(iter(typo))
+    assert f"{name} is not a layer of" in outcome.output(), outcome.output()
+    assert sim.stats()["requests"] == 0 and sorted(stored(sim)) == ["bulk", "default"]

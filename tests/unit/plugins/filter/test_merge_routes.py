@@ -87,3 +87,13 @@ def test_a_route_or_the_route_default_to_a_strategy_set_absent_fails_naming_both
         merge_routes({}, default="legacy", absent=["legacy"])
     assert merge_routes(layers, default="bulk", absent=["other"]) == [{"if": "rcpt_domain == 'gmail.com'",
                                                                        "then": "legacy"}]
+
+
+@pytest.mark.parametrize("name", ["stalwart_mta_connection_routes_10_x", "stalwart_mta_connection_routes__",
+                                  "stalwart_mta_connection_routes_default"])
+def test_with_layers_of_a_name_that_is_not_a_layer_fails_naming_it(name):
+    layers = {"stalwart_mta_connection_routes": [], name: [{"if": "true", "strategy": "bulk"}]}
+    with pytest.raises(AnsibleFilterError, match=rf"^{name} is not a layer of stalwart_mta_connection_routes: a layer "
+                                                 r"is named stalwart_mta_connection_routes__<suffix>"):
+        merge_routes(layers, layers_of="stalwart_mta_connection_routes")
+    assert merge_routes({"stalwart_mta_connection_routes__1": []}, layers_of="stalwart_mta_connection_routes") == []

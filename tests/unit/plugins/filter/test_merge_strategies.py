@@ -153,3 +153,14 @@ def test_the_merged_list_is_plain_data_whatever_types_inventory_gave(tmp_path):
                        "state": "present", "greeting_timeout": "2m",
                        "source_ips": [{"ip": "192.0.2.10", "ehlo_hostname": "mx1.example.org"}]}]
     assert types(merged) == {list, dict, str, int, float}
+
+
+@pytest.mark.parametrize("name", ["stalwart_mta_connection_strategies_20_host", "stalwart_mta_connection_strategies__"])
+def test_with_layers_of_a_name_that_is_not_a_layer_fails_naming_it(name):
+    """One underscore, or no suffix: left out, the layer's strategies would be missing from the list,
+    and purge would delete them."""
+    layers = {"stalwart_mta_connection_strategies": [{"name": "a"}], name: [{"name": "bulk"}]}
+    with pytest.raises(AnsibleFilterError, match=rf"^{name} is not a layer of stalwart_mta_connection_strategies"):
+        merge_strategies(layers, layers_of="stalwart_mta_connection_strategies")
+    # without layers_of, any name is a layer
+    assert [item["name"] for item in merge_strategies(layers)] == ["a", "bulk"]
