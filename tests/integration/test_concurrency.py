@@ -185,31 +185,39 @@ def test_two_runs_at_once_end_in_the_union_and_recover_from_a_certain_race(sim, 
 # --- a listing that shifts while it is paged -------------------------------------------------------------
 
 
+def shift_before_every_page(sim):
+    """Make the in-process simulator ``sim`` a cluster node's view: before every page past the first
+    of a query, another node adds 100 strategies whose names sort before every ``m-``, so the
+    others move back 100 places each time. Returns the list of names it added."""
+    from tests.support.inproc import simulator_module  # pylint: disable=import-outside-toplevel
+
+    state = sim._server.simulator  # pylint: disable=protected-access
+    original, inserted = state.query_MtaConnectionStrategy, []
+
+    def shifting(arguments, *rest):
+        if (arguments.get("position") or 0) > 0:
+            for _count in range(100):
+                stored = simulator_module().default_strategy()
+                stored["name"] = f"a-{len(inserted):04d}"
+                state.strategies[state.ids.next()] = stored
+                inserted.append(stored["name"])
+        return original(arguments, *rest)
+
+    state.query_MtaConnectionStrategy = shifting
+    return inserted
+
+
 def test_a_listing_that_shifts_while_it_is_paged_still_finds_every_listed_strategy():
     """Another node of a cluster creates strategies that sort first while this run pages through
     the listing by position: the tail it wanted is pushed past the last page it asks for. The
     run must still find them (it planned them as creates, had them refused as taken, read them
     again the same paged way, and failed with 'created concurrently and then not found', their
     updates never applied), here read by name once the pages' totals disagree."""
-    from tests.support.inproc import ThreadedSimulator, run_module, simulator_module  # pylint: disable=import-outside-toplevel
+    from tests.support.inproc import ThreadedSimulator, run_module  # pylint: disable=import-outside-toplevel
 
     with ThreadedSimulator(limits={"maxObjectsInGet": 50}) as sim:
         sim.reset(objects=[{"name": f"m-{index:04d}"} for index in range(120)])
-        state = sim._server.simulator  # pylint: disable=protected-access
-        original, inserted = state.query_MtaConnectionStrategy, []
-
-        def shifting(arguments, *rest):
-            # before every page past the first, the other node adds 100 names that sort before every
-            # m-: the others move back 100 places each time
-            if (arguments.get("position") or 0) > 0:
-                for _ in range(100):
-                    stored = simulator_module().default_strategy()
-                    stored["name"] = f"a-{len(inserted):04d}"
-                    state.strategies[state.ids.next()] = stored
-                    inserted.append(stored["name"])
-            return original(arguments, *rest)
-
-        state.query_MtaConnectionStrategy = shifting
+        inserted = shift_before_every_page(sim)
         wanted = [{"name": f"m-{index:04d}", "description": "updated"} for index in range(108, 120)]
         result = run_module("mta_connection_strategy", {"url": sim.url, "token": ADMIN_TOKEN, "strategies": wanted})
         assert inserted, "the listing never shifted: the test no longer tests anything"
@@ -221,23 +229,11 @@ def test_a_listing_that_shifts_while_it_is_paged_still_finds_every_listed_strate
 
 
 def test_the_info_module_says_when_a_listing_shifted_under_it_and_finds_named_ones():
-    from tests.support.inproc import ThreadedSimulator, run_module, simulator_module  # pylint: disable=import-outside-toplevel
+    from tests.support.inproc import ThreadedSimulator, run_module  # pylint: disable=import-outside-toplevel
 
     with ThreadedSimulator(limits={"maxObjectsInGet": 50}) as sim:
         sim.reset(objects=[{"name": f"m-{index:04d}"} for index in range(120)])
-        state = sim._server.simulator  # pylint: disable=protected-access
-        original, inserted = state.query_MtaConnectionStrategy, []
-
-        def shifting(arguments, *rest):
-            if (arguments.get("position") or 0) > 0:
-                for _ in range(100):
-                    stored = simulator_module().default_strategy()
-                    stored["name"] = f"a-{len(inserted):04d}"
-                    state.strategies[state.ids.next()] = stored
-                    inserted.append(stored["name"])
-            return original(arguments, *rest)
-
-        state.query_MtaConnectionStrategy = shifting
+        shift_before_every_page(sim)
         wanted = [f"m-{index:04d}" for index in range(108, 120)]
         named = run_module("mta_connection_strategy_info", {"url": sim.url, "token": ADMIN_TOKEN, "names": wanted})
         assert [item["name"] for item in named["strategies"]] == wanted, named
