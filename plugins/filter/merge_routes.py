@@ -129,7 +129,8 @@ def merge_routes(layers, default=None, absent=(), layers_of=None):
     check_layer_names(layers, layers_of)
     absent = {str(name) for name in absent or ()}
     if default is not None and default != "":
-        _not_absent(DEFAULT, _strategy(DEFAULT, default), absent)
+        where = DEFAULT if default != "default" else f"{DEFAULT} ('default' when it is not set)"
+        _not_absent(where, _strategy(DEFAULT, default), absent)
     rules = []
     for layer in sorted(layers, key=str):
         routes = layers[layer]

@@ -780,3 +780,32 @@ def test_a_layer_named_with_one_underscore_fails_before_any_request(tmp_path, si
     name = next(iter(typo))
     assert f"{name} is not a layer of" in outcome.output(), outcome.output()
     assert sim.stats()["requests"] == 0 and sorted(stored(sim)) == ["bulk", "default"]
+
+
+def test_routes_without_a_route_default_while_the_list_sets_default_absent_fail_before_any_write(tmp_path, sim):
+    """With routes and no route default, the expression's else is 'default': retiring the stock
+    strategy in the same list is the same contradiction as an explicit route to it, and fails
+    where the routes are checked (it failed only at the routing step, after the strategies step
+    had written and the handler reloaded)."""
+    outcome = run_role(tmp_path, sim, stalwart_mta_connection_strategies=[{"name": "r-new"},
+                                                                          {"name": "default", "state": "absent"}],
+                       stalwart_mta_connection_routes=[{"if": "rcpt_domain == 'x.com'", "strategy": "r-new"}])
+    assert outcome.rc != 0, outcome.output()
+    assert "('default' when it is not set) routes to 'default', which the strategies list sets absent" in \
+        outcome.output(), outcome.output()
+    assert sim.stats()["writes"] == 0 and sim.stats()["reloads"] == 0 and sorted(stored(sim)) == ["default"]
+
+
+def test_in_check_mode_the_rescue_does_not_say_that_changes_were_applied(tmp_path, sim):
+    """A later step fails in check mode after the strategies step predicted changes: the rescue's
+    words are a prediction too (it said the changes were applied and reloaded)."""
+    playbook = [{"name": "role", "hosts": "localhost", "gather_facts": False, "roles": [{"role": ROLE}],
+                 "vars": {"stalwart_url": sim.url, "stalwart_token": ADMIN_TOKEN,
+                          "stalwart_mta_connection_strategies": [{"name": "applied"}],
+                          "stalwart_mta_connection_routes": [{"if": "rcpt_domain == 'gmail.com'",
+                                                              "strategy": "nowhere"}]}}]
+    outcome = run_playbook(tmp_path, playbook, check=True)
+    assert outcome.rc != 0, outcome.output()
+    assert outcome.result(RESCUE_RELOAD)["msg"].endswith(
+        "(in check mode: what it says was predicted, nothing was applied or reloaded)"), outcome.result(RESCUE_RELOAD)
+    assert sim.stats()["writes"] == 0 and sorted(stored(sim)) == ["default"]
