@@ -284,9 +284,19 @@ def desired_from_params(object_type, params):
                          option="purge")
     if items is not None:
         stray = [option for option in ("id",) + object_type.options if params.get(option) is not None]
+        # state has a default (present): only absent shows that it was given, and it would be lost
+        stray += ["state"] if params.get("state") == "absent" else []
         if stray:
             raise InputError(f"{', '.join(stray)}: the value options of one {object_type.label} go with {key}; with "
                              f"{batch_option}, give them in each item of the list", option=stray[0])
+    else:
+        # the options of a batch's purge mean nothing to one object: refused, not ignored
+        batch_only = [option for option in ("force", "purge_keep", "assume_present")
+                      if params.get(option) not in (None, False, [])]
+        if batch_only:
+            raise InputError(f"{', '.join(batch_only)}: only with {batch_option} and purge (they say what purge keeps "
+                             f"or deletes); one {object_type.label} given with {key} takes no such option",
+                             option=batch_only[0])
     if items is None:
         if params.get(key) is None:
             raise InputError(f"one of {key} or {batch_option} is required", option=key)

@@ -211,6 +211,14 @@ CASES = [
     Case("purge-not-a-bool", {"strategies": [{"name": "b-purge"}], "purge": "all"}, "purge", ACCEPT_BOOL, TASK),
     Case("force-not-a-bool", {"strategies": [{"name": "b-force"}], "force": "please"}, "force", ACCEPT_BOOL, TASK),
     Case("strategies-not-a-list", {"strategies": {"name": "b4"}}, "strategies", ACCEPT_LIST, TASK),
+    # state: absent beside a batch was dropped without a word: the batch ran, and nothing was deleted
+    Case("state-absent-with-a-batch", {"strategies": [{"name": "b-state"}], "state": "absent"}, "state",
+         r"\bin each item of the list\b", TASK),
+    # the options of a batch's purge mean nothing to one strategy: they were ignored
+    Case("purge-keep-with-one-strategy", single("b-keep", purge_keep=["x"]), "purge_keep",
+         r"\bonly with strategies and purge\b", single_strategy("b-keep")),
+    Case("force-with-one-strategy", single("b-force1", force=True), "force",
+         r"\bonly with strategies and purge\b", single_strategy("b-force1")),
     Case("strategies-item-not-a-dict", {"strategies": [["b5"]]}, "strategies", ACCEPT_DICT, batch_item(0)),
     Case("duplicate-names-in-batch", {"strategies": [{"name": "dup"}, {"name": "other"}, {"name": "dup"}]},
          "name", ACCEPT_UNIQUE, r"^strategies\[2\]\W.*'dup'"),
