@@ -214,6 +214,11 @@ def _pick_auth(params, environ):
     return chosen, sources
 
 
+# retries back off exponentially: past this many, a server that never answers would hold the
+# task for hours (a million retries held it for good)
+MAX_RETRIES = 100
+
+
 def connection_settings(params, environ=None):
     """The keyword arguments of ``JmapClient`` from the module's params and the environment.
 
@@ -231,8 +236,9 @@ def connection_settings(params, environ=None):
         raise InputError(f"timeout: {SECONDS_ACCEPTED}, got {timeout!r}", option="timeout")
     retries = params.get("retries")
     retries = CONNECTION_OPTIONS["retries"]["default"] if retries is None else retries
-    if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
-        raise InputError(f"retries: expected an integer >= 0 (0: no retry), got {retries!r}", option="retries")
+    if not isinstance(retries, int) or isinstance(retries, bool) or not 0 <= retries <= MAX_RETRIES:
+        raise InputError(f"retries: expected an integer >= 0 and at most {MAX_RETRIES} (0: no retry), got {retries!r}",
+                         option="retries")
     validate_certs = params.get("validate_certs")
     validate_certs = True if validate_certs is None else bool(validate_certs)
     ca_path = params.get("ca_path") or None

@@ -142,6 +142,10 @@ transient failure), or fail with the error's message and structured fields. No t
         error = caught
     # every retry was also a warning with its reason; the count is for playbooks that check it
     retried = {"retried_requests": sum(getattr(client, "requests_retried", 0) for client in clients)}
+    # a no_log option given as white space only (token: " ") is no secret, and refused as such:
+    # masked, its blanks would turn the message that says so into asterisks
+    module.no_log_values.difference_update([value for value in list(module.no_log_values)
+                                            if isinstance(value, str) and not value.strip()])
     if error is not None:
         module.fail_json(**error.fail_kwargs(), **retried)
     module.exit_json(**results, **retried)

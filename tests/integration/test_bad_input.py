@@ -137,6 +137,8 @@ CASES = [
     connection_case("timeout-huge", "c15c", "timeout", r"\bat most 86400\b", {"timeout": 1e10}),
     connection_case("retries-negative", "c16", "retries", ACCEPT_NON_NEGATIVE, {"retries": -1}),
     connection_case("retries-not-an-int", "c17", "retries", ACCEPT_INT, {"retries": "many"}),
+    # a million retries held a task against a server that never answers for good
+    connection_case("retries-past-the-bound", "c17b", "retries", r"\bat most 100\b", {"retries": 1_000_000}),
     connection_case("validate-certs-not-a-bool", "c18", "validate_certs", ACCEPT_BOOL, {"validate_certs": "perhaps"}),
     connection_case("ca-path-missing", "c19", "ca_path", ACCEPT_FILE, {"ca_path": MISSING_FILE}),
 

@@ -791,3 +791,13 @@ def test_a_proxys_413_names_its_body_limit_and_the_size_sent(server):
     message = caught.value.msg
     assert "HTTP 413" in message and "client_max_body_size" in message and "maxSizeRequest (10000000 bytes)" in message
     assert f"of {client.request_size(SET)} bytes" in message and "re-running is safe" in message, message
+
+
+def test_a_token_of_white_space_is_refused_in_words_that_masking_leaves_readable():
+    """token: " " is a no_log value to Ansible, and masking it turned every space of the message
+    that refuses it into asterisks."""
+    from tests.support.inproc import run_module  # pylint: disable=import-outside-toplevel
+
+    result = run_module("reload_settings", {"url": "http://127.0.0.1:9", "token": " "})
+    assert result["failed"] is True and "********" not in result["msg"], result["msg"]
+    assert "token" in result["msg"] and "white space" in result["msg"], result["msg"]
