@@ -559,6 +559,36 @@ DELIVERABILITY_RESOLVER_SPEC = {"type": "dict", "options": {
     "tcp": {"type": "bool", "default": _dns.DEFAULTS["tcp"]},
     "budget": {"type": "float", "default": _dns.DEFAULTS["budget"]}}}
 
+# the options of deliverability_check that take a dictionary, and the form each one takes
+DELIVERABILITY_DICTS = {"resolver": "{nameservers, port, timeout, lifetime, tcp, budget}",
+                        "public_ips": "{private IP: public IP}",
+                        "probe": "(the registered result of stalwart.mail.source_ip_probe)"}
+DELIVERABILITY_ITEM = "a strategy as mta_connection_strategy takes one: {name, ehlo_hostname, source_ips}"
+
+
+def name_the_deliverability_input(raw, message):
+    """``message``, an argument error of ``deliverability_check``, naming the option, the item and
+    the form accepted where ansible-core's own words do not (a dictionary given as text, an item of
+    ``strategies`` that is not a dictionary)."""
+    message = "" if message is None else str(message)
+    raw = raw if isinstance(raw, dict) else {}
+    if "could not parse JSON or key=value" in message:
+        for option, accepted in DELIVERABILITY_DICTS.items():
+            value = raw.get(option)
+            if value is not None and not isinstance(value, dict):
+                return f"{option}: expected a dictionary {accepted}, got {shorten(value)}"
+    if "'strategies'" in message:
+        items = raw.get("strategies")
+        for position, item in enumerate(items if isinstance(items, list) else ()):
+            if not isinstance(item, dict):
+                return f"strategies[{position}] (item {position + 1}): expected a dictionary, {DELIVERABILITY_ITEM}; " \
+                       f"got {shorten(item)}"
+        if not isinstance(items, list):
+            return f"strategies: expected a list, each item {DELIVERABILITY_ITEM}; got {shorten(items)}"
+        return f"{message}; strategies: a list, each item {DELIVERABILITY_ITEM}"
+    return message
+
+
 DELIVERABILITY_MODULE = OptionalConnectionSpec(
     options={"strategies": {"type": "list", "elements": "dict"},
              "checks": {"type": "list", "elements": "str", "choices": list(_deliverability.CHECKS)},
@@ -569,4 +599,5 @@ DELIVERABILITY_MODULE = OptionalConnectionSpec(
              "probe": {"type": "dict"},
              "host_addresses": {"type": "list", "elements": "str", "default": []}},
     operation=check_deliverability,
+    name_errors=name_the_deliverability_input,
 )

@@ -433,3 +433,18 @@ def test_only_ipv4_sources_on_a_host_with_a_global_ipv6_address_is_a_warning(dns
     probe = {"ips": [], "global_addresses": ["2001:db8::99"], "addresses": [], "hostname": "mx1"}
     from_probe = run_module(CHECK, {"strategies": strategies, "checks": ["implicit_family"], "probe": probe})
     assert [(f["strategy"], f["check"]) for f in from_probe["findings"]] == [("v4only", "implicit_family")]
+
+
+@pytest.mark.parametrize("args,expected", [
+    ({"strategies": [{"name": "a"}, ["b"]]}, "strategies[1] (item 2): expected a dictionary, a strategy as "
+                                             "mta_connection_strategy takes one: {name, ehlo_hostname, source_ips}"),
+    ({"strategies": "a"}, "strategies: expected a list, each item a strategy"),
+    ({"strategies": [{"name": "a"}], "resolver": "8.8.8.8"},
+     "resolver: expected a dictionary {nameservers, port, timeout, lifetime, tcp, budget}, got '8.8.8.8'"),
+    ({"strategies": [{"name": "a"}], "public_ips": "192.0.2.1"}, "public_ips: expected a dictionary {private IP: "),
+])
+def test_a_value_of_the_wrong_kind_is_named_with_what_is_accepted(args, expected):
+    """ansible-core's own words named neither the option ('dictionary requested, could not parse JSON
+    or key=value') nor the item, nor what is accepted."""
+    result = run_module("deliverability_check", args)
+    assert result["failed"] is True and expected in result["msg"], result["msg"]
