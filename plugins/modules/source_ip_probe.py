@@ -267,6 +267,21 @@ def reaches_internet(entry):
     return not (address.version == 6 and address in ipaddress.ip_network("fc00::/7"))
 
 
+def entry_ip(module, where, entry):
+    """The address of one ``source_ips`` entry ({ip, ehlo_hostname}, ``source_ip`` an alias of
+    ``ip``); fails naming the entry when it has none, or two that differ."""
+    if not isinstance(entry, dict):
+        module.fail_json(msg="{0}: expected a dict {{ip, ehlo_hostname}}, got {1!r}".format(where, entry))
+    given = [entry[key] for key in ("ip", "source_ip") if entry.get(key) is not None]
+    if not given:
+        module.fail_json(msg="{0}: the entry has no ip; expected a dict {{ip, ehlo_hostname}} (source_ip is an alias of "
+                             "ip), got {1!r}".format(where, entry))
+    if len(given) == 2 and str(given[0]) != str(given[1]):
+        module.fail_json(msg="{0}: ip and its alias source_ip are both set, to different values ({1!r}, {2!r}); "
+                             "give one".format(where, given[0], given[1]))
+    return given[0]
+
+
 def source_ips(module):
     """The addresses to try, canonical, each once, in order; bad input fails before any bind."""
     wanted = []
@@ -276,17 +291,22 @@ def source_ips(module):
             value = value.get("ip", value.get("source_ip"))
         candidates.append(("ips[{0}]".format(index), value))
     for index, strategy in enumerate(module.params["strategies"] or ()):
-        if not isinstance(strategy, dict) or strategy.get("state", "present") == "absent":
+        if not isinstance(strategy, dict):
             continue
         label = "strategies[{0}] ({1})".format(index, strategy.get("name"))
+        state = strategy.get("state", "present")
+        if state not in ("present", "absent", None):
+            module.fail_json(msg="{0}: state: expected present or absent, got {1!r}".format(label, state))
+        if state == "absent":
+            continue
         entries = strategy.get("source_ips")
         if entries is None:
             continue  # left out (or null): the server's own, which the list does not set
         if not isinstance(entries, list):
             module.fail_json(msg="{0}: source_ips: expected a list of dicts with ip, got {1!r}".format(label, entries))
         for position, entry in enumerate(entries):
-            value = entry.get("ip", entry.get("source_ip")) if isinstance(entry, dict) else None
-            candidates.append(("{0}.source_ips[{1}].ip".format(label, position), value))
+            where = "{0}.source_ips[{1}]".format(label, position)
+            candidates.append((where + ".ip", entry_ip(module, where, entry)))
     for where, value in candidates:
         try:
             ip = canonical(str(value) if value is not None else "")

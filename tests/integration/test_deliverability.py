@@ -391,6 +391,21 @@ def test_the_probe_refuses_what_is_not_an_ip_before_binding_anything():
     assert [entry["ip"] for entry in run_module(PROBE, {"ips": ["::FFFF:127.0.0.1"]})["ips"]] == ["::ffff:127.0.0.1"]
 
 
+@pytest.mark.parametrize("entries,state,expected", [
+    (["127.0.0.1"], None, "strategies[0] (warmup).source_ips[0]: expected a dict {ip, ehlo_hostname}, got '127.0.0.1'"),
+    ([{"x": 1}], None, "strategies[0] (warmup).source_ips[0]: the entry has no ip"),
+    ([{"ip": "127.0.0.1", "source_ip": "127.0.0.2"}], None,
+     "strategies[0] (warmup).source_ips[0]: ip and its alias source_ip are both set, to different values"),
+    ([{"ip": "127.0.0.1"}], "gone", "strategies[0] (warmup): state: expected present or absent, got 'gone'"),
+])
+def test_the_probe_names_what_is_wrong_with_an_entry_not_a_missing_ip(entries, state, expected):
+    """An entry that is not a dict, or has no ip, was reported as 'None is not an IP address';
+    two different addresses in ip and source_ip, and a state of neither kind, went through."""
+    strategy = {"name": "warmup", "source_ips": entries, **({"state": state} if state else {})}
+    result = run_module(PROBE, {"strategies": [strategy]})
+    assert result["failed"] is True and expected in result["msg"], result["msg"]
+
+
 def test_an_address_the_host_cannot_bind_is_a_bind_error(dns_server):
     absent = unbound_test_net_address(run_module(PROBE, {}))
     strategies = [{"name": "warmup", "source_ips": [{"ip": absent}, {"ip": "127.0.0.1"}]}]
