@@ -151,6 +151,7 @@ class OutboundProtection(_service.NoProtection):
         self.check_mode = check_mode
         self.rider = None
         self.foreign = set()
+        self.unchecked = None
 
     def riders(self):
         if self.given and self.check_mode:
@@ -163,7 +164,10 @@ class OutboundProtection(_service.NoProtection):
         if not self.given:
             return routed, unknown
         if unknown is not None:
-            return None, unknown
+            # the check for another writer's routes cannot be made: purge_keep decides, as in
+            # check mode (and force does what it says), and a warning says so
+            self.unchecked = unknown.cause
+            return set(self.keep), None
         self.foreign = routed - set(self.keep)
         return set(self.keep) | routed, None
 

@@ -556,6 +556,10 @@ def converge(client, object_type, desired, purge=False, force=False, reload=Fals
         the_plan = _planner.plan(object_type, snapshot.current, desired, purge=purge, protected=protected,
                                  force=force, unknown=unknown, keep_given=protection.given, assumed=assumed,
                                  foreign=getattr(protection, "foreign", set()))
+        if purge and getattr(protection, "unchecked", None):
+            the_plan.warnings.append(
+                f"purge kept what purge_keep names, but could not check what the server's connection expression "
+                f"routes to by now ({protection.unchecked}), should another host or run have written it")
         if snapshot.shifted and purge:
             the_plan.warnings.append(
                 "another writer changed the strategies while they were read, page by page: purge may have missed some "

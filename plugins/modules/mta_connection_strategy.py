@@ -148,7 +148,8 @@ options:
         names when the task runs (in check mode, instead of them, as the expression they belong to is not written
         yet; the outbound strategy is then not read).
       - What the server's expression names and O(purge_keep) does not is kept with a warning, O(force=true) or not,
-        as another host or run sharing the server wrote that expression since.
+        as another host or run sharing the server wrote that expression since. Where that expression cannot be
+        read, or computes a name, O(purge_keep) alone decides, as in check mode, with a warning.
       - The role P(stalwart.mail.mta_connection_strategies#role) passes the names of the expression it is about to
         write, so that purge keeps what the new expression routes to, and check mode predicts the real run.
       - O(force=true) does not delete these names, so that the expression routing to them never names a strategy

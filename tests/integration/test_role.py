@@ -809,3 +809,23 @@ def test_in_check_mode_the_rescue_does_not_say_that_changes_were_applied(tmp_pat
     assert outcome.result(RESCUE_RELOAD)["msg"].endswith(
         "(in check mode: what it says was predicted, nothing was applied or reloaded)"), outcome.result(RESCUE_RELOAD)
     assert sim.stats()["writes"] == 0 and sorted(stored(sim)) == ["default"]
+
+
+def test_a_plays_module_defaults_for_a_module_reach_the_role_and_a_null_variable_is_not_set(tmp_path, sim):
+    """A play's module_defaults keyed by a module's name were replaced whole by the role's own entry
+    for that module (so the role ran without url); a connection variable set to null (an empty
+    YAML value) masked the play's group value. Both now fall through as documented: a module's
+    own entry wins, then the role's variables that are set, then the group, then the environment."""
+    def playbook(module_defaults, role_vars):
+        return [{"name": "role", "hosts": "localhost", "gather_facts": False, "module_defaults": module_defaults,
+                 "vars": role_vars, "roles": [{"role": ROLE}]}]
+    connection = {"url": sim.url, "token": ADMIN_TOKEN}
+    outcome = run_playbook(tmp_path, playbook(
+        {"stalwart.mail.mta_connection_strategy": connection, "stalwart.mail.reload_settings": connection},
+        {"stalwart_mta_connection_strategies": [{"name": "by-module-key"}]}))
+    outcome.assert_ok()
+    outcome = run_playbook(tmp_path, playbook(
+        {"group/stalwart.mail.jmap": connection},
+        {"stalwart_url": None, "stalwart_token": None, "stalwart_mta_connection_strategies": [{"name": "null-vars"}]}))
+    outcome.assert_ok()
+    assert {"by-module-key", "null-vars"} <= set(stored(sim)) and sim.stats()["reloads"] == 2

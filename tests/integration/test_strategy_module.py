@@ -588,3 +588,22 @@ def test_duration_spellings_are_parsed_as_documented(any_sim, module_tasks):
     assert {key: server[f"d-{key}"]["connectTimeout"] for key in cases} == {key: ms for key, (_value, ms) in cases.items()}
     returned = {item["name"]: item["connect_timeout"] for item in result["strategies"]}
     assert returned == {f"d-{key}": human(ms) for key, (_value, ms) in cases.items()}
+
+
+@pytest.mark.parametrize("case", ["no-outbound-permission", "computed-expression"])
+def test_purge_keep_decides_when_the_servers_expression_cannot_be_checked(sim, module_tasks, case):
+    """purge_keep also keeps what the server's expression routes to by the time purge reads it (another
+    host may have written it). Where that expression cannot be read, or computes a name, purge
+    deleted nothing, force or not, though check mode (which does not read it) predicted the
+    deletes: purge_keep now decides, as in check mode, with a warning."""
+    outbound = GMAIL_OUTBOUND if case == "no-outbound-permission" else {
+        "connection": {"match": {"0": {"if": "true", "then": "'a-' + rcpt_domain"}}, "else": "'default'"}}
+    sim.reset(objects=[wire_strategy(sim, name) for name in ("a", "b")], outbound=outbound)
+    token = {"token": NOOUTBOUND_TOKEN} if case == "no-outbound-permission" else {}
+    args = dict(token, strategies=[{"name": "a"}], purge=True, purge_keep=["a", "default"])
+    predicted = ok(module_tasks([task("purge", args, sim=sim)], check=True).result("purge"))
+    result = ok(module_tasks([task("purge", args, sim=sim)]).result("purge"))
+    assert norm_plan(predicted["plan"])["delete"] == norm_plan(result["plan"])["delete"] == ["b"], (predicted, result)
+    assert any("could not check what the server's connection expression routes to" in warning
+               for warning in result.get("warnings") or []), result
+    assert sorted(stored(sim)) == ["a", "default"]
