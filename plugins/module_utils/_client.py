@@ -434,10 +434,9 @@ class JmapClient:
         if status == 413:
             sent = getattr(getattr(response, "request", None), "body", None)
             size = f" of {len(sent)} bytes" if sent else ""
-            limit = self.limits.get("max_size_request") if isinstance(self.limits, dict) else None
             raise ProtocolError(
                 f"{shown} refused the request{size} as too large (HTTP 413), though Stalwart takes up to its "
-                f"maxSizeRequest{f' ({limit} bytes)' if limit else ''}: a proxy in front of it has a lower limit "
+                f"maxSizeRequest ({self.limits['max_size_request']} bytes): a proxy in front of it has a lower limit "
                 f"(nginx: client_max_body_size); raise it; {RERUN_SAFE}", status=413, url=shown)
         if status == 407:
             raise TransportError(

@@ -150,8 +150,6 @@ class OutboundProtection(_service.NoProtection):
         self.given = keep is not None
         self.check_mode = check_mode
         self.rider = None
-        self.foreign = set()
-        self.unchecked = None
 
     def riders(self):
         if self.given and self.check_mode:
@@ -166,7 +164,8 @@ class OutboundProtection(_service.NoProtection):
         if unknown is not None:
             # the check for another writer's routes cannot be made: purge_keep decides, as in
             # check mode (and force does what it says), and a warning says so
-            self.unchecked = unknown.cause
+            self.notes = [f"purge kept what purge_keep names, but could not check what the server's connection "
+                          f"expression routes to by now ({unknown.cause}), should another host or run have written it"]
             return set(self.keep), None
         self.foreign = routed - set(self.keep)
         return set(self.keep) | routed, None
@@ -310,10 +309,7 @@ def read_strategies(module, client_factory=None):
     if names == []:
         return {"changed": False, "strategies": []}
     snapshot = _service.read(client, STRATEGY, names=names)
-    if snapshot.shifted and names is not None:
-        # another writer shifted the listing while it was paged: ask for the names not seen by name
-        _service.read_names(client, STRATEGY, [name for name in names if name not in snapshot.current], snapshot)
-    elif snapshot.shifted:
+    if snapshot.shifted and names is None:
         module.warn("another writer changed the strategies while they were read, page by page: the list may miss "
                     "some of them; run the task again for a complete one")
     return {"changed": False, "strategies": [STRATEGY.to_info(snapshot.current[name])
@@ -564,7 +560,7 @@ DELIVERABILITY_RESOLVER_SPEC = {"type": "dict", "options": {
     "budget": {"type": "float", "default": _dns.DEFAULTS["budget"]}}}
 
 # the options of deliverability_check that take a dictionary, and the form each one takes
-DELIVERABILITY_DICTS = {"resolver": "{nameservers, port, timeout, lifetime, tcp, budget}",
+DELIVERABILITY_DICTS = {"resolver": "{" + ", ".join(DELIVERABILITY_RESOLVER_SPEC["options"]) + "}",
                         "public_ips": "{private IP: public IP}",
                         "probe": "(the registered result of stalwart.mail.source_ip_probe)"}
 DELIVERABILITY_ITEM = "a strategy as mta_connection_strategy takes one: {name, ehlo_hostname, source_ips}"

@@ -100,9 +100,11 @@ class Snapshot:
                 self.current[obj[key]] = self.object_type.from_wire(obj)
 
 
-def read(client, object_type, names=None, riders=()):
+def read(client, object_type, names=None, riders=(), wanted=None):
     """Read the objects of ``object_type`` (all, or only ``names`` when few enough to ask for each
-    by key in one request), the ``riders`` in the same first request."""
+    by key in one request), the ``riders`` in the same first request. When the listing shifts
+    while it is paged (``Snapshot.shifted``), the names of ``wanted`` (``names`` by default) that
+    the pages missed are read by name."""
     client.connect()
     max_get = _limit(client, "max_objects_in_get", 500)
     max_calls = _limit(client, "max_calls_in_request", 16)
@@ -136,6 +138,11 @@ def read(client, object_type, names=None, riders=()):
                     snapshot.add(check_method_response(response, get).get("list"))
                 elif check_method_response(response, query).get("total") != total:
                     snapshot.shifted = True
+        if snapshot.shifted:
+            # another writer changed the listing while it was paged: what is wanted and the pages
+            # did not show may exist all the same
+            wanted = names if wanted is None else wanted
+            read_names(client, object_type, [name for name in wanted or () if name not in snapshot.current], snapshot)
         if names is not None:
             wanted = set(names)
             snapshot.current = {name: obj for name, obj in snapshot.current.items() if name in wanted}
@@ -517,7 +524,7 @@ class Outcome:
 
 class NoProtection:
     """The purge protection of an object type that nothing refers to: nothing to read, nothing
-    kept. A hook (``reading``, ``protected``) that ``converge`` asks when purging."""
+    kept. A hook (``riders``, ``protected``) that ``converge`` asks when purging or deleting."""
 
     def riders(self):
         return []
@@ -528,6 +535,11 @@ class NoProtection:
 
     # True when the names to keep were given (purge_keep), not read: force does not delete them
     given = False
+    # of the names kept, those that something else refers to beside what was given (another
+    # writer's), which the plan keeps with a warning of their own
+    foreign = frozenset()
+    # warnings of the protection itself, for the plan (set by ``protected``)
+    notes = ()
 
 
 def converge(client, object_type, desired, purge=False, force=False, reload=False, check_mode=False, warn=None,
@@ -546,20 +558,14 @@ def converge(client, object_type, desired, purge=False, force=False, reload=Fals
     referrers = purge or any(item["state"] == "absent" for item in desired)
 
     def read_and_plan():
-        snapshot = read(client, object_type, names=names, riders=protection.riders() if referrers else ())
-        if snapshot.shifted:
-            # another writer changed the listing while it was paged: what the list names and the
-            # pages did not show may exist all the same; ask for each by name before planning it
-            unseen = [item["name"] for item in desired if item["name"] not in snapshot.current]
-            read_names(client, object_type, unseen, snapshot)
+        snapshot = read(client, object_type, names=names, riders=protection.riders() if referrers else (),
+                        wanted=[item["name"] for item in desired])
         protected, unknown = protection.protected() if referrers else (set(), None)
         the_plan = _planner.plan(object_type, snapshot.current, desired, purge=purge, protected=protected,
                                  force=force, unknown=unknown, keep_given=protection.given, assumed=assumed,
-                                 foreign=getattr(protection, "foreign", set()))
-        if purge and getattr(protection, "unchecked", None):
-            the_plan.warnings.append(
-                f"purge kept what purge_keep names, but could not check what the server's connection expression "
-                f"routes to by now ({protection.unchecked}), should another host or run have written it")
+                                 foreign=protection.foreign)
+        if purge:
+            the_plan.warnings.extend(protection.notes)
         if snapshot.shifted and purge:
             the_plan.warnings.append(
                 "another writer changed the strategies while they were read, page by page: purge may have missed some "

@@ -424,3 +424,20 @@ def test_the_role_passes_every_connection_option_once():
             if path.name != "main.yml":
                 assert "module_defaults" not in item, (path, item.get("name"))
     assert len(found) == 6, found
+
+
+def test_the_roles_own_options_are_those_of_its_argument_spec_that_share_the_layers_prefix():
+    """tasks/main.yml hands merge_strategies every variable named stalwart_mta_connection_strategies_*
+    but the role's own options (vars/main.yml), and merge_strategies refuses any that is not a layer:
+    an option of the argument spec missing from that list would fail every run."""
+    import pathlib  # pylint: disable=import-outside-toplevel
+
+    import yaml  # pylint: disable=import-outside-toplevel
+
+    role = pathlib.Path(__file__).resolve().parents[4] / "roles/mta_connection_strategies"
+    role_vars = yaml.safe_load((role / "vars/main.yml").read_text(encoding="utf-8"))
+    spec = yaml.safe_load((role / "meta/argument_specs.yml").read_text(encoding="utf-8"))
+    options = spec["argument_specs"]["main"]["options"]
+    assert sorted(role_vars["mta_connection_strategies_own_options"]) == sorted(
+        name for name in options if name.startswith("stalwart_mta_connection_strategies_"))
+    assert not [name for name in options if name.startswith("stalwart_mta_connection_routes_")]
