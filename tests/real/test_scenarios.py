@@ -259,6 +259,24 @@ def test_the_servers_condition_number_is_named_as_the_module_rule(backend, tmp_p
     assert "condition #2 is tls.rules[1]: its then or then_expr" in result["msg"], result["msg"]
 
 
+def test_an_outbound_strategy_too_large_as_a_whole_is_refused_naming_its_size(throwaway, tmp_path):
+    """The four expressions are one object of at most 200,000 stored bytes: 2,500 rules of random
+    domains in route are taken, 2,500 more in connection are refused, and the message says that
+    they count together."""
+    import hashlib  # pylint: disable=import-outside-toplevel
+
+    backend = throwaway
+    rules = [{"if": f"rcpt_domain == '{hashlib.sha256(str(index).encode()).hexdigest()[:40]}.example'",
+              "then": "default"} for index in range(2500)]
+    outcome = run(backend, tmp_path, [
+        task(backend, "route", {"route": {"rules": rules, "else": "mx"}}, module="stalwart.mail.mta_outbound_strategy"),
+        task(backend, "connection", {"connection": {"rules": rules, "else": "default"}, "check_references": False},
+             module="stalwart.mail.mta_outbound_strategy")])
+    assert outcome.status("route") == "changed", outcome.output()
+    assert outcome.status("connection") == "failed", outcome.output()
+    assert "its four expressions count together" in outcome.result("connection")["msg"]
+
+
 # --- credentials ----------------------------------------------------------------------------------------------
 
 
