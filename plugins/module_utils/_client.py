@@ -115,6 +115,9 @@ TLS_PORT_HINT = "check that url's scheme and port are those of the server's HTTP
 PROXY_HINT = ("the proxy comes from the environment (HTTPS_PROXY, HTTP_PROXY or ALL_PROXY, in the task's environment "
               "or the controller's): fix it, or list the server in NO_PROXY to reach it directly")
 PROBLEM_PREFIX = "urn:ietf:params:jmap:error:"
+MASK = "********"  # what Ansible shows for a no_log value
+# the userinfo of a URL quoted in a library's error text ("Failed to parse: http://user:pw@proxy:x")
+_USERINFO_IN_TEXT = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^\s/@]+@")
 
 
 def url_userinfo(url):
@@ -128,7 +131,15 @@ def url_userinfo(url):
         netloc = ""
     scheme, separator, rest = url.partition("://")
     if not separator:
-        return None, url
+        # no "scheme://": "user:password@host" (a scheme forgotten) or "http:/user:password@host"
+        # (a slash forgotten), which the option's check refuses, showing the value: all before
+        # the host counts, past an "http:" or "https:" and its slashes
+        head, at, host = url.rpartition("@")
+        if not at:
+            return None, url
+        prefix = re.match(r"(?i)https?:/*", head)
+        prefix = prefix.group(0) if prefix else ""
+        return (head[len(prefix):] or None), f"{prefix}{host}"
     if "@" in netloc:
         userinfo, _at, host = netloc.rpartition("@")
         return userinfo, f"{scheme}://{host}{rest[len(netloc):]}"
@@ -178,7 +189,8 @@ def _reason_text(error):
         text = str(inner)
         text = re.sub(r"<[^>]*object at 0x[0-9a-f]+>:?\s*", "", text).strip()
         if text and not text.startswith("("):
-            return text
+            # a URL's credentials (a proxy's, from the environment) stay out of messages
+            return _USERINFO_IN_TEXT.sub(rf"\1{MASK}@", text)
         if isinstance(inner, OSError) and inner.strerror:
             return inner.strerror
     return type(error).__name__
@@ -237,7 +249,8 @@ class JmapClient:
     """
 
     def __init__(self, url, api_url=None, token=None, username=None, password=None,
-                 validate_certs=True, ca_path=None, timeout=30.0, retries=3, warn=None, sleep=time.sleep):
+                 validate_certs=True, ca_path=None, timeout=30.0, retries=3, warn=None, sleep=time.sleep,
+                 secrets=()):
         self.url = url.rstrip("/")
         self.api_url = api_url
         self.validate_certs = validate_certs
@@ -249,6 +262,9 @@ class JmapClient:
         self._token = token
         self._username = username
         self._password = password
+        # what the server's or a gateway's words must not show when quoted, masked before they are
+        # cut short (cut first, a secret's first half would escape the masking of the result)
+        self._secrets = sorted({secret for secret in (token, password, *secrets) if secret}, key=len, reverse=True)
         self.session_found = None
         self.endpoint = None
         self.limits = dict(DEFAULT_LIMITS)
@@ -287,6 +303,13 @@ class JmapClient:
                 http.auth = _no_auth
             self._http = http
         return self._http
+
+    def _masked(self, text):
+        """``text`` with the credentials the client knows of replaced by asterisks."""
+        text = str(text)
+        for secret in self._secrets:
+            text = text.replace(secret, MASK)
+        return text
 
     def _verify(self):
         # per request, not on the Session: requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE override
@@ -361,8 +384,16 @@ class JmapClient:
             if kind == "timeout":
                 raise self._lost(write, shown, f"no answer within {self.timeout:g} s (timed out)") from None
             raise self._lost(write, shown, f"the connection was closed or reset without an answer ({reason})") from None
+        except (requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema,
+                requests.exceptions.MissingSchema) as error:
+            # url was checked before any request: what requests cannot use is the proxy the
+            # environment names (a bad port, a scheme it has no support for, such as socks5
+            # without PySocks), and nothing was sent; retrying would not change it
+            raise TransportError(f"could not send the request to {shown} through the proxy "
+                                 f"{self._proxy_for(url)}: {self._masked(_reason_text(error))}; {PROXY_HINT}",
+                                 url=shown) from None
         except requests.exceptions.RequestException as error:
-            raise self._lost(write, shown, f"the exchange failed ({_reason_text(error)})") from None
+            raise self._lost(write, shown, f"the exchange failed ({self._masked(_reason_text(error))})") from None
         except OSError as error:
             raise TransportError(f"could not send the request to {shown}: {error}", url=shown) from None
         return self._classify_status(response, http_method, shown, write)
@@ -452,11 +483,11 @@ class JmapClient:
         if status >= 500:
             # a failure of the server, not a refusal of the request: with a problem body, its words
             said = problem.get("detail") or problem.get("title") if problem else None
-            said = f" ({str(said)[:300]})" if said else ""
+            said = f" ({self._masked(said)[:300]})" if said else ""
             raise TransportError(f"HTTP {status} from {shown}{said}; {RERUN_SAFE}",
                                  core=f"HTTP {status} from {shown}{said}", status=status, url=shown)
         if problem:
-            raise _problem_error(problem, status, shown)
+            raise _problem_error(problem, status, shown, self._masked)
         raise ProtocolError(f"unexpected HTTP {status} from {shown}", status=status, url=shown)
 
     # --- discovery ---------------------------------------------------------------------------
@@ -648,8 +679,9 @@ def _problem(response):
     return problem if isinstance(problem, dict) and ("type" in problem or "status" in problem) else {}
 
 
-def _problem_error(problem, status, shown):
-    """A ProtocolError from an RFC 7807 problem (docs/stalwart-api.md, "Limits" and "Errors")."""
+def _problem_error(problem, status, shown, masked=str):
+    """A ProtocolError from an RFC 7807 problem (docs/stalwart-api.md, "Limits" and "Errors");
+    ``masked`` hides the client's credentials in the detail before it is cut short."""
     problem_type = str(problem.get("type") or "about:blank")
     short_type = problem_type[len(PROBLEM_PREFIX):] if problem_type.startswith(PROBLEM_PREFIX) else problem_type
     detail = problem.get("detail")
@@ -657,8 +689,9 @@ def _problem_error(problem, status, shown):
     if short_type == "notRequest":
         # Stalwart puts the raw request body in "detail": long, and not worth repeating.
         detail = "the server did not accept the body as a JMAP Request object"
-    elif isinstance(detail, str) and len(detail) > 300:
-        detail = detail[:300] + "..."
+    elif isinstance(detail, str):
+        detail = masked(detail)
+        detail = detail[:300] + "..." if len(detail) > 300 else detail
     parts = [f"the server refused the request to {shown} (HTTP {status}, {short_type})"]
     if limit:
         parts.append(f"limit {limit}")

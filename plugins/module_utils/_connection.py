@@ -75,6 +75,8 @@ CONNECTION_MUTUALLY_EXCLUSIVE = [
 # ``password_file``, and either may come from the environment; connection_settings() checks it.
 
 _SCHEMES = ("http://", "https://")
+# a user alone in a URL (https://<token>@host) is masked from this length on (userinfo_secrets)
+TOKEN_AS_USER = 8
 
 
 def connection_argument_spec():
@@ -121,15 +123,48 @@ def _check_url(option, value):
                          "alone, such as https://mail.example.com", option=option)
 
 
+def userinfo_secrets(url):
+    """What to mask of the credentials written into ``url``: the password of ``user:password@``
+    (as written and decoded), or a user alone (``https://<token>@host``, a token given as the user)
+    of at least TOKEN_AS_USER characters: masking is by substring, and a short user name such as
+    ``admin`` is no secret, while masked it would blank that word in every message."""
+    userinfo = url_userinfo(url)[0] if isinstance(url, str) else None
+    if not userinfo:
+        return []
+    if ":" in userinfo:
+        candidates = [userinfo.split(":", 1)[1]]
+    else:
+        candidates = [userinfo] if len(userinfo) >= TOKEN_AS_USER else []
+    found = []
+    for secret in candidates:
+        found.extend(value for value in (secret, unquote(secret)) if value and value not in found)
+    return found
+
+
 def url_secrets(params):
-    """The passwords written into ``url`` or ``api_url`` (``user:password@``), to be masked."""
+    """The credentials written into ``url`` or ``api_url`` (``userinfo_secrets``), to be masked."""
     found = []
     for option in ("url", "api_url"):
-        value = params.get(option)
-        userinfo = url_userinfo(value)[0] if isinstance(value, str) else None
-        if userinfo and ":" in userinfo:
-            password = userinfo.split(":", 1)[1]
-            found.extend(secret for secret in (password, unquote(password)) if secret and secret not in found)
+        found.extend(secret for secret in userinfo_secrets(params.get(option)) if secret not in found)
+    return found
+
+
+def proxy_secrets(environ=None):
+    """The credentials of the proxies the environment names (``HTTPS_PROXY``, ``HTTP_PROXY``,
+    ``ALL_PROXY``, either case): ``requests`` sends them to the proxy, and an error text or a
+    gateway's echo of ``Proxy-Authorization`` may carry them, so they are masked like the
+    collection's own (the password, and the header's base64 form)."""
+    environ = os.environ if environ is None else environ
+    found = []
+    for name in ("https_proxy", "http_proxy", "all_proxy"):
+        for variable in (name, name.upper()):
+            value = environ.get(variable)
+            userinfo = url_userinfo(value)[0] if value else None
+            if not userinfo:
+                continue
+            user, _colon, password = userinfo.partition(":")
+            secrets = userinfo_secrets(value) + [basic_credentials(unquote(user), unquote(password))]
+            found.extend(secret for secret in secrets if secret not in found)
     return found
 
 
@@ -332,7 +367,8 @@ def client_from_module(module, environ=None):
     for secret in url_secrets(module.params):
         module.no_log_values.add(secret)
     settings = connection_settings(module.params, environ)
-    for secret in settings.pop("secrets"):
+    secrets = settings.pop("secrets") + proxy_secrets(environ)
+    for secret in secrets:
         module.no_log_values.add(secret)
     warned = set()
     for url in (settings["url"], settings["api_url"]):
@@ -340,4 +376,4 @@ def client_from_module(module, environ=None):
         if message and message not in warned:
             warned.add(message)
             module.warn(message)
-    return JmapClient(warn=module.warn, **settings)
+    return JmapClient(warn=module.warn, secrets=secrets, **settings)

@@ -34,6 +34,7 @@ from ansible_collections.stalwart.mail.plugins.module_utils._errors import (
     InputError,
     MethodError,
     PermissionDenied,
+    ProtocolError,
     StalwartError,
     WriteOutcomeUnknown,
     shorten,
@@ -97,7 +98,34 @@ class Snapshot:
         for obj in objects or ():
             if isinstance(obj, dict) and obj.get(key) is not None:
                 self.wire.append(obj)
-                self.current[obj[key]] = self.object_type.from_wire(obj)
+                self.current[obj[key]] = decoded(self.object_type, obj)
+
+
+def listed(args, method):
+    """The ``list`` of a ``/get`` answer's arguments: objects, or ProtocolError (a server, or
+    something in front of it, that answers in another form must fail in words, not in a crash)."""
+    listing = args.get("list")
+    if listing is None:
+        return []
+    if not isinstance(listing, list) or not all(isinstance(obj, dict) for obj in listing):
+        raise ProtocolError(f"the server answered {method} with a list that is not a JSON array of objects: "
+                            f"{shorten(listing)}", method=method)
+    return listing
+
+
+def decoded(object_type, obj):
+    """``object_type.from_wire(obj)``, or ProtocolError naming the object when the server's form
+    of it is not one this collection reads (a key that is not a string, a list given as a number)."""
+    key = obj.get(object_type.key) if object_type.key else None
+    where = f" {key!r}" if isinstance(key, str) else ""
+    if object_type.key and not isinstance(key, str):
+        raise ProtocolError(f"the server answered {object_type.get} with an object whose {object_type.key} is not a "
+                            f"string: {shorten(key)}", method=object_type.get)
+    try:
+        return object_type.from_wire(obj)
+    except (TypeError, ValueError, AttributeError, KeyError) as error:
+        raise ProtocolError(f"the server answered {object_type.get} with the object{where} in a form this collection "
+                            f"does not read ({type(error).__name__}: {error})", method=object_type.get) from None
 
 
 def read(client, object_type, names=None, riders=(), wanted=None):
@@ -124,9 +152,12 @@ def read(client, object_type, names=None, riders=(), wanted=None):
         responses = client.post_many([calls, extra])
         by_id = {item[2]: item for item in responses}
         first = check_method_response(by_id.get("q0"), query)
-        snapshot.add(check_method_response(by_id.get("g0"), get).get("list"))
-        total = first.get("total") or 0
-        fetched = len(first.get("ids") or ())
+        snapshot.add(listed(check_method_response(by_id.get("g0"), get), get))
+        total, ids = first.get("total") or 0, first.get("ids") or []
+        if not isinstance(total, int) or isinstance(total, bool) or not isinstance(ids, list):
+            raise ProtocolError(f"the server answered {query} with a total that is not a number or ids that are "
+                                f"not a list: total {shorten(total)}, ids {shorten(ids)}", method=query)
+        fetched = len(ids)
         if total > fetched:
             groups = []
             for page, position in enumerate(range(fetched, total, max_get), start=1):
@@ -135,7 +166,7 @@ def read(client, object_type, names=None, riders=(), wanted=None):
                                [get, {"#ids": _ids_reference(object_type, f"q{page}")}, f"g{page}"]])
             for response in client.post_many(groups):
                 if response[2].startswith("g"):
-                    snapshot.add(check_method_response(response, get).get("list"))
+                    snapshot.add(listed(check_method_response(response, get), get))
                 elif check_method_response(response, query).get("total") != total:
                     snapshot.shifted = True
         if snapshot.shifted:
@@ -166,7 +197,8 @@ def _add_by_name(snapshot, by_id, count, first=0):
     for index in range(first, first + count):
         # the query first: a refused query (forbidden) makes its get an invalidResultReference
         check_method_response(by_id.get(f"q{index}"), snapshot.object_type.query)
-        snapshot.add(check_method_response(by_id.get(f"g{index}"), snapshot.object_type.get).get("list"))
+        get = snapshot.object_type.get
+        snapshot.add(listed(check_method_response(by_id.get(f"g{index}"), get), get))
 
 
 def read_names(client, object_type, names, snapshot=None):
@@ -194,10 +226,8 @@ def singleton_get(object_type, properties=None, call_id="singleton"):
 def singleton_from(object_type, response):
     """The normalised singleton from the answer to ``singleton_get``; its defaults when the
     server lists nothing."""
-    args = check_method_response(response, object_type.get)
-    listing = args.get("list") or []
-    stored = listing[0] if listing and isinstance(listing[0], dict) else {}
-    return object_type.from_wire(stored)
+    listing = listed(check_method_response(response, object_type.get), object_type.get)
+    return decoded(object_type, listing[0] if listing else {})
 
 
 def _get_by_ids(client, object_type, ids):
@@ -207,7 +237,7 @@ def _get_by_ids(client, object_type, ids):
               for start in range(0, len(ids), max_get)]
     objects = []
     for response in client.post_many(groups) if groups else ():
-        objects.extend(check_method_response(response, object_type.get).get("list") or ())
+        objects.extend(listed(check_method_response(response, object_type.get), object_type.get))
     return objects
 
 
@@ -401,14 +431,15 @@ def write(client, the_plan, durations_as_strings, progress):
         for response in responses:
             if response[2].startswith("g") and response[0] != "error":
                 # an error here is a creation id whose create failed: the others are fetched by id
-                for obj in check_method_response(response, object_type.get).get("list") or ():
-                    if isinstance(obj, dict) and obj.get(object_type.key) is not None:
-                        progress.objects[obj[object_type.key]] = object_type.from_wire(obj)
+                for obj in listed(check_method_response(response, object_type.get), object_type.get):
+                    if obj.get(object_type.key) is not None:
+                        progress.objects[obj[object_type.key]] = decoded(object_type, obj)
                         fetched.add(obj.get("id"))
     still_missing = [object_id for object_id in missing_ids if object_id not in fetched]
     if still_missing:
         for obj in _get_by_ids(client, object_type, still_missing):
-            progress.objects[obj[object_type.key]] = object_type.from_wire(obj)
+            if obj.get(object_type.key) is not None:
+                progress.objects[obj[object_type.key]] = decoded(object_type, obj)
 
 
 def _record_set(object_type, progress, chunk, response, names_by_id, missing_ids):

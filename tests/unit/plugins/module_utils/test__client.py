@@ -431,6 +431,93 @@ def test_a_dead_proxy_from_the_environment_is_named(server, monkeypatch):
     assert server.requests == []
 
 
+@pytest.mark.parametrize("proxy", ["http://proxyuser:proxysecret@127.0.0.1:99999",  # a port past 65535
+                                   "socks5://proxyuser:proxysecret@127.0.0.1:1080"])  # no PySocks
+def test_a_proxy_that_cannot_be_used_is_named_without_its_credentials_and_not_retried(server, monkeypatch, proxy):
+    """requests could not use the proxy from the environment ("Failed to parse: http://user:pw@..."):
+    the password showed in three retry warnings and the message, the server was blamed for a local
+    setting, and the same error was retried with backoff."""
+    from tests.support import inproc  # pylint: disable=import-outside-toplevel
+
+    pytest.importorskip("requests")
+    if proxy.startswith("socks"):
+        try:
+            import socks  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
+            pytest.skip("PySocks is installed: requests can use a socks5 proxy")
+        except ImportError:
+            pass
+    for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "HTTP_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("http_proxy", proxy)
+    warnings = []
+    client = JmapClient(server.url, token=TOKEN, retries=3, sleep=Sleeps(), warn=warnings.append)
+    with pytest.raises(TransportError) as caught:
+        client.connect()
+    message = caught.value.msg
+    assert "proxysecret" not in message and "proxyuser" not in message, message
+    assert "through the proxy" in message and "NO_PROXY" in message, message
+    assert warnings == [] and client.requests_sent == 1, (warnings, client.requests_sent)
+    assert server.requests == []
+    # and through the module, with every retry warning it may make
+    result = inproc.run_module("mta_connection_strategy_info", {"url": server.url, "token": TOKEN})
+    assert result["failed"] is True and "proxysecret" not in json.dumps(result), result
+
+
+def test_credentials_quoted_by_a_gateway_are_masked_before_the_text_is_cut(server, monkeypatch):
+    """An error text is cut to 300 characters; the module's masking came after the cut, so a token
+    that straddled the cut showed its first half. The proxy's credentials are masked too, in the
+    form a gateway echoing Proxy-Authorization shows them."""
+    for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "HTTP_PROXY",
+                 "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    proxy_basic = base64.b64encode(b"proxyuser:proxysecret").decode()
+    secrets = [TOKEN, proxy_basic]
+    for status_code, kind in ((500, TransportError), (400, StalwartError)):
+        for secret in secrets:
+            text = "x" * (300 - len(secret) // 2) + secret  # the cut falls in the middle of the secret
+            server.answer(session(), problem(status_code, "about:blank", text))
+            client = JmapClient(server.url, token=TOKEN, retries=0, secrets=[proxy_basic])
+            with pytest.raises(kind) as caught:
+                client.post(GET)
+            shown = caught.value.msg + json.dumps(caught.value.details.get("detail"))
+            assert secret[: len(secret) // 2] not in shown, (status_code, shown)
+
+
+MALFORMED = {
+    "list-is-an-object": ({"total": 1, "ids": ["a"]}, {"list": {"0": {"id": "a", "name": "bulk"}}}),
+    "name-is-a-list": ({"total": 1, "ids": ["a"]}, {"list": [{"id": "a", "name": ["bulk"]}]}),
+    "item-is-a-string": ({"total": 1, "ids": ["a"]}, {"list": ["bulk"]}),
+    "total-is-a-string": ({"total": "1", "ids": ["a"]}, {"list": [{"id": "a", "name": "bulk"}]}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+@pytest.mark.parametrize("module", ["mta_connection_strategy_info", "mta_connection_strategy"])
+def test_a_listing_in_another_form_fails_in_words_not_in_a_crash(server, case, module):
+    """A /get whose list was an object, or whose item's name was a list, crashed the engine
+    (KeyError: 0, TypeError: unhashable type), reported differently by the two paths."""
+    from tests.support import inproc  # pylint: disable=import-outside-toplevel
+
+    query, got = MALFORMED[case]
+
+    def answer(request):  # each call of the request answered in its own name
+        responses = []
+        for name, _args, call_id in json.loads(request["body"])["methodCalls"]:
+            if name.startswith("x:MtaConnectionStrategy/"):
+                responses.append([name, query if name.endswith("/query") else got, call_id])
+            else:
+                responses.append([name, {"list": [], "notFound": []}, call_id])
+        return ok(*responses)
+    server.answer(session(), answer)
+    args = {"url": server.url, "token": TOKEN}
+    if module == "mta_connection_strategy":
+        args.update(strategies=[{"name": "bulk"}], purge=True)
+    result = inproc.run_module(module, args)
+    assert result.get("failed") is True, result
+    assert "x:MtaConnectionStrategy/" in result["msg"] and "exception" not in result, result
+    assert "Traceback" not in result["msg"] and "MODULE FAILURE" not in result["msg"], result["msg"]
+
+
 def test_a_proxy_asking_for_credentials_says_so(server):
     server.answer({"status": 407, "body": b"<html>Proxy Authentication Required</html>", "content_type": "text/html"})
     with pytest.raises(TransportError) as caught:

@@ -28,6 +28,8 @@ from ansible_collections.stalwart.mail.plugins.module_utils._connection import (
     client_from_module,
     connection_argument_spec,
     connection_settings,
+    proxy_secrets,
+    url_secrets,
     validate_connection_params,
 )
 from ansible_collections.stalwart.mail.plugins.module_utils._errors import InputError
@@ -208,6 +210,34 @@ def test_bad_options_are_refused_naming_the_option(files, given, option, words):
     assert caught.value.details["option"] == option
     for secret in (TOKEN, PASSWORD):
         assert secret not in caught.value.msg
+
+
+@pytest.mark.parametrize("url", ["admin:hunter2@127.0.0.1:8080", "http:/admin:hunter2@127.0.0.1:8080",
+                                 "http:admin:hunter2@mail.example.org"])
+def test_credentials_in_a_url_without_its_scheme_are_not_echoed_and_are_masked(url):
+    """A URL whose "scheme://" was mistyped was refused in a message quoting it whole, and its
+    password was not among the values masked in the result's invocation."""
+    with pytest.raises(InputError) as caught:
+        validate_connection_params(params(url=url), environ={})
+    assert "hunter2" not in caught.value.msg, caught.value.msg
+    assert "hunter2" in url_secrets({"url": url})
+
+
+def test_a_token_given_as_the_urls_user_is_masked():
+    """https://<token>@host, a common way to pass a token: refused (credentials in the URL), but the
+    token was not masked, so the invocation showed it; a short user name is no secret."""
+    assert TOKEN in url_secrets({"url": f"https://{TOKEN}@mail.example.org"})
+    assert url_secrets({"url": "https://admin@mail.example.org"}) == []
+
+
+def test_the_credentials_of_the_environments_proxies_are_masked():
+    environ = {"HTTPS_PROXY": "http://proxyuser:proxy%2Fsecret@proxy:3128", "all_proxy": "socks5://sock@proxy:1080",
+               "http_proxy": "proxy:3128"}
+    found = proxy_secrets(environ)
+    assert "proxy%2Fsecret" in found and "proxy/secret" in found
+    assert base64.b64encode(b"proxyuser:proxy/secret").decode() in found
+    assert "proxyuser" not in found and "sock" not in found, found  # a user beside a password, or short
+    assert proxy_secrets({}) == []
 
 
 def test_url_userinfo_is_not_echoed():
