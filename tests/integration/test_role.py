@@ -183,7 +183,8 @@ def test_purge_through_the_role_deletes_what_no_layer_names_and_reload_can_be_tu
         assert names == (["bulk", "default", "gmail"] if host == "mx1" else ["bulk", "default", "gmail", "warmup"])
         assert "stray" in module_result(outcome, host)["plan"]["delete"]
         assert server.stats()["reloads"] == 0, f"{host}: stalwart_mta_connection_strategies_reload: false"
-        assert outcome.status(HANDLER, host) == "skipped"
+        # the task that changed something notified nothing (the choice is made when it notifies)
+        assert outcome.entries(HANDLER, host) == []
 
 
 LEGACY_OUTBOUND = {"connection": {"match": {"0": {"if": "rcpt_domain == 'example.net'", "then": "'legacy'"}},
@@ -386,6 +387,64 @@ def test_a_run_that_applied_nothing_leaves_the_plays_own_handlers_alone(tmp_path
     outcome = run_playbook(tmp_path, playbook(ADMIN_TOKEN, [{"name": "applied"}, {"name": "refused"}]))
     assert outcome.rc != 0, outcome.output()
     assert sim.stats()["reloads"] == 1 and "USER HANDLER RAN" in outcome.stdout
+
+
+def test_a_handler_of_the_same_name_elsewhere_in_the_play_does_not_take_the_roles_reload(tmp_path, sim):
+    """A notification by name reaches only the last handler loaded with that name: a play's (or
+    another role's) handler named "Reload Stalwart settings" ran instead of the role's, and the
+    changes were stored but never applied. The role notifies its handler's listen topic."""
+    playbook = [{"name": "role", "hosts": "localhost", "gather_facts": False,
+                 "vars": {"stalwart_url": sim.url, "stalwart_token": ADMIN_TOKEN,
+                          "stalwart_mta_connection_strategies": [{"name": "one"}]},
+                 "roles": [{"role": ROLE}],
+                 "handlers": [{"name": "Reload Stalwart settings", "ansible.builtin.debug": {"msg": "PLAY HANDLER RAN"}}]}]
+    outcome = run_playbook(tmp_path, playbook).assert_ok()
+    assert "one" in stored(sim) and sim.stats()["reloads"] == 1, outcome.output()
+    assert "PLAY HANDLER RAN" not in outcome.stdout, outcome.output()
+
+
+def test_the_reload_is_chosen_by_the_entry_of_the_role_that_changed_something(tmp_path, sim):
+    """The role twice in one play: the handler runs once, with the variables of the last entry, whose
+    stalwart_mta_connection_strategies_reload: false cancelled the reload of the first entry's
+    changes. The choice is now made when a task notifies."""
+    def playbook(first, second):
+        return [{"name": "role twice", "hosts": "localhost", "gather_facts": False,
+                 "vars": {"stalwart_url": sim.url, "stalwart_token": ADMIN_TOKEN},
+                 "roles": [{"role": ROLE, "vars": {"stalwart_mta_connection_strategies": first,
+                                                   "stalwart_mta_connection_strategies_reload": True}},
+                           {"role": ROLE, "vars": {"stalwart_mta_connection_strategies": second,
+                                                   "stalwart_mta_connection_strategies_reload": False}}]}]
+    run_playbook(tmp_path, playbook([{"name": "one"}], [{"name": "one"}])).assert_ok()
+    assert "one" in stored(sim) and sim.stats()["reloads"] == 1
+    # and the other way round: the entry that changed something asked for no reload
+    run_playbook(tmp_path, playbook([{"name": "one"}], [{"name": "one"}, {"name": "two"}])).assert_ok()
+    assert "two" in stored(sim) and sim.stats()["reloads"] == 1
+
+
+def test_the_rescue_says_that_what_the_routing_step_wrote_is_reloaded(tmp_path, sim):
+    """The routing step wrote the connection expression, then the deletes step failed: the rescue
+    said "failed before applying anything: nothing to reload", looking at the first step only,
+    while the handler did reload the expression."""
+    sim.reset(objects=[{"name": "old", "description": None, "ehloHostname": None, "sourceIps": {}, **DEFAULTS_MS}])
+    sim.fault("http403", match="write", body_contains='"destroy"')
+    outcome = run_role(tmp_path, sim, stalwart_mta_connection_strategies=[{"name": "default"}],
+                       stalwart_mta_connection_strategies_purge=True,
+                       stalwart_mta_connection_routes=[{"if": "rcpt_domain == 'gmail.com'", "strategy": "default"}])
+    assert outcome.rc != 0, outcome.output()
+    assert outcome.status(f"{ROLE} : Route mail to the strategies") == "changed"
+    assert "old" in stored(sim) and sim.stats()["reloads"] == 1
+    assert outcome.result(RESCUE_RELOAD)["msg"] == ("The run failed after an earlier step applied changes: the server "
+                                                    "reloads them before the host fails")
+    # with the reload off, the rescue says the changes are not reloaded, and nothing is flushed
+    sim.reset(objects=[{"name": "old", "description": None, "ehloHostname": None, "sourceIps": {}, **DEFAULTS_MS}])
+    sim.fault("http403", match="write", body_contains='"destroy"')
+    outcome = run_role(tmp_path, sim, stalwart_mta_connection_strategies=[{"name": "default"}],
+                       stalwart_mta_connection_strategies_purge=True, stalwart_mta_connection_strategies_reload=False,
+                       stalwart_mta_connection_routes=[{"if": "rcpt_domain == 'gmail.com'", "strategy": "default"}])
+    assert outcome.rc != 0 and sim.stats()["reloads"] == 0, outcome.output()
+    assert outcome.result(RESCUE_RELOAD)["msg"] == ("The run failed after an earlier step applied changes: they are not "
+                                                    "reloaded (stalwart_mta_connection_strategies_reload is false)")
+    assert outcome.status(f"{ROLE} : Reload now, before the host fails") == "skipped"
 
 
 def test_the_plays_module_defaults_for_the_group_reach_the_role_and_its_variables_win(tmp_path, sim):
