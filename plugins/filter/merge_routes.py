@@ -13,7 +13,9 @@ author: stalwart.mail developers
 description:
   - Joins several lists of routes, each held by a named variable, into the C(rules) of the C(connection) option
     of M(stalwart.mail.mta_outbound_strategy).
-  - A route is C({if, strategy}); the first whose condition is true decides, so order matters. The layers are
+  - A route is C({if, strategy}); the first whose condition is true decides, so order matters. C(then) is taken
+    for C(strategy), so that the C(rules) of M(stalwart.mail.mta_outbound_strategy_info) paste in as they are; a
+    C(then_expr) (a computed name) fails, as a route names its strategy. The layers are
     appended in the sorted order of their variable names (plain string order). The role
     C(stalwart.mail.mta_connection_strategies) passes V(stalwart_mta_connection_routes) and every
     V(stalwart_mta_connection_routes__<suffix>), so the plain list comes first and the suffixes follow in order.
@@ -90,8 +92,9 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.stalwart.mail.plugins.module_utils._values import YAML_BOOLEAN, as_text, name_literal
 from ansible_collections.stalwart.mail.plugins.plugin_utils._layers import check_layer_names
 
-ROUTE_KEYS = ("if", "strategy")
-ACCEPTED = "a route is a dictionary {if: <condition>, strategy: <name>}"
+# then: the name's key in the rules of mta_outbound_strategy_info, so that they paste in as they are
+ROUTE_KEYS = ("if", "strategy", "then")
+ACCEPTED = "a route is a dictionary {if: <condition>, strategy: <name>} (then is taken for strategy)"
 DEFAULT = "stalwart_mta_connection_route_default"
 
 
@@ -142,13 +145,21 @@ def merge_routes(layers, default=None, absent=(), layers_of=None):
             where = f"{layer}[{index}]"
             if not isinstance(route, Mapping):
                 raise AnsibleFilterError(f"{where} must be a dictionary; {ACCEPTED}")
+            if "then_expr" in route:
+                raise AnsibleFilterError(
+                    f"{where}: then_expr (a strategy name computed per delivery) cannot be a route of the role, "
+                    "whose routes name their strategy; keep such routing in stalwart.mail.mta_outbound_strategy "
+                    "tasks, and the role's routing variables unset")
             unknown = sorted(str(key) for key in route if key not in ROUTE_KEYS)
             if unknown:
                 raise AnsibleFilterError(f"{where} has unknown key(s) {', '.join(unknown)}; {ACCEPTED}")
+            if "strategy" in route and "then" in route:
+                raise AnsibleFilterError(f"{where} has both strategy and then (its alias): give one")
             condition = route.get("if")
             if not isinstance(condition, str) or not condition.strip():
                 raise AnsibleFilterError(f"{where}: if must be a non-empty string (a condition); {ACCEPTED}")
-            name = _strategy(f"{where}: strategy", route.get("strategy"))
+            key = "then" if "then" in route else "strategy"
+            name = _strategy(f"{where}: {key}", route.get(key))
             rules.append({"if": str(condition), "then": _not_absent(where, name, absent)})
     return rules
 

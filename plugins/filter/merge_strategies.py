@@ -75,9 +75,16 @@ EXAMPLES = r"""
 
 - name: Merge every layer in scope, as the role does
   ansible.builtin.debug:
-    msg: "{{ dict(layer_names | zip(query('ansible.builtin.vars', *layer_names))) | stalwart.mail.merge_strategies }}"
+    msg: >-
+      {{ dict(layer_names | zip(query('ansible.builtin.vars', *layer_names)))
+         | stalwart.mail.merge_strategies(layers_of='stalwart_mta_connection_strategies') }}
   vars:
-    layer_names: "{{ query('ansible.builtin.varnames', '^stalwart_mta_connection_strategies(__.+)?$') }}"
+    # every variable of the prefix, but the role's options: a layer named with one underscore
+    # (stalwart_mta_connection_strategies_20_host) then fails, where a stricter pattern would leave it out
+    layer_names: >-
+      {{ query('ansible.builtin.varnames', '^stalwart_mta_connection_strategies(_.*)?$')
+         | reject('in', ['stalwart_mta_connection_strategies_purge', 'stalwart_mta_connection_strategies_force',
+                         'stalwart_mta_connection_strategies_reload']) | list }}
 """
 
 RETURN = r"""

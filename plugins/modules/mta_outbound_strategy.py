@@ -104,6 +104,8 @@ EXAMPLES = r"""
         ehlo_hostname: warm2.example.org
   delegate_to: localhost
 
+# In check mode the task above creates nothing, so this one fails on the missing 'warmup': the last
+# example shows how to say that an earlier task creates it (assume_present).
 - name: Mail for Gmail and Outlook leaves through the warm-up pool, the rest through default
   stalwart.mail.mta_outbound_strategy:
     connection:

@@ -187,3 +187,36 @@ def test_the_warm_up_address_is_caught_before_anything_is_written_with_the_messa
     assert dict(re.findall(r"(\w+)=(\d+)", ran)) == counts, (recap, ran)
     assert (counts["changed"], counts["failed"], counts["rescued"]) == ("0", "1", "1")
     assert sim.stats()["writes"] == 0 and sorted(stored(sim)) == ["default"]
+
+
+# --- From nothing to Gmail through a warm-up pool: a server that already routes mail -------------
+
+GMAIL_SECTION = "From nothing to Gmail through a warm-up pool"
+LEGACY_ROUTING = {"connection": {"match": {"0": {"if": "rcpt_domain == 'example.net'", "then": "'legacy'"}},
+                                 "else": "'default'"}}
+
+
+def test_a_servers_routing_printed_as_the_guide_shows_pastes_into_the_roles_routes_with_no_change(tmp_path, servers):
+    """The guide prints each server's connection expression and says its rules paste into
+    stalwart_mta_connection_routes as they are, its else being the route default: applied back
+    through the role (with purge), nothing is written, and the strategy of the server's rule stays."""
+    (printer,) = [block for block in guide_yaml_blocks(GMAIL_SECTION) if "mta_outbound_strategy_info" in block]
+    inv = inventory(tmp_path, servers)
+    for server in servers.values():
+        server.reset(objects=[wire_strategy(server, "legacy")], outbound=LEGACY_ROUTING)
+    printed = run_playbook(tmp_path, printer, extra_args=["-i", str(inv)]).assert_ok()
+    site = []
+    for host, server in servers.items():
+        connection = printed.result("Print its connection expression", host)["routing.outbound_strategy.connection"]
+        assert connection == {"rules": [{"if": "rcpt_domain == 'example.net'", "then": "legacy"}], "else": "default"}
+        site.append({"name": f"Apply to {host}", "hosts": host, "gather_facts": False, "roles": [{"role": ROLE, "vars": {
+            "stalwart_mta_connection_strategies": [{"name": "legacy"}, {"name": "default"}],
+            "stalwart_mta_connection_strategies_purge": True,
+            "stalwart_mta_connection_routes": connection["rules"],
+            "stalwart_mta_connection_route_default": connection["else"]}}]})
+    before = {host: server.stats()["writes"] for host, server in servers.items()}
+    run_playbook(tmp_path, site, extra_args=["-i", str(inv)]).assert_ok()
+    for host, server in servers.items():
+        assert server.stats()["writes"] == before[host], f"{host}: pasting the server's routing back wrote"
+        assert sorted(stored(server)) == ["default", "legacy"]
+        assert server.dump()["outbound"]["connection"] == LEGACY_ROUTING["connection"]

@@ -75,6 +75,8 @@ def messages_the_code_prints() -> str:
         _errors.permission_for("x:MtaConnectionStrategy/set", "not authorized to create objects of this type"),
         # the deliverability check without dnspython (ansible-core words it; the host and Python follow)
         missing_required_lib("dnspython").split(" on ", 1)[0],
+        # a module process without requests (the worker path's fallback, on the Python it runs with)
+        missing_required_lib("requests").split(" on ", 1)[0],
     ]
     return "\n".join(sources + composed)
 

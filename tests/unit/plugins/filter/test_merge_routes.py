@@ -31,6 +31,14 @@ def test_a_number_is_taken_as_its_text_and_a_name_with_one_kind_of_quote_is_kept
     assert merge_routes({BASE: [{"if": "a", "strategy": strategy}]}) == [{"if": "a", "then": name}]
 
 
+def test_the_rules_of_the_info_module_paste_in_as_they_are():
+    """mta_outbound_strategy_info returns rules as {if, then}: a server's routing carries into the
+    role's routes without renaming a key."""
+    rules = [{"if": "rcpt_domain == 'example.net'", "then": "legacy"}, {"if": "is_local_domain(rcpt_domain)",
+                                                                       "then": "local"}]
+    assert merge_routes({BASE: rules, BASE + "__20": [GMAIL]}) == rules + [{"if": GMAIL["if"], "then": "gmail"}]
+
+
 @pytest.mark.parametrize("route, message", [
     ({"if": "", "strategy": "x"}, f"{BASE}[0]: if must be a non-empty string"),
     ({"if": "   ", "strategy": "x"}, f"{BASE}[0]: if must be a non-empty string"),
@@ -44,7 +52,11 @@ def test_a_number_is_taken_as_its_text_and_a_name_with_one_kind_of_quote_is_kept
     ({"if": "a", "strategy": True}, f"{BASE}[0]: strategy: the strategy must be a name, got the boolean true"),
     ({"if": "a", "strategy": "a\\b"}, "cannot be written as a string literal"),
     ({"if": "a", "strategy": "it's \"x\""}, "cannot be written as a string literal"),
-    ({"if": "a", "strategy": "x", "then": "y"}, f"{BASE}[0] has unknown key(s) then"),
+    ({"if": "a", "strategy": "x", "then": "y"}, f"{BASE}[0] has both strategy and then (its alias): give one"),
+    ({"if": "a", "then": ""}, f"{BASE}[0]: then must be a non-empty string"),
+    ({"if": "a", "then_expr": "'local-' + rcpt_domain"}, f"{BASE}[0]: then_expr (a strategy name computed per "
+                                                         "delivery) cannot be a route of the role"),
+    ({"if": "a", "strategy": "x", "else": "y"}, f"{BASE}[0] has unknown key(s) else"),
     ("rcpt_domain == 'gmail.com'", f"{BASE}[0] must be a dictionary"),
 ])
 def test_a_malformed_route_fails_naming_the_variable_and_the_route(route, message):
