@@ -349,7 +349,8 @@ class JmapClient:
             except _Transient as transient:
                 if attempt > self.retries:
                     core = f"{transient.reason} {transient.preposition} {shown} after {_plural(attempt, 'attempt')}"
-                    raise TransportError(f"{core}; {RERUN_SAFE}", core=core, url=shown, attempts=attempt) from None
+                    raise TransportError(f"{core}; {RERUN_SAFE}", core=core, url=shown,
+                                         http_attempts=attempt) from None
                 delay = transient.delay if transient.delay is not None else self._backoff(attempt)
                 self.requests_retried += 1
                 self._warn(f"retrying {http_method} {shown} in {delay:g} s (retry {attempt} of {self.retries}): "

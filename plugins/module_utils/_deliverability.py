@@ -155,6 +155,13 @@ def normalise_probe(raw):
     if raw is None or (isinstance(raw, dict) and (raw.get("skipped") or not raw)):
         return None
     accepted = "expected the registered result of stalwart.mail.source_ip_probe (a dict with ips and global_addresses)"
+    if isinstance(raw, dict) and (raw.get("unreachable") or raw.get("failed")):
+        # the probe's task did not run on the mail host (ignore_unreachable or ignore_errors let it through)
+        said = raw.get("msg")
+        raise InputError(f"probe: the bind probe (stalwart.mail.source_ip_probe) did not run on the mail host: "
+                         f"{'unreachable' if raw.get('unreachable') else 'failed'}"
+                         f"{f' ({shorten(said)})' if said else ''}; fix the connection to it, or leave the bind test "
+                         "out (the role: stalwart_deliverability_probe_bind: false)", option="probe")
     if not isinstance(raw, dict) or not isinstance(raw.get("ips"), list):
         raise InputError(f"probe: {accepted}, got {shorten(raw)}", option="probe")
     bind = {}
@@ -479,8 +486,8 @@ def check_ptr(report, pair, settings, answers):
             report.add(fields, first, "info",
                        f"{ip} is a private or reserved address and public_ips maps it to no public address, so its DNS "
                        "checks were skipped",
-                       "the public address receivers see, in public_ips (for 1:1 NAT), or resolver.nameservers "
-                       "pointing at a DNS server that knows this address",
+                       "the public address receivers see, in public_ips (the role: stalwart_deliverability_public_ips; "
+                       "for 1:1 NAT), or resolver.nameservers pointing at a DNS server that knows this address",
                        "Whoever runs the network knows the public address this one leaves through.")
         return
     if not settings.wants(*PTR_CHECKS):
@@ -609,7 +616,8 @@ def check_bind(report, pair, settings):
                f"{pair.source_ip} on an interface of the mail host, in the network namespace the server runs in",
                "Every delivery through this address fails. The mail host's administrator can add the address to an "
                "interface (inside the server's container or namespace when it runs in one); behind 1:1 NAT, list the "
-               "private address in source_ips and map it to the public one in public_ips.")
+               "private address in source_ips and map it to the public one in public_ips (the role: "
+               "stalwart_deliverability_public_ips).")
 
 
 def reaches_internet(address):

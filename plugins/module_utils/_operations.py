@@ -57,6 +57,10 @@ OUTBOUND = OUTBOUND_STRATEGY
 OUTBOUND_PERMISSION = "sysMtaOutboundStrategyGet"
 RELOAD_HOW = ("reload when the credentials allow it: run stalwart.mail.reload_settings (it needs the permissions "
               "sysActionCreate and actionReloadSettings), or reload from Stalwart's web admin")
+# reload_settings refused: what was stored before it (the role's changes, say) waits, and the next
+# run finds nothing to change and so does not reload either
+UNAPPLIED = ("Settings stored since the last reload (such as this play's changes) are not applied until one "
+             "succeeds, and a run that finds nothing to change sends none: " + RELOAD_HOW)
 
 
 # --- input checks ----------------------------------------------------------------------------------------
@@ -475,12 +479,20 @@ def reload_settings(module, client_factory=None):
     client = client_for(module, client_factory)
     # write=False: a reload is safe to repeat, so it is retried like a read, even after a lost answer
     response = client.post([list(_service.RELOAD_CALL)], write=False)
-    args = check_method_response(response[0], _service.ACTION_SET)
+    try:
+        args = check_method_response(response[0], _service.ACTION_SET)
+    except PermissionDenied as denied:
+        # the whole x:Action/set refused: sysActionCreate is missing, and actionReloadSettings may be
+        raise PermissionDenied(
+            f"the server refused to reload its settings (forbidden): the credentials need the permissions "
+            f"sysActionCreate and actionReloadSettings. {UNAPPLIED}", method=_service.ACTION_SET,
+            error_type="forbidden", description=denied.details.get("description"),
+            permission="sysActionCreate and actionReloadSettings") from None
     not_created = args.get("notCreated") or {}
     if "reload" in not_created:
         refusal = _service.reload_refusal(not_created["reload"])
         error = PermissionDenied if refusal["permission"] else MethodError
-        raise error(f"the server refused to reload its settings {_service.reload_refusal_text(refusal)}",
+        raise error(f"the server refused to reload its settings {_service.reload_refusal_text(refusal)}. {UNAPPLIED}",
                     method=_service.ACTION_SET, **{key: value for key, value in refusal.items() if value})
     return {"changed": True, "reloaded": True}
 

@@ -518,6 +518,17 @@ def test_a_listing_in_another_form_fails_in_words_not_in_a_crash(server, case, m
     assert "Traceback" not in result["msg"] and "MODULE FAILURE" not in result["msg"], result["msg"]
 
 
+def test_giving_up_after_retries_reports_http_attempts_not_ansibles_attempts(server):
+    """The result of a request given up after its retries carried "attempts", Ansible's own key for
+    a task's until/retries: Ansible overwrote it there, and kept it through no_log's censoring."""
+    from tests.support import inproc  # pylint: disable=import-outside-toplevel
+
+    server.answer(*[status(503)] * 3)
+    result = inproc.run_module("mta_connection_strategy_info", {"url": server.url, "token": TOKEN, "retries": 1})
+    assert result["failed"] is True and "after 2 attempts" in result["msg"], result
+    assert "attempts" not in result and result["http_attempts"] == 2, result
+
+
 def test_a_proxy_asking_for_credentials_says_so(server):
     server.answer({"status": 407, "body": b"<html>Proxy Authentication Required</html>", "content_type": "text/html"})
     with pytest.raises(TransportError) as caught:

@@ -327,3 +327,17 @@ def test_a_lookup_with_no_budget_left_is_unknown_and_not_sent():
     answers = lookups.run([("warm1.example.org", "A"), ("192.0.2.20", "PTR")])
     assert {answer.status for answer in answers.values()} == {UNKNOWN}
     assert all("budget" in answer.detail for answer in answers.values())
+
+
+@pytest.mark.parametrize("registered, said", [
+    ({"unreachable": True, "changed": False, "msg": "Failed to connect to the host via ssh"}, "unreachable"),
+    ({"failed": True, "changed": False, "msg": "Permission denied"}, "failed"),
+])
+def test_a_probe_that_did_not_run_on_the_mail_host_says_so_and_how_to_leave_it_out(registered, said):
+    """ignore_unreachable on the role let the probe's unreachable result through to the check,
+    which refused it as 'expected the registered result of stalwart.mail.source_ip_probe'."""
+    with pytest.raises(InputError) as caught:
+        core.normalise_probe(registered)
+    message = caught.value.msg
+    assert f"did not run on the mail host: {said}" in message and registered["msg"] in message, message
+    assert "stalwart_deliverability_probe_bind: false" in message, message
