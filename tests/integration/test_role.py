@@ -353,6 +353,10 @@ def test_a_routing_step_that_fails_after_the_strategies_were_applied_still_reloa
                                                     "reloads them before the host fails")
     assert outcome.status(HANDLER) == "changed"
     assert "nowhere" in outcome.result(RESCUE_FAIL)["msg"]
+    # the module's advice (assume_present, check_references) is for its own tasks: the role says its way
+    assert outcome.result(RESCUE_FAIL)["msg"].endswith(
+        "Through the role: add the strategy to stalwart_mta_connection_strategies (or one of its __<suffix> layers), "
+        "or route elsewhere"), outcome.result(RESCUE_FAIL)["msg"]
 
 
 def test_a_run_that_applied_nothing_does_not_reload(tmp_path, sim):
