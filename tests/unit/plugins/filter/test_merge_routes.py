@@ -34,8 +34,8 @@ def test_a_number_is_taken_as_its_text_and_a_name_with_one_kind_of_quote_is_kept
 def test_the_rules_of_the_info_module_paste_in_as_they_are():
     """mta_outbound_strategy_info returns rules as {if, then}: a server's routing carries into the
     role's routes without renaming a key."""
-    rules = [{"if": "rcpt_domain == 'example.net'", "then": "legacy"}, {"if": "is_local_domain(rcpt_domain)",
-                                                                       "then": "local"}]
+    rules = [{"if": "rcpt_domain == 'example.net'", "then": "legacy"},
+             {"if": "is_local_domain(rcpt_domain)", "then": "local"}]
     assert merge_routes({BASE: rules, BASE + "__20": [GMAIL]}) == rules + [{"if": GMAIL["if"], "then": "gmail"}]
 
 
