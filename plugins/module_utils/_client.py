@@ -250,7 +250,7 @@ class JmapClient:
 
     def __init__(self, url, api_url=None, token=None, username=None, password=None,
                  validate_certs=True, ca_path=None, timeout=30.0, retries=3, warn=None, sleep=time.sleep,
-                 secrets=()):
+                 known_secrets=()):
         self.url = url.rstrip("/")
         self.api_url = api_url
         self.validate_certs = validate_certs
@@ -264,7 +264,8 @@ class JmapClient:
         self._password = password
         # what the server's or a gateway's words must not show when quoted, masked before they are
         # cut short (cut first, a secret's first half would escape the masking of the result)
-        self._secrets = sorted({secret for secret in (token, password, *secrets) if secret}, key=len, reverse=True)
+        self._secrets = sorted({secret for secret in (token, password, *known_secrets) if secret}, key=len,
+                               reverse=True)
         self.session_found = None
         self.endpoint = None
         self.limits = dict(DEFAULT_LIMITS)

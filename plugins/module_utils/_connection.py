@@ -376,4 +376,4 @@ def client_from_module(module, environ=None):
         if message and message not in warned:
             warned.add(message)
             module.warn(message)
-    return JmapClient(warn=module.warn, secrets=secrets, **settings)
+    return JmapClient(warn=module.warn, known_secrets=secrets, **settings)

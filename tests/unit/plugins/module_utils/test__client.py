@@ -476,7 +476,7 @@ def test_credentials_quoted_by_a_gateway_are_masked_before_the_text_is_cut(serve
         for secret in secrets:
             text = "x" * (300 - len(secret) // 2) + secret  # the cut falls in the middle of the secret
             server.answer(session(), problem(status_code, "about:blank", text))
-            client = JmapClient(server.url, token=TOKEN, retries=0, secrets=[proxy_basic])
+            client = JmapClient(server.url, token=TOKEN, retries=0, known_secrets=[proxy_basic])
             with pytest.raises(kind) as caught:
                 client.post(GET)
             shown = caught.value.msg + json.dumps(caught.value.details.get("detail"))
