@@ -43,6 +43,9 @@ from ansible_collections.stalwart.mail.plugins.module_utils._objects import Item
 
 ACTION_SET = "x:Action/set"
 RELOAD_CALL = [ACTION_SET, {"create": {"reload": {"@type": "ReloadSettings"}}}, "reload"]
+# after changes that a failure left unreloaded: the re-run finds them done, so it sends no reload
+RELOAD_LATER = ("run stalwart.mail.reload_settings once the server answers (a re-run that finds nothing left to "
+                "change sends no reload)")
 RELOAD_PERMISSION = "actionReloadSettings"  # besides sysActionCreate, which the /set itself needs
 SINGLETON_ID = "singleton"
 KINDS = ("create", "update", "delete")
@@ -611,15 +614,29 @@ def converge(client, object_type, desired, purge=False, force=False, reload=Fals
 
     progress = Progress()
     objects = dict(snapshot.current)
+    written = False
     try:
         _apply(client, first_plan, snapshot, desired, progress, objects, read_and_plan)
+        written = True
         if reload and progress.changed:
             send_reload(client, progress)
     except StalwartError as error:
         if not progress.changed:
             raise
+        if reload and not written:
+            # the writes stopped part-way, after the server confirmed some: they must still reach
+            # the running server, as the next run finds them done and so sends no reload (a reload
+            # is safe to repeat; one the server will not take is said in the message)
+            try:
+                send_reload(client, progress)
+            except StalwartError:
+                pass
         outcome = Outcome(first_plan, _final_objects(objects, progress), progress)
-        raise ChangesFailed(changes_failed_text(error, progress), **failure_details(outcome, error)) from None
+        text = changes_failed_text(error, progress)
+        if reload:
+            text += (" What the server confirmed was reloaded." if progress.reloaded else
+                     f" What the server confirmed was not reloaded: {RELOAD_LATER}")
+        raise ChangesFailed(text, **failure_details(outcome, error)) from None
     return Outcome(first_plan, _final_objects(objects, progress), progress)
 
 
@@ -706,6 +723,7 @@ def failure_details(outcome, error=None):
         details.update({key: value for key, value in error.details.items()
                         if key in ("status", "url", "error_type", "permission", "limit")})
     details["changed"] = outcome.changed
+    details["reloaded"] = outcome.reloaded
     details["plan"] = outcome.plan.summary()
     details["applied"] = outcome.progress.applied_summary()
     if outcome.progress.unconfirmed:

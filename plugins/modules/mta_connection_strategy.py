@@ -341,7 +341,7 @@ plan:
       C(update) maps the name of each updated strategy to the options that change.
     - The key C(update) is also the name of a dictionary method, so in Jinja read it as
       C(result.plan['update']), not with a dot.
-  returned: always
+  returned: on success, and on a failure once the server was read (not on bad input or a failed read)
   type: dict
   sample:
     create: [warmup]
@@ -349,8 +349,10 @@ plan:
       default: [data_timeout]
     delete: [old-pool]
 reloaded:
-  description: Whether the server was asked to reload its settings (O(reload=true) and something changed).
-  returned: always
+  description:
+    - Whether the server reloaded its settings (O(reload=true) and something changed).
+    - A run that fails after the server confirmed some changes still reloads them.
+  returned: on success, and on a failure once the server was read (not on bad input or a failed read)
   type: bool
   sample: true
 applied:
@@ -391,7 +393,8 @@ retried_requests:
   description:
     - How many HTTP requests were sent again after a transient failure (connection refused, HTTP 429,
       502, 503, 504, C(serverUnavailable)). Each retry is also a warning that gives its reason.
-    - A write whose answer is lost (its outcome unknown) is not counted, as it is not sent again as such; the module
+    - A write whose answer is lost (its outcome unknown, which on a write HTTP 500, 502, 503, 504 and C(serverUnavailable)
+      mean that) is not counted, as it is not sent again as such; the module
       reads the server again and writes only what is still missing, with a warning that says so.
   returned: always
   type: int

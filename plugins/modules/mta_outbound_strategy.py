@@ -177,17 +177,19 @@ plan:
     - What the run changes (or would change in check mode).
     - C(update) lists the expressions that change. The key C(update) is also the name of a dictionary
       method, so in Jinja read it as C(result.plan['update']), not with a dot.
-  returned: always
+  returned: on success, and on a failure once the server was read (not on bad input or a failed read)
   type: dict
   sample:
     update: [connection]
 reloaded:
   description: Whether the server was asked to reload its settings (O(reload=true) and something changed).
-  returned: always
+  returned: on success, and on a failure once the server was read (not on bad input or a failed read)
   type: bool
   sample: false
 missing:
-  description: On failure, the connection strategies that O(connection) routes to and that do not exist.
+  description:
+    - On failure, the connection strategies that O(connection) routes to and that do not exist, or that
+      O(assume_absent) names (deleted by this run, so they will not exist).
   returned: when O(check_references) finds a missing strategy
   type: list
   elements: str
@@ -196,7 +198,8 @@ retried_requests:
   description:
     - How many HTTP requests were sent again after a transient failure (connection refused, HTTP 429,
       502, 503, 504, C(serverUnavailable)). Each retry is also a warning that gives its reason.
-    - A write whose answer is lost (its outcome unknown) is not counted, as it is not sent again as such; the module
+    - A write whose answer is lost (its outcome unknown, which on a write HTTP 500, 502, 503, 504 and C(serverUnavailable)
+      mean that) is not counted, as it is not sent again as such; the module
       reads the server again and writes only what is still missing, with a warning that says so.
   returned: always
   type: int

@@ -273,6 +273,20 @@ def test_lost_first_chunk_then_only_the_rest_is_written(sim, tmp_path):
     assert names(sim) == [f"chunk-{index}" for index in range(6)] + ["default"]
 
 
+def test_writes_stopped_part_way_still_reload_what_the_server_confirmed(sim, tmp_path):
+    """One create a POST; the second POST's answer is lost and the re-read meets an HTTP 500: the
+    run failed with changed true and sent no reload, though the server had confirmed the first
+    create. A re-run then finds it done and sends none either: it was never applied."""
+    sim.reset(limits={"maxObjectsInSet": 1, "maxCallsInRequest": 2})
+    sim.fault("drop_after", count=1, match="write", skip=1)
+    sim.fault("http500", count=10, match="read", skip=1)  # the first read passes; the re-read fails
+    result = run(sim, tmp_path, {"strategies": [{"name": "a1"}, {"name": "a2"}, {"name": "a3"}], "reload": True})
+    assert result["failed"] is True and result["changed"] is True, result
+    assert result["applied"]["create"] == ["a1"] and result["unconfirmed"] == ["a2"], result
+    assert result["reloaded"] is True and sim.stats()["reloads"] == 1, result
+    assert "What the server confirmed was reloaded." in result["msg"], result["msg"]
+
+
 # --- 5xx after the server committed the write (a gateway that gave up) ---------------------------
 
 
