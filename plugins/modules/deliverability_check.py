@@ -208,7 +208,7 @@ findings:
   elements: dict
   sample:
     - strategy: warmup
-      source_ip: 192.0.2.21
+      source_ip: 10.0.0.21
       public_ip: 192.0.2.21
       ehlo: warm2.mx1.example.org
       ehlo_origin: source_ip
@@ -253,8 +253,8 @@ messages:
   type: list
   elements: str
   sample:
-    - "strategy 'warmup', source IP 192.0.2.21, EHLO warm2.mx1.example.org (the source IP's ehlo_hostname): the PTR
-      of 192.0.2.21 names ip-192-0-2-21.hoster.example, and ip-192-0-2-21.hoster.example has no A record (NXDOMAIN);
+    - "strategy 'warmup', source IP 10.0.0.21 (public 192.0.2.21, from public_ips), EHLO warm2.mx1.example.org
+      (the source IP's ehlo_hostname): the PTR of 192.0.2.21 names ip-192-0-2-21.hoster.example, and ip-192-0-2-21.hoster.example has no A record (NXDOMAIN);
       expected one of the first 2 PTR names to resolve (A) back to 192.0.2.21 (forward-confirmed reverse DNS). Gmail
       rejects such mail (...)"
 summary:
