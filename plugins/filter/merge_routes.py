@@ -90,7 +90,7 @@ from collections.abc import Mapping
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.stalwart.mail.plugins.module_utils._values import YAML_BOOLEAN, as_text, name_literal
-from ansible_collections.stalwart.mail.plugins.plugin_utils._layers import check_layer_names
+from ansible_collections.stalwart.mail.plugins.plugin_utils._layers import check_layer_names, cleaned
 
 # then: the name's key in the rules of mta_outbound_strategy_info, so that they paste in as they are
 ROUTE_KEYS = ("if", "strategy", "then")
@@ -130,6 +130,9 @@ def merge_routes(layers, default=None, absent=(), layers_of=None):
     if not isinstance(layers, Mapping):
         raise AnsibleFilterError(f"merge_routes expects a dictionary from variable name to route list; {ACCEPTED}")
     check_layer_names(layers, layers_of)
+    # default(omit) means "not set", as null does; vaulted strings decrypted (ansible-core 2.16)
+    layers = {layer: cleaned(routes) for layer, routes in layers.items()}
+    default = cleaned(default)
     absent = {str(name) for name in absent or ()}
     if default is not None and default != "":
         where = DEFAULT if default != "default" else f"{DEFAULT} ('default' when it is not set)"

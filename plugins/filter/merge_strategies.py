@@ -21,6 +21,10 @@ description:
     layer wins option by option; an option that a later layer leaves out (or sets to V(null)) keeps
     the value of the earlier layers. A list option (C(source_ips)) is replaced whole, not merged.
   - A strategy whose merged C(state) is V(absent) keeps only its C(name) and C(state).
+  - An omitted value (Ansible's C(omit) placeholder, as the C(default) filter gives it for an undefined variable)
+    counts as not given, as V(null) does, so that the earlier layers' value stands; an omitted item or
+    C(source_ips) entry is left out.
+  - A name given twice in one layer fails, naming both positions (a later layer changes a strategy, not the same one).
   - The C(id) key (as returned by M(stalwart.mail.mta_connection_strategy_info)) is dropped, since the name is the key.
   - A C(name) given as a number is taken as its text (V(2024) is V("2024")), as the module takes it; a
     boolean (an unquoted V(yes) or V(no) in YAML) is refused with the advice to quote it.
@@ -102,7 +106,7 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.stalwart.mail.plugins.module_utils._objects import CONNECTION_STRATEGY
 from ansible_collections.stalwart.mail.plugins.module_utils._values import SOURCE_IP_KEYS as _SOURCE_IP_KEYS
 from ansible_collections.stalwart.mail.plugins.module_utils._values import YAML_BOOLEAN
-from ansible_collections.stalwart.mail.plugins.plugin_utils._layers import check_layer_names
+from ansible_collections.stalwart.mail.plugins.plugin_utils._layers import check_layer_names, cleaned
 
 # The keys of one item of the module's ``strategies`` option, ``id`` included (the info module
 # returns it and the module ignores it), from the object's declaration.
@@ -185,6 +189,7 @@ def check_layer(layer, items):
         raise AnsibleFilterError(
             f"{layer} must be a list of strategies (dictionaries with a name), "
             f"got {_kind(items)}")
+    seen = {}
     for index, item in enumerate(items):
         where = _where(layer, index, item)
         if not isinstance(item, Mapping):
@@ -206,6 +211,13 @@ def check_layer(layer, items):
         if state is not None and state not in STATES:
             raise AnsibleFilterError(f"{where}: state must be present or absent, got {state!r}")
         _check_source_ips(where, item.get("source_ips"))
+        # within one layer a name is given once: merged, the later item would replace the earlier's
+        # options unseen (the module refuses a name given twice, but never sees the merge's input)
+        if str(name) in seen:
+            raise AnsibleFilterError(
+                f"{where} repeats the name of {layer}[{seen[str(name)]}]: give each strategy once in a layer (a later "
+                "layer, with another suffix, changes it option by option)")
+        seen[str(name)] = index
     return items
 
 
@@ -217,6 +229,8 @@ def merge_strategies(layers, layers_of=None):
         raise AnsibleFilterError(
             f"merge_strategies expects a dictionary from variable name to strategy list, got {_kind(layers)}")
     check_layer_names(layers, layers_of)
+    # default(omit) in a layer means "not given here", as null does; vaulted strings decrypted
+    layers = {layer: cleaned(items) for layer, items in layers.items()}
     merged = {}
     for layer in sorted(layers, key=str):
         for item in check_layer(layer, layers[layer]):

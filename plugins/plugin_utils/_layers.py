@@ -13,6 +13,8 @@ missing from the list, and purge would delete those strategies. The filters refu
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from ansible.errors import AnsibleFilterError
 
 
@@ -28,3 +30,32 @@ def check_layer_names(layers, base):
         raise AnsibleFilterError(
             f"{name} is not a layer of {base}: a layer is named {base}__<suffix> (two underscores, then a suffix "
             f"such as 20_host); rename it, or its items would be left out of the list")
+
+
+# ansible-core 2.16 and 2.17 template omit to this prefix and a hash; 2.18 and later to a sentinel
+OMIT_PREFIX = "__omit_place_holder__"
+# vaulted strings as ansible-core 2.16 (the first) and later versions hand them to a filter
+VAULTED_TYPES = ("AnsibleVaultEncryptedUnicode", "EncryptedString")
+
+
+def omitted(value):
+    """Whether ``value`` is what ``default(omit)`` gave (a task drops such an argument; a filter
+    receives it as it is)."""
+    return type(value).__name__ == "_OmitType" or (isinstance(value, str) and value.startswith(OMIT_PREFIX))
+
+
+def cleaned(value):
+    """``value`` as a layer's data means it: a dictionary without the keys whose value is omitted
+    (``description: "{{ x | default(omit) }}"`` means "not given here", as ``null`` does, so that an
+    earlier layer's value stands), a list without its omitted elements, a vaulted string decrypted
+    (ansible-core 2.16 hands the filter the vault object, which is no ``str``); None for an
+    omitted value."""
+    if omitted(value):
+        return None
+    if type(value).__name__ in VAULTED_TYPES:
+        return str(value)
+    if isinstance(value, Mapping):
+        return {key: cleaned(item) for key, item in value.items() if not omitted(item)}
+    if isinstance(value, (list, tuple)):
+        return [cleaned(item) for item in value if not omitted(item)]
+    return value

@@ -476,6 +476,32 @@ def test_the_plays_module_defaults_for_the_group_reach_the_role_and_its_variable
     assert {"second", "third"} <= set(stored(sim)) and sim.stats()["reloads"] == 3
 
 
+def test_a_value_a_layer_omits_keeps_the_earlier_layers_value_and_a_falsy_route_default_is_not_ignored(tmp_path, sim):
+    """description: "{{ x | default(omit) }}" in a later layer threw the earlier layer's value away
+    (the create got the server's default), and a route default of no or 0 was taken as not set, so
+    the routing was silently left alone."""
+    layers = {"stalwart_mta_connection_strategies": [{"name": "o", "description": "from the plain list",
+                                                      "data_timeout": "15m"}],
+              "stalwart_mta_connection_strategies__20_host": [
+                  {"name": "o", "description": "{{ host_description | default(omit) }}",
+                   "data_timeout": "{{ host_data_timeout | default(omit) }}"}]}
+    run_role(tmp_path, sim, **layers).assert_ok()
+    assert stored(sim)["o"]["description"] == "from the plain list" and stored(sim)["o"]["dataTimeout"] == 900000
+    again = run_role(tmp_path, sim, **layers).assert_ok()
+    assert again.result(APPLY)["changed"] is False
+    # a route default given as a YAML boolean is refused with the advice to quote it, before any write
+    before = sim.stats()["writes"]
+    refused = run_role(tmp_path, sim, stalwart_mta_connection_route_default=False,
+                       stalwart_mta_connection_strategies=[{"name": "new"}])
+    assert refused.rc != 0 and "quote it" in refused.output(), refused.output()
+    assert sim.stats()["writes"] == before
+    # and 0 is the name '0', as a strategy's name 0 is
+    routed = run_role(tmp_path, sim, stalwart_mta_connection_route_default=0,
+                      stalwart_mta_connection_strategies=[{"name": 0}]).assert_ok()
+    assert routed.status(f"{ROLE} : Route mail to the strategies") == "changed"
+    assert sim.dump()["outbound"]["connection"]["else"] == "'0'"
+
+
 def test_a_numeric_name_is_taken_as_text_and_a_null_list_as_empty(tmp_path, sim):
     outcome = run_role(tmp_path, sim, stalwart_mta_connection_strategies=None,
                        stalwart_mta_connection_strategies__20_host=[{"name": 2024, "connect_timeout": "1m"}])
