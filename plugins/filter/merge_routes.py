@@ -159,6 +159,10 @@ def merge_routes(layers, default=None, absent=(), layers_of=None):
             if "strategy" in route and "then" in route:
                 raise AnsibleFilterError(f"{where} has both strategy and then (its alias): give one")
             condition = route.get("if")
+            if isinstance(condition, bool):
+                raise AnsibleFilterError(
+                    f"{where}: if must be a condition (a string), got the boolean {str(condition).lower()} "
+                    f"({YAML_BOOLEAN}): quote it, for example if: \"rcpt_domain == 'gmail.com'\"")
             if not isinstance(condition, str) or not condition.strip():
                 raise AnsibleFilterError(f"{where}: if must be a non-empty string (a condition); {ACCEPTED}")
             key = "then" if "then" in route else "strategy"

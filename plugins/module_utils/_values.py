@@ -306,6 +306,13 @@ class Kind:
         return 0
 
 
+def not_text(raw):
+    """The reason a value that is no text is refused; for a boolean, why YAML made it one."""
+    if isinstance(raw, bool):
+        return f"expected a string, got the boolean {str(raw).lower()} ({YAML_BOOLEAN}): quote it"
+    return f"expected a string, got {shorten(raw)}"
+
+
 class Text(Kind):
     """A free-text string; ``""`` clears it (the server refuses ``""`` for a string: ``null``
     clears)."""
@@ -315,7 +322,7 @@ class Text(Kind):
     def normalise(self, raw, context, option):
         text = as_text(raw)
         if text is None:
-            raise context.error(option, f"expected a string, got {shorten(raw)}")
+            raise context.error(option, not_text(raw))
         return None if text == "" else text
 
     def from_wire(self, value, default):
@@ -333,7 +340,7 @@ class Hostname(Text):
     def normalise(self, raw, context, option):
         text = as_text(raw)
         if text is None:
-            raise context.error(option, f"expected a string, got {shorten(raw)}")
+            raise context.error(option, not_text(raw))
         if text == "":
             return None
         try:

@@ -43,6 +43,7 @@ def test_the_rules_of_the_info_module_paste_in_as_they_are():
     ({"if": "", "strategy": "x"}, f"{BASE}[0]: if must be a non-empty string"),
     ({"if": "   ", "strategy": "x"}, f"{BASE}[0]: if must be a non-empty string"),
     ({"if": None, "strategy": "x"}, f"{BASE}[0]: if must be a non-empty string"),
+    ({"if": True, "strategy": "x"}, f"{BASE}[0]: if must be a condition (a string), got the boolean true"),
     ({"if": ["a"], "strategy": "x"}, f"{BASE}[0]: if must be a non-empty string"),
     ({"strategy": "x"}, f"{BASE}[0]: if must be a non-empty string"),
     ({"if": "a"}, f"{BASE}[0]: strategy must be a non-empty string"),

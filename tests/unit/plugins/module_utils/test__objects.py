@@ -200,6 +200,11 @@ BAD_ITEMS = [
     ({"name": "l", "source_ips": {"ip": "192.0.2.1"}}, ["source_ips", "list"]),
     ({"name": "l", "source_ips": [["192.0.2.1"]]}, ["source_ips[0]", "dict"]),
     ({"name": "l", "source_ips": [{"ip": "192.0.2.1", "hostname": "x"}]}, ["hostname", "supported"]),
+    # YAML's unquoted yes/no where text is expected: said why, as for a name
+    ({"name": "y", "ehlo_hostname": True}, ["ehlo_hostname", "the boolean true", "quote it"]),
+    ({"name": "y", "description": False}, ["description", "the boolean false", "quote it"]),
+    ({"name": "y", "source_ips": [{"ip": "192.0.2.1", "ehlo_hostname": True}]},
+     ["source_ips[0].ehlo_hostname", "the boolean true", "quote it"]),
 ]
 
 
