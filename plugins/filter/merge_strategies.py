@@ -132,26 +132,6 @@ def _kind(value):
     return type(value).__name__
 
 
-def plain(value):
-    """``value`` as plain Python data (``str``, ``int``, ``float``, ``bool``, ``None``, ``list``,
-    ``dict``). Values read from inventory reach the filter as ansible-core's tagged types, each
-    carrying where it was read; the module never sees those tags (its arguments arrive through JSON),
-    but ansible-core would copy, pickle and unpickle them with the task's arguments for every host."""
-    if value is None or isinstance(value, bool):
-        return value
-    if isinstance(value, str):
-        return str(value)
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return float(value)
-    if isinstance(value, Mapping):
-        return {plain(key): plain(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(item) for item in value]
-    return value
-
-
 def _where(layer, index, item):
     """Name the place of an item in the layers, for error messages."""
     name = item.get("name") if isinstance(item, Mapping) else None
@@ -229,7 +209,8 @@ def merge_strategies(layers, layers_of=None):
         raise AnsibleFilterError(
             f"merge_strategies expects a dictionary from variable name to strategy list, got {_kind(layers)}")
     check_layer_names(layers, layers_of)
-    # default(omit) in a layer means "not given here", as null does; vaulted strings decrypted
+    # as plain data (each layer a copy): default(omit) means "not given here", as null does, vaulted
+    # strings are decrypted, and no value carries ansible-core's tags into the task's arguments
     layers = {layer: cleaned(items) for layer, items in layers.items()}
     merged = {}
     for layer in sorted(layers, key=str):
@@ -246,7 +227,7 @@ def merge_strategies(layers, layers_of=None):
     for strategy in merged.values():
         if strategy.get("state") == "absent":
             strategy = {"name": strategy["name"], "state": "absent"}
-        result.append(plain(strategy))
+        result.append(strategy)
     return result
 
 

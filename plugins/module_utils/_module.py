@@ -29,7 +29,6 @@ from ansible_collections.stalwart.mail.plugins.module_utils._connection import (
     CONNECTION_MUTUALLY_EXCLUSIVE,
     client_from_module,
     connection_argument_spec,
-    proxy_secrets,
     url_secrets,
 )
 from ansible_collections.stalwart.mail.plugins.module_utils._errors import StalwartError
@@ -134,7 +133,7 @@ transient failure), or fail with the error's message and structured fields. No t
 
     # a password written into url or api_url: masked before anything can fail and show the
     # option (reload_settings, and a check that refuses the URL, fail before a client exists)
-    for secret in url_secrets(module.params) + proxy_secrets():
+    for secret in url_secrets(module.params):
         module.no_log_values.add(secret)
     error = None
     try:

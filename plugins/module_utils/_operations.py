@@ -55,12 +55,6 @@ from ansible_collections.stalwart.mail.plugins.module_utils._objects import (
 STRATEGY = CONNECTION_STRATEGY
 OUTBOUND = OUTBOUND_STRATEGY
 OUTBOUND_PERMISSION = "sysMtaOutboundStrategyGet"
-RELOAD_HOW = ("reload when the credentials allow it: run stalwart.mail.reload_settings (it needs the permissions "
-              "sysActionCreate and actionReloadSettings), or reload from Stalwart's web admin")
-# reload_settings refused: what was stored before it (the role's changes, say) waits, and the next
-# run finds nothing to change and so does not reload either
-UNAPPLIED = ("Settings stored since the last reload (such as this play's changes) are not applied until one "
-             "succeeds, and a run that finds nothing to change sends none: " + RELOAD_HOW)
 
 
 # --- input checks ----------------------------------------------------------------------------------------
@@ -282,7 +276,7 @@ def strategies_failed(outcome, desired, single):
 def reload_refused_text(refused, other=False):
     what = "the other changes were applied" if other else "the changes were applied"
     return (f"{what}, but the server refused to reload its settings {_service.reload_refusal_text(refused)}. The "
-            f"stored changes take effect at the next reload: {RELOAD_HOW}")
+            f"stored changes take effect at the next reload: {_service.RELOAD_HOW}")
 
 
 STRATEGY_MODULE = ModuleSpec(
@@ -485,14 +479,14 @@ def reload_settings(module, client_factory=None):
         # the whole x:Action/set refused: sysActionCreate is missing, and actionReloadSettings may be
         raise PermissionDenied(
             f"the server refused to reload its settings (forbidden): the credentials need the permissions "
-            f"sysActionCreate and actionReloadSettings. {UNAPPLIED}", method=_service.ACTION_SET,
+            f"sysActionCreate and actionReloadSettings. {_service.UNAPPLIED}", method=_service.ACTION_SET,
             error_type="forbidden", description=denied.details.get("description"),
             permission="sysActionCreate and actionReloadSettings") from None
     not_created = args.get("notCreated") or {}
     if "reload" in not_created:
         refusal = _service.reload_refusal(not_created["reload"])
         error = PermissionDenied if refusal["permission"] else MethodError
-        raise error(f"the server refused to reload its settings {_service.reload_refusal_text(refusal)}. {UNAPPLIED}",
+        raise error(f"the server refused to reload its settings {_service.reload_refusal_text(refusal)}. {_service.UNAPPLIED}",
                     method=_service.ACTION_SET, **{key: value for key, value in refusal.items() if value})
     return {"changed": True, "reloaded": True}
 

@@ -43,9 +43,12 @@ from ansible_collections.stalwart.mail.plugins.module_utils._objects import Item
 
 ACTION_SET = "x:Action/set"
 RELOAD_CALL = [ACTION_SET, {"create": {"reload": {"@type": "ReloadSettings"}}}, "reload"]
-# after changes that a failure left unreloaded: the re-run finds them done, so it sends no reload
-RELOAD_LATER = ("run stalwart.mail.reload_settings once the server answers (a re-run that finds nothing left to "
-                "change sends no reload)")
+# how to reload by hand: where the module's reload was refused or could not be sent
+RELOAD_HOW = ("reload when the server and the credentials allow it: run stalwart.mail.reload_settings (it needs the "
+              "permissions sysActionCreate and actionReloadSettings), or reload from Stalwart's web admin")
+# why it matters: what is stored waits for a reload, and the next run, finding it done, sends none
+UNAPPLIED = ("Settings stored since the last reload (such as this play's changes) are not applied until one "
+             "succeeds, and a run that finds nothing to change sends none: " + RELOAD_HOW)
 RELOAD_PERMISSION = "actionReloadSettings"  # besides sysActionCreate, which the /set itself needs
 SINGLETON_ID = "singleton"
 KINDS = ("create", "update", "delete")
@@ -614,30 +617,29 @@ def converge(client, object_type, desired, purge=False, force=False, reload=Fals
 
     progress = Progress()
     objects = dict(snapshot.current)
-    written = False
+    failure = None
     try:
         _apply(client, first_plan, snapshot, desired, progress, objects, read_and_plan)
-        written = True
-        if reload and progress.changed:
-            send_reload(client, progress)
     except StalwartError as error:
         if not progress.changed:
             raise
-        if reload and not written:
-            # the writes stopped part-way, after the server confirmed some: they must still reach
-            # the running server, as the next run finds them done and so sends no reload (a reload
-            # is safe to repeat; one the server will not take is said in the message)
-            try:
-                send_reload(client, progress)
-            except StalwartError:
-                pass
-        outcome = Outcome(first_plan, _final_objects(objects, progress), progress)
-        text = changes_failed_text(error, progress)
+        failure = error
+    if reload and progress.changed:
+        # also after writes that stopped part-way: what the server confirmed must reach the running
+        # server, as the next run finds it done and sends no reload (a reload is safe to repeat; one
+        # the server refuses is recorded, not raised)
+        try:
+            send_reload(client, progress)
+        except StalwartError as error:
+            failure = failure or error
+    outcome = Outcome(first_plan, _final_objects(objects, progress), progress)
+    if failure is not None:
+        text = changes_failed_text(failure, progress)
         if reload:
             text += (" What the server confirmed was reloaded." if progress.reloaded else
-                     f" What the server confirmed was not reloaded: {RELOAD_LATER}")
-        raise ChangesFailed(text, **failure_details(outcome, error)) from None
-    return Outcome(first_plan, _final_objects(objects, progress), progress)
+                     f" What the server confirmed was not reloaded. {UNAPPLIED}")
+        raise ChangesFailed(text, **failure_details(outcome, failure)) from None
+    return outcome
 
 
 def _final_objects(objects, progress):

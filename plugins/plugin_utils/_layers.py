@@ -45,17 +45,31 @@ def omitted(value):
 
 
 def cleaned(value):
-    """``value`` as a layer's data means it: a dictionary without the keys whose value is omitted
-    (``description: "{{ x | default(omit) }}"`` means "not given here", as ``null`` does, so that an
-    earlier layer's value stands), a list without its omitted elements, a vaulted string decrypted
-    (ansible-core 2.16 hands the filter the vault object, which is no ``str``); None for an
-    omitted value."""
+    """``value`` as a layer's data means it, in plain Python data (``str``, ``int``, ``float``,
+    ``bool``, ``None``, ``list``, ``dict``):
+
+    - a dictionary without the keys whose value is omitted (``description: "{{ x | default(omit) }}"``
+      means "not given here", as ``null`` does, so that an earlier layer's value stands), a list
+      without its omitted elements, and None for an omitted value;
+    - a vaulted string decrypted (ansible-core 2.16 hands a filter the vault object, no ``str``);
+    - ansible-core's tagged types as the plain ones: each value read from inventory carries where it
+      was read; the modules never see those tags (their arguments arrive through JSON), but
+      ansible-core would copy, pickle and unpickle them with the task's arguments for every host.
+    """
     if omitted(value):
         return None
     if type(value).__name__ in VAULTED_TYPES:
         return str(value)
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
     if isinstance(value, Mapping):
-        return {key: cleaned(item) for key, item in value.items() if not omitted(item)}
+        return {cleaned(key): cleaned(item) for key, item in value.items() if not omitted(item)}
     if isinstance(value, (list, tuple)):
         return [cleaned(item) for item in value if not omitted(item)]
     return value
