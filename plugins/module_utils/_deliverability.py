@@ -49,6 +49,10 @@ FAMILY_RECORD = {4: "A", 6: "AAAA"}
 FAMILY_NAME = {4: "IPv4", 6: "IPv6"}
 # Stalwart's iprev (and receivers that follow RFC 8601) try only the first two PTR names
 PTR_NAMES_TRIED = 2
+# the PTR names whose A/AAAA are looked up: with more than two, which two come first is up to the
+# DNS server (records of one name have no order, and servers rotate them), so the others are
+# looked up too, to say whether another order fails (at most this many: a PTR set is small)
+PTR_NAMES_LOOKED_UP = 8
 
 PTR_OWNER = "The PTR record belongs to the owner of {ip}, usually the hosting provider"
 UNKNOWN_ADVICE = ("Nothing is known to be wrong yet, and this never fails the check: make sure the resolver answers "
@@ -321,7 +325,7 @@ def first_questions(pairs, settings):
 
 
 def ptr_names(answer):
-    return list(answer.records[:PTR_NAMES_TRIED]) if answer is not None and answer.status == FOUND else []
+    return list(answer.records[:PTR_NAMES_LOOKED_UP]) if answer is not None and answer.status == FOUND else []
 
 
 def second_questions(pairs, settings, answers):
@@ -567,22 +571,52 @@ def confirmed_names(pair, names, answers):
             and answers[(name, kind)].status == FOUND and pair.public_ip in answers[(name, kind)].records]
 
 
+def _resolves_back(pair, name, answers):
+    """Whether ``name``'s A/AAAA hold the pair's public address: True, False, or None (unknown)."""
+    answer = answers.get((name, FAMILY_RECORD[pair.family]))
+    if answer is None or answer.status == UNKNOWN:
+        return None
+    return answer.status == FOUND and pair.public_ip in answer.records
+
+
 def _check_fcrdns(report, pair, names, answers, wanted, owner):
     ip, kind = pair.public_ip, FAMILY_RECORD[pair.family]
     tried = names[:PTR_NAMES_TRIED]
     found = [((name, kind), answers.get((name, kind))) for name in tried]
-    if any(answer is not None and answer.status == FOUND and ip in answer.records for _question, answer in found):
+    # with more than two PTR names the DNS server decides which two come first (and rotates them):
+    # the verdict is on the two it gave first, and the others say whether another order fails
+    verdicts = {name: _resolves_back(pair, name, answers) for name in names[:PTR_NAMES_LOOKED_UP]}
+    back = [name for name, verdict in verdicts.items() if verdict]
+    not_back = [name for name, verdict in verdicts.items() if verdict is False]
+    listed = (f"the PTR of {ip} names {', '.join(names)}" if len(names) <= PTR_NAMES_TRIED else
+              f"the PTR of {ip} names {len(names)} names, in this answer {', '.join(names)}")
+    rotated = (f"Receivers try only the first {PTR_NAMES_TRIED} PTR names, in the order the DNS server gives them, "
+               "and servers rotate that order")
+    if any(verdicts.get(name) for name in tried):
+        if len(names) > PTR_NAMES_TRIED and len(not_back) >= PTR_NAMES_TRIED:
+            report.add(pair.fields(), "fcrdns", "warning",
+                       f"{listed}; {', '.join(not_back)} do not resolve ({kind}) back to {ip}",
+                       f"one PTR name per address, or PTR names that all resolve ({kind}) back to {ip}",
+                       f"{rotated}: a connection fails the check (Gmail: 550-5.7.25) whenever two of "
+                       f"{', '.join(not_back)} come first. {owner}: ask them to keep only {back[0]}.")
         return
     if any(answer is None or answer.status == UNKNOWN for _question, answer in found):
         _unknown(report, pair, "fcrdns", f"the {kind} lookup of the PTR name(s) {', '.join(tried)}", found)
         return
-    observed = (f"the PTR of {ip} names {', '.join(tried)}, and "
+    observed = (f"{listed}, and "
                 + "; ".join(f"{name} has {kind} {', '.join(answer.records)}" if answer.status == FOUND
                             else f"{name} has no {kind} record ({answer.detail})" for (name, _kind), answer in found))
+    later = [name for name in back if name not in tried]
+    if later:
+        observed += f"; {', '.join(later)} resolves back, but comes after the first {PTR_NAMES_TRIED}"
     refusal = ("Gmail rejects such IPv6 mail (550-5.7.1: it does not meet the IPv6 sending guidelines regarding PTR "
                "records)" if pair.family == 6 else
                "Gmail rejects such mail (550-5.7.25: the forward DNS entry does not point to the sending IP)")
-    if wanted in tried:
+    if later:
+        # a name that resolves back is there, behind two that do not: fewer names, not another one
+        fix = (f"{rotated}, so some connections may pass. {owner}: ask them to keep only {later[0]} in the PTR of "
+               f"{ip}.")
+    elif wanted in tried:
         # the PTR already names the EHLO name: only that name's records can be wrong
         fix = f"The PTR already names {wanted}: the owner of the DNS zone of {wanted} can add {ip} to its {kind} records."
     else:

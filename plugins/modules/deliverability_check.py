@@ -21,7 +21,8 @@ description:
   - "Checks (O(checks)), each with its severity: V(ehlo_forward): the EHLO name resolves (error);
     V(ehlo_contains_ip): its A or AAAA records hold the address (warning); V(ptr): the address has a PTR
     record (error); V(fcrdns): one of the first two PTR names resolves back to the address
-    (forward-confirmed reverse DNS; error); V(ehlo_matches_ptr): the EHLO name is one of the PTR names
+    (forward-confirmed reverse DNS; error; with more than two PTR names, whose order DNS servers rotate, a
+    warning when another order would fail); V(ehlo_matches_ptr): the EHLO name is one of the PTR names
     (warning); V(generic_ptr): the PTR name carries the digits of the address, as a provider's generated
     names do (info); V(implicit_family): a strategy has no source IP of a family the mail host reaches
     the Internet with, so the kernel picks that address (warning); V(bind): the mail host cannot bind the

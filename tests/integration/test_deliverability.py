@@ -62,6 +62,22 @@ mx.example.org.                 60 IN A     192.0.2.42
 ; a strategy's EHLO name
 43.2.0.192.in-addr.arpa.        60 IN PTR   bulk.example.org.
 bulk.example.org.               60 IN A     192.0.2.43
+; three PTR names (this server gives them in zone order; real ones rotate): two that do not
+; resolve back behind one that does, one that does behind two that do not, one bad among three
+50.2.0.192.in-addr.arpa.        60 IN PTR   good50.example.org.
+50.2.0.192.in-addr.arpa.        60 IN PTR   bad50a.example.org.
+50.2.0.192.in-addr.arpa.        60 IN PTR   bad50b.example.org.
+good50.example.org.             60 IN A     192.0.2.50
+bad50a.example.org.             60 IN A     198.51.100.50
+51.2.0.192.in-addr.arpa.        60 IN PTR   bad51a.example.org.
+51.2.0.192.in-addr.arpa.        60 IN PTR   bad51b.example.org.
+51.2.0.192.in-addr.arpa.        60 IN PTR   good51.example.org.
+good51.example.org.             60 IN A     192.0.2.51
+52.2.0.192.in-addr.arpa.        60 IN PTR   good52.example.org.
+52.2.0.192.in-addr.arpa.        60 IN PTR   bad52.example.org.
+52.2.0.192.in-addr.arpa.        60 IN PTR   also52.example.org.
+good52.example.org.             60 IN A     192.0.2.52
+also52.example.org.             60 IN A     192.0.2.52
 """
 SERVFAIL = ("44.2.0.192.in-addr.arpa",)
 
@@ -100,6 +116,10 @@ CASES = [
     ("IDN EHLO name, asked as the server's A-label", "192.0.2.30", "Straße.example.org", []),
     ("generic PTR", "192.0.2.41", "gen41.example.org", [("ehlo_matches_ptr", "warning"), ("generic_ptr", "info")]),
     ("SERVFAIL", "192.0.2.44", "clean.example.org", [("ehlo_contains_ip", "warning"), ("ptr", "unknown")]),
+    # the first two PTR names decide; with more, whether another order of them fails
+    ("three PTR names, two not resolving back", "192.0.2.50", "good50.example.org", [("fcrdns", "warning")]),
+    ("three PTR names, the one resolving back third", "192.0.2.51", "good51.example.org", [("fcrdns", "error")]),
+    ("three PTR names, one not resolving back", "192.0.2.52", "good52.example.org", []),
 ]
 
 
@@ -141,6 +161,24 @@ def test_the_advice_fits_the_address_family_and_who_can_fix_it(dns_server):
     assert fcrdns and fcrdns[0].endswith("The PTR already names elsewhere.example.org: the owner of the DNS zone of "
                                          "elsewhere.example.org can add 192.0.2.23 to its A records."), fcrdns
     assert "ask them to point it" not in fcrdns[0]
+
+
+def test_more_than_two_ptr_names_are_all_named_and_the_order_they_come_in_is_no_verdict(dns_server):
+    """Receivers try the first two PTR names in the order the DNS server gives them, which servers
+    rotate. The verdict stays on the first two, as the receivers' is; but a pass where another order
+    fails is a warning, and an error where a later name resolves back says so and advises keeping
+    that name alone (the message named only the first two, and advised pointing the PTR to a name
+    it already had)."""
+    (warning,) = check(dns_server, [("192.0.2.50", "good50.example.org")])["messages"]
+    assert ("the PTR of 192.0.2.50 names 3 names, in this answer good50.example.org, bad50a.example.org, "
+            "bad50b.example.org; bad50a.example.org, bad50b.example.org do not resolve (A) back to 192.0.2.50") in warning
+    assert "servers rotate that order" in warning and "keep only good50.example.org" in warning, warning
+    (error,) = check(dns_server, [("192.0.2.51", "good51.example.org")])["messages"]
+    assert "bad51a.example.org, bad51b.example.org, good51.example.org" in error, error
+    assert "good51.example.org resolves back, but comes after the first 2" in error, error
+    assert "keep only good51.example.org" in error and "point it to" not in error, error
+    # the forward lookups of every PTR name were asked, the third's too
+    assert ("bad50b.example.org.", "A") in dns_server.queries or ("bad50b.example.org", "A") in dns_server.queries
 
 
 def test_a_name_without_addresses_has_null_ehlo_addresses_as_documented(dns_server):
