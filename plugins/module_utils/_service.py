@@ -658,12 +658,39 @@ def recovery_rounds(client):
 
 def _apply(client, first_plan, snapshot, desired, progress, objects, read_and_plan):
     object_type = first_plan.object_type
-    the_plan, rounds = first_plan, 0
-    rounds_allowed = recovery_rounds(client)
+    _write_recovering(client, first_plan, snapshot, progress, objects, read_and_plan, whole=True)
+    if progress.taken:
+        # creates another run made first: read those again and update them where they differ, with
+        # the same recovery should that update's answer be lost
+        taken = set(progress.taken)
+        progress.taken = []
+        wanted = [item for item in desired if item["name"] in taken]
+
+        def read_taken_and_plan():
+            again = read_names(client, object_type, sorted(taken))
+            again.durations_as_strings = snapshot.durations_as_strings
+            return again, _planner.plan(object_type, again.current, wanted)
+
+        again, retry_plan = read_taken_and_plan()
+        objects.update(again.current)
+        if retry_plan.changed:
+            _write_recovering(client, retry_plan, again, progress, objects, read_taken_and_plan, whole=False)
+            for name in progress.taken:
+                progress.failures[name] = {"strategy": name, "operation": "create",
+                                           "error_type": "primaryKeyViolation",
+                                           "description": "created concurrently and then not found",
+                                           "properties": [object_type.key], "validation_errors": []}
+
+
+def _write_recovering(client, the_plan, snapshot, progress, objects, read_and_plan, whole):
+    """Write ``the_plan``; when a write's answer is lost, read again (``read_and_plan``), count
+    what the re-read finds done as applied, and write what is still missing: at most ``retries``
+    rounds. ``whole``: the re-read is the whole listing (``objects`` is replaced), not a part of it."""
+    rounds, rounds_allowed = 0, recovery_rounds(client)
     while True:
         try:
             write(client, the_plan, snapshot.durations_as_strings, progress)
-            break
+            return
         except WriteOutcomeUnknown as lost:
             if progress.lost is None:
                 progress.lost = lost
@@ -673,26 +700,13 @@ def _apply(client, first_plan, snapshot, desired, progress, objects, read_and_pl
             # the same backoff as a retry: a failing server gets a breather
             client.back_off(rounds, reason=f"a write's answer was lost ({lost.core})")
             snapshot, next_plan = read_and_plan()
-            objects.clear()
+            if whole:
+                objects.clear()
             objects.update(snapshot.current)
             progress.settle(the_plan, next_plan)
             the_plan = next_plan
             if not the_plan.changed:
-                break
-    if progress.taken:
-        taken = set(progress.taken)
-        progress.taken = []
-        again = read_names(client, object_type, sorted(taken))
-        again.durations_as_strings = snapshot.durations_as_strings
-        objects.update(again.current)
-        retry_plan = _planner.plan(object_type, again.current, [item for item in desired if item["name"] in taken])
-        if retry_plan.changed:
-            write(client, retry_plan, again.durations_as_strings, progress)
-            for name in progress.taken:
-                progress.failures[name] = {"strategy": name, "operation": "create",
-                                           "error_type": "primaryKeyViolation",
-                                           "description": "created concurrently and then not found",
-                                           "properties": [object_type.key], "validation_errors": []}
+                return
 
 
 def _names(names):

@@ -47,6 +47,9 @@ class FakeClient:
         self.posts = []
         self.lose_writes = 0
         self.drop_unapplied = False
+        self.lose_nth = set()  # the writes (1 for the first) whose answer is lost after they were applied
+        self.drop_nth = set()  # and those lost before they were applied
+        self.writes_seen = 0
         self.reloads = 0
         self.race = {}  # name -> object another run creates just before our write
         self.waits = []  # back_off(round) calls: the runner's pauses before a re-read
@@ -90,12 +93,19 @@ class FakeClient:
         if write and self.lose_writes and self.drop_unapplied:
             self.lose_writes -= 1
             raise WriteOutcomeUnknown("lost before it was applied")
+        if write and self.writes_seen + 1 in self.drop_nth:
+            self.writes_seen += 1
+            raise WriteOutcomeUnknown("lost before it was applied")
         responses, created = [], {}
         for name, args, call_id in calls:
             responses.append(self._call(name, args, call_id, responses, created))
         if write and self.lose_writes:
             self.lose_writes -= 1
             raise WriteOutcomeUnknown("lost")
+        if write:
+            self.writes_seen += 1
+            if self.writes_seen in self.lose_nth:
+                raise WriteOutcomeUnknown("lost")
         return responses
 
     def _call(self, name, args, call_id, responses, created):
@@ -283,6 +293,39 @@ def test_an_update_after_a_concurrent_create_is_followed_by_a_reload():
     # one reload, after the update that followed the concurrent create
     assert client.posts[-1] == (False, [_service.ACTION_SET])
     assert client.reloads == 1
+
+
+@pytest.mark.parametrize("also_mine", [False, True], ids=["alone", "beside-a-create"])
+def test_a_lost_answer_to_the_update_after_a_concurrent_create_is_read_again_and_reloaded(also_mine):
+    """Another run created the name first; the update that followed was applied, and its answer
+    lost. That update was sent outside the lost-answer recovery: the run failed with changed false
+    (the server held its change), read nothing again and sent no reload, and a re-run found it done
+    and sent none either: the change was never applied."""
+    client = FakeClient()
+    client.race = {"shared": {"name": "shared", "description": "theirs"}}
+    client.lose_nth = {2}
+    items = [{"name": "shared", "description": "mine"}] + ([{"name": "mine"}] if also_mine else [])
+    outcome = converge(client, items, reload=True)
+    assert outcome.changed and outcome.reloaded and not outcome.failures
+    assert client.by_name()["shared"]["description"] == "mine"
+    assert outcome.progress.applied["update"] == ["shared"], outcome.progress.applied
+    assert outcome.objects["shared"]["description"] == "mine"
+    assert client.reloads == 1
+    assert client.waits == [1], "the re-read after the lost answer waits like a retry"
+
+
+def test_an_update_after_a_concurrent_create_whose_answers_stay_lost_fails_as_changed():
+    client = FakeClient()
+    client.race = {"shared": {"name": "shared", "description": "theirs"}}
+    client.drop_nth = {2, 3, 4, 5}  # the update and each one after a re-read: never applied, answer lost
+    with pytest.raises(_service.ChangesFailed) as caught:
+        converge(client, [{"name": "shared", "description": "mine"}], reload=True)
+    assert caught.value.details["changed"] is True
+    assert "outcome is unknown" in caught.value.msg, caught.value.msg
+    assert client.waits == [1, 2, 3] and client.writes_seen == 5
+    assert client.by_name()["shared"]["description"] == "theirs"
+    # a reload is safe to repeat, and the module cannot know that nothing changed
+    assert client.reloads == 1 and "was reloaded" in caught.value.msg
 
 
 def test_partial_failure_keeps_the_rest_and_maps_properties_to_options():
