@@ -43,9 +43,12 @@ def classify(method, path, body):
 class CountingProxy:
     """The proxy; a context manager. ``entries`` holds one dict per request passed through."""
 
-    def __init__(self, target, on_request=None):
+    def __init__(self, target, on_request=None, lose_answer=None):
         self.target = urlsplit(target)
         self.on_request = on_request
+        # ``lose_answer(entry)``: True to forward the request, then drop the connection without the
+        # server's answer (the server applied it; the client cannot know)
+        self.lose_answer = lose_answer
         self.entries = []
         self.lock = threading.Lock()
         proxy = self
@@ -125,6 +128,10 @@ class CountingProxy:
         finally:
             connection.close()
         entry["status"] = answer.status
+        if self.lose_answer is not None and self.lose_answer(entry):
+            entry["status"] = "lost"
+            handler.close_connection = True
+            return
         handler.send_response(answer.status)
         for name, value in answer.getheaders():
             if name.lower() not in HOP_BY_HOP:

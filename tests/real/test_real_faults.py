@@ -1,6 +1,7 @@
 """Faults the simulator cannot fake, on a real Stalwart server of the suite's own: the server stopped
 (SIGTERM: a clean shutdown; SIGKILL: a crash) while a 1200-strategy converge is being written,
-then started again; and two playbooks converging the same server at once. Whatever moment the stop
+then started again; two playbooks converging the same server at once; and the answer lost to the
+update that follows a create another run made first. Whatever moment the stop
 hits, the end state must be exactly the desired strategies: nothing lost, no duplicate.
 
 Real only (a throwaway server started from the given binary; an existing server is never stopped).
@@ -129,3 +130,32 @@ def test_two_playbooks_converging_at_once_end_with_one_of_each(server, tmp_path)
         settled = converge(server, proxy, tmp_path, "settled")
         assert settled["changed"] is False
     check_converged(server)
+
+
+def test_a_lost_answer_to_the_update_after_a_concurrent_create_is_read_again_and_reloaded(server, tmp_path):
+    """Another run creates the name between this run's read and its write; the server refuses this
+    run's create (primaryKeyViolation), the module updates the other run's strategy, and that
+    update's answer is lost. It was written outside the lost-answer recovery: the run failed with
+    changed false while the server held the update, and sent no reload, nor did a re-run."""
+    clean(server)
+    name = f"{PREFIX}race-x"
+    writes = []
+
+    def on_request(entry):
+        if entry["class"] == "write" and "x:MtaConnectionStrategy/set" in entry["calls"]:
+            writes.append(entry)
+            if len(writes) == 1:  # the other run, just before this run's create
+                server.call("x:MtaConnectionStrategy/set", {"create": {"o": {"name": name, "description": "theirs"}}})
+
+    def lose_answer(entry):
+        return len(writes) == 2 and entry is writes[1]
+
+    with CountingProxy(server.url, on_request=on_request, lose_answer=lose_answer) as proxy:
+        args = {"url": proxy.url, "token": server.admin_token, "strategies": [{"name": name, "description": "mine"}],
+                "reload": True}
+        result = run_tasks(tmp_path, [{"name": "race", MODULE: args, "ignore_errors": True}]).result("race")
+        assert [entry["status"] for entry in writes] == [200, "lost"], writes
+        assert not result.get("failed"), result.get("msg")
+        assert result["changed"] is True and result["reloaded"] is True, result
+        assert proxy.counts()["calls"].get("x:Action/set") == 1
+    assert stored(server)[name]["description"] == "mine"
