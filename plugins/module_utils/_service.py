@@ -709,8 +709,13 @@ def _write_recovering(client, the_plan, snapshot, progress, objects, read_and_pl
                 return
 
 
-def _names(names):
-    return ", ".join(shorten(name) for name in names)
+# at most this many names in a failure's message; the result's unconfirmed and applied list them all
+NAMES_SHOWN = 20
+
+
+def _names(names, limit=NAMES_SHOWN):
+    shown = ", ".join(shorten(name) for name in names[:limit])
+    return shown if len(names) <= limit else f"{shown} and {len(names) - limit} more"
 
 
 def changes_failed_text(error, progress, what="strategies"):
@@ -720,12 +725,15 @@ def changes_failed_text(error, progress, what="strategies"):
     parts = []
     if progress.lost is not None and progress.unconfirmed:
         parts.append(f"a write was sent and its outcome is unknown: the server may or may not have applied it "
-                     f"({progress.lost.core}; {what}: {_names(progress.unconfirmed)})")
+                     f"({progress.lost.core}; {what}: {_names(progress.unconfirmed)}"
+                     + ("; all of them in unconfirmed" if len(progress.unconfirmed) > NAMES_SHOWN else "") + ")")
     elif progress.lost is not None:
         parts.append(f"a write's answer was lost ({progress.lost.core})")
     applied = [f"{kind} {_names(names)}" for kind, names in progress.applied.items() if names]
     if applied:
-        parts.append("the server applied: " + "; ".join(applied))
+        parts.append("the server applied: " + "; ".join(applied)
+                     + (" (all of them in applied)" if any(len(names) > NAMES_SHOWN for names in progress.applied.values())
+                        else ""))
     if error is not progress.lost:
         parts.append(f"then: {error.core}")
     return ("; ".join(parts) + ". Something may have changed on the server, so changed is true; re-run the task "

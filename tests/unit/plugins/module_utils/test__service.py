@@ -272,6 +272,21 @@ def test_lost_writes_past_retries_fail():
     assert client.objects == {}
 
 
+def test_a_failure_message_names_twenty_strategies_and_the_result_all_of_them():
+    """A server stopped for good during a 1200-strategy write made a message of tens of kilobytes,
+    every name in it; the result's unconfirmed list is where they all belong."""
+    client = FakeClient()
+    client.lose_writes = 10
+    client.drop_unapplied = True
+    names = [f"n-{index:04}" for index in range(1200)]
+    with pytest.raises(_service.ChangesFailed) as caught:
+        converge(client, [{"name": name} for name in names])
+    assert caught.value.details["unconfirmed"] == names
+    message = caught.value.msg
+    assert "'n-0019' and 1180 more; all of them in unconfirmed)" in message, message
+    assert "n-0020" not in message and len(message) < 1500, len(message)
+
+
 def test_create_taken_by_a_concurrent_run_becomes_an_update():
     client = FakeClient()
     client.race = {"shared": {"name": "shared", "dataTimeout": 600000}}
