@@ -29,6 +29,8 @@ import threading
 import time
 import traceback
 
+from ansible_collections.stalwart.mail.plugins.module_utils import _values
+
 # dnspython, imported by ``load()`` when a check needs DNS: the import costs about 60 ms, which
 # every other module of the collection (they share ``_operations``) would otherwise pay
 dns = None
@@ -147,7 +149,8 @@ class Lookups:
         except (OSError, ValueError) as error:
             return Answer(UNKNOWN, detail=f"{type(error).__name__}: {error}")
         if answer.rrset is None:
-            return Answer(NONE, detail=f"no {kind} record")
+            # the name exists without a record of the type: the messages say "has no A record (NODATA)"
+            return Answer(NONE, detail="NODATA")
         return Answer(FOUND, _records(answer.rrset, kind))
 
     def run(self, questions):
@@ -180,7 +183,8 @@ class Lookups:
 def _records(rrset, kind):
     if kind == "PTR":
         return [rdata.target.to_text(omit_final_dot=True).lower() for rdata in rrset]
-    return [ipaddress.ip_address(rdata.address).compressed for rdata in rrset]
+    # as the source IPs are written (an IPv4-mapped address as ::ffff:a.b.c.d), so that they compare
+    return [_values.canonical_ip(ipaddress.ip_address(rdata.address).compressed) for rdata in rrset]
 
 
 def _no_nameservers(error):

@@ -17,6 +17,9 @@ description:
   - An address that cannot be bound (C(EADDRNOTAVAIL), errno 99 on Linux - the address is on no
     interface, for example a public IP behind 1:1 NAT, or a host address seen from inside a
     container's network namespace) makes every delivery through it fail.
+  - An IPv4-mapped IPv6 address (C(::ffff:192.0.2.20)) is reported as not bindable (C(EAFNOSUPPORT),
+    errno 97 on Linux), though the bind itself succeeds - the server takes it as an IPv6 source, and no
+    connection to an IPv6 destination can leave from it. Write the IPv4 address instead.
   - Also returns the host's own addresses, for the C(implicit_family) check of
     M(stalwart.mail.deliverability_check), which turns this module's result (O(stalwart.mail.deliverability_check#module:probe))
     into C(bind) findings.
@@ -96,7 +99,7 @@ ips:
       description: V(ipv4) or V(ipv6).
       type: str
     bindable:
-      description: Whether the bind to the address (port 0) succeeded.
+      description: Whether the bind to the address (port 0) succeeded (false for an IPv4-mapped IPv6 address, which no IPv6 connection can leave from).
       type: bool
     errno:
       description: The error number of a failed bind (99, C(EADDRNOTAVAIL), on Linux for an address on no interface), else V(null).
@@ -177,6 +180,12 @@ def try_bind(ip):
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.bind((ip, 0))
+        if address.version == 6 and address.ipv4_mapped is not None:
+            # the server takes it as an IPv6 source: the bind succeeds, and every connection from
+            # it to an IPv6 destination fails (Linux: EAFNOSUPPORT), as the server's would
+            result.update(bindable=False, errno=errno.EAFNOSUPPORT,
+                          error="EAFNOSUPPORT: an IPv4-mapped IPv6 address; the server uses it for IPv6 deliveries, "
+                                "and no IPv6 connection can leave from it (write {0})".format(address.ipv4_mapped))
     except OSError as error:
         number = error.errno
         symbol = errno.errorcode.get(number, "") if number is not None else ""

@@ -62,6 +62,10 @@ mx.example.org.                 60 IN A     192.0.2.42
 ; a strategy's EHLO name
 43.2.0.192.in-addr.arpa.        60 IN PTR   bulk.example.org.
 bulk.example.org.               60 IN A     192.0.2.43
+; an IPv4-mapped IPv6 source address, published as DNS servers write it (::ffff:c000:214)
+mapped.example.org.             60 IN A     192.0.2.20
+mapped.example.org.             60 IN AAAA  ::ffff:c000:214
+4.1.2.0.0.0.0.c.f.f.f.f.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.ip6.arpa. 60 IN PTR mapped.example.org.
 ; three PTR names (this server gives them in zone order; real ones rotate): two that do not
 ; resolve back behind one that does, one that does behind two that do not, one bad among three
 50.2.0.192.in-addr.arpa.        60 IN PTR   good50.example.org.
@@ -427,6 +431,23 @@ def test_the_probe_refuses_what_is_not_an_ip_before_binding_anything():
         result = run_module(PROBE, {"ips": [bad]})
         assert result["failed"] is True and "not an IP address" in result["msg"], (bad, result)
     assert [entry["ip"] for entry in run_module(PROBE, {"ips": ["::FFFF:127.0.0.1"]})["ips"]] == ["::ffff:127.0.0.1"]
+
+
+def test_an_ipv4_mapped_source_address_is_compared_in_one_spelling_and_probed_as_unusable(dns_server):
+    """DNS answers print ::ffff:192.0.2.20 as ::ffff:c000:214, the source IPs as the server writes
+    them: the check reported the address missing from the records that held it. And the server
+    takes a mapped address as an IPv6 source: its bind succeeds, and no IPv6 connection can leave
+    from it (EAFNOSUPPORT), so every delivery through it fails; the probe said bindable."""
+    result = check(dns_server, [("::ffff:192.0.2.20", "mapped.example.org")])
+    assert found(result) == [], result["messages"]
+    assert result["pairs"][0]["ehlo_addresses"] == ["192.0.2.20", "::ffff:192.0.2.20"], result["pairs"]
+    (entry,) = run_module(PROBE, {"ips": ["::ffff:127.0.0.1"]})["ips"]
+    assert entry["bindable"] is False and entry["errno"] == errno.EAFNOSUPPORT, entry
+    assert "write 127.0.0.1" in entry["error"], entry
+    probe = run_module(PROBE, {"ips": ["::ffff:127.0.0.1"]})
+    checked = run_module(CHECK, {"strategies": [{"name": "s", "source_ips": [{"ip": "::ffff:127.0.0.1"}]}],
+                                 "checks": ["bind"], "probe": probe})
+    assert found(checked) == [("bind", "error")], checked["messages"]
 
 
 @pytest.mark.parametrize("entries,state,expected", [
