@@ -4,7 +4,9 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-from __future__ import annotations
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
 
 DOCUMENTATION = r"""
 module: source_ip_probe
@@ -26,7 +28,9 @@ description:
   - Run it in the network namespace the server runs in (the server's container, when it runs in one)
     - listing the host's addresses is not enough, since an address may be listed and not bindable
     there, or bindable and not listed (C(ip_nonlocal_bind), AnyIP routes).
-  - Needs nothing but Python's standard library on the mail host.
+  - Needs Python 3.6 or later on the mail host (its standard library only). The module runs there, with the
+    host's interpreter; ansible-core 2.16 may find Python 2.7 (EL7) or 3.6 (EL8's platform-python). On Python 2
+    it fails with a message that says so.
 author:
   - stalwart.mail developers (@stalwart-mail-ansible)
 extends_documentation_fragment:
@@ -136,10 +140,16 @@ hostname:
 """
 
 import errno
-import ipaddress
 import os
+import platform
 import socket
 import struct
+import sys
+
+try:
+    import ipaddress
+except ImportError:  # Python 2: the module fails in words (main)
+    ipaddress = None
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -333,6 +343,10 @@ def main():
                        "strategies": {"type": "list", "elements": "dict", "default": []}},
         supports_check_mode=True,
     )
+    if ipaddress is None:
+        module.fail_json(msg="stalwart.mail.source_ip_probe needs Python 3.6 or later on the mail host; {0} is "
+                             "Python {1}: set ansible_python_interpreter for the host to a Python 3".format(
+                                 sys.executable, platform.python_version()))
     results = [try_bind(ip) for ip in source_ips(module)]
     try:
         addresses = netlink_addresses()

@@ -8,12 +8,17 @@ test needs the server. One zone holds one source IP per case; each case asserts 
 from __future__ import annotations
 
 import errno
+import glob
+import os
+import subprocess
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
 from ansible_collections.stalwart.mail.plugins.module_utils import _dns
+from tests.support.ansible import ANSIBLE_CORE, run_playbook
 from tests.support.dns import BlackHole, ZoneServer
 from tests.support.inproc import ThreadedSimulator, run_module
 from tests.support.sim import ADMIN_TOKEN, wait_until
@@ -522,3 +527,33 @@ def test_a_value_of_the_wrong_kind_is_named_with_what_is_accepted(args, expected
     or key=value') nor the item, nor what is accepted."""
     result = run_module("deliverability_check", args)
     assert result["failed"] is True and expected in result["msg"], result["msg"]
+
+
+# The probe runs on the mail host, with its Python: ansible-core 2.16 still runs modules on Python
+# 2.7 (EL7) and 3.6 (EL8's platform-python). The suite's machines have them under pyenv.
+PROBE_SOURCE = Path(__file__).resolve().parents[2] / "plugins" / "modules" / "source_ip_probe.py"
+OLD_PYTHONS = {version: sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/{version}.*/bin/python")))
+               for version in ("2.7", "3.6")}
+
+
+def test_the_probe_compiles_on_the_old_pythons_of_mail_hosts():
+    """`from __future__ import annotations` made it a SyntaxError on Python 2.7 and 3.6."""
+    assert all(OLD_PYTHONS.values()), f"no Python 2.7 or 3.6 under ~/.pyenv/versions: {OLD_PYTHONS}"
+    for version, (python, *_rest) in OLD_PYTHONS.items():
+        done = subprocess.run([python, "-c", "import sys; compile(open(sys.argv[1]).read(), sys.argv[1], 'exec')",
+                               str(PROBE_SOURCE)], capture_output=True, text=True, check=False)
+        assert done.returncode == 0, (version, done.stderr)
+
+
+@pytest.mark.skipif(ANSIBLE_CORE >= (2, 17), reason="ansible-core 2.17 and later run no module on Python 2.7 or 3.6")
+def test_the_probe_runs_on_python_3_6_and_says_what_it_needs_on_2_7(tmp_path):
+    playbook = [{"hosts": "localhost", "gather_facts": False, "tasks": [
+        {"name": "probe", "stalwart.mail.source_ip_probe": {"ips": ["127.0.0.1", "::ffff:127.0.0.1"]},
+         "ignore_errors": True}]}]
+    results = {}
+    for version, (python, *_rest) in OLD_PYTHONS.items():
+        results[version] = run_playbook(tmp_path, playbook, extra_vars={"ansible_python_interpreter": python}).result("probe")
+    assert [entry["bindable"] for entry in results["3.6"]["ips"]] == [True, False], results["3.6"]
+    assert results["2.7"]["failed"] is True
+    assert results["2.7"]["msg"].startswith("stalwart.mail.source_ip_probe needs Python 3.6 or later on the mail host; "
+                                            ), results["2.7"]
