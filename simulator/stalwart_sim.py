@@ -1,3 +1,8 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, stalwart.mail developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
 """Stalwart JMAP management API simulator for ``x:MtaConnectionStrategy`` (standard library only).
 
 It follows Stalwart's API as ``docs/stalwart-api.md`` describes it, in two dialects:

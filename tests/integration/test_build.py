@@ -54,6 +54,7 @@ def test_tarball_holds_what_a_user_needs_and_nothing_else(tarball):
         "MANIFEST.json",
         "FILES.json",
         "README.md",
+        "COPYING",  # GPL-3.0 section 4: a copy of the licence goes with every copy distributed
         "meta/runtime.yml",
         "meta/execution-environment.yml",
         "requirements.txt",
