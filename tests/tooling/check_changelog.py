@@ -10,7 +10,9 @@ of the committed files (the checkout is not touched) and checks the notes a user
 - every module, filter and role of the collection listed as new in the release that introduced
   it (antsibull-changelog finds them through ansible-doc and their ``version_added``);
 - for a first release, no ``Bugfixes`` or ``Known Issues``: nothing was released that could have
-  been fixed, so such a fragment is about the development history, not about the release.
+  been fixed, so such a fragment is about the development history, not about the release; nor
+  words that tell that history (``before, ...``, ``no longer``, ``instead of``, ``it was``): a
+  user of the first release never saw the behaviour they compare with.
 
 Run with the Python of the virtualenv that has antsibull-changelog and ansible-core (``ansible-doc``
 must be beside it).
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -29,6 +32,8 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
+# what a note says when it compares with behaviour that was never released
+HISTORY = re.compile(r"\b(?:[Bb]efore,|no longer|instead of|it was|used to|any more)\b")
 BIN = Path(sys.executable).parent
 
 
@@ -79,6 +84,10 @@ def problems_in(galaxy, notes, first_release):
         for section in ("Bugfixes", "Known Issues"):
             if f"\n{section}\n" in notes:
                 problems.append(f"a first release with a '{section}' section: fragments about unreleased code")
+        for line in notes.splitlines():
+            told = HISTORY.search(line)
+            if told:
+                problems.append(f"a first release's note tells the development history ({told.group(0)!r}): {line[:100]}")
     for name in expected:
         if f"- {name} - " not in notes:
             problems.append(f"{name} is not listed as new (is its version_added right?)")
