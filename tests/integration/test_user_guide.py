@@ -24,7 +24,7 @@ import yaml
 from tests.integration.conftest import stored, wire_strategy
 from tests.support.ansible import run_playbook
 from tests.support.dns import ZoneServer
-from tests.support.sim import ADMIN_TOKEN
+from tests.support.sim import ADMIN_TOKEN, NOPERM_TOKEN, READONLY_TOKEN
 
 GUIDE = Path(__file__).resolve().parents[2] / "docs" / "user-guide.md"
 ROLE = "stalwart.mail.mta_connection_strategies"
@@ -220,3 +220,27 @@ def test_a_servers_routing_printed_as_the_guide_shows_pastes_into_the_roles_rout
         assert server.stats()["writes"] == before[host], f"{host}: pasting the server's routing back wrote"
         assert sorted(stored(server)) == ["default", "legacy"]
         assert server.dump()["outbound"]["connection"] == LEGACY_ROUTING["connection"]
+
+
+@pytest.mark.parametrize("token, lacking", [
+    # a read refused: the task's own permission
+    (NOPERM_TOKEN, "sysMtaConnectionStrategyQuery"),
+    # writes refused: each refused strategy's
+    (READONLY_TOKEN, "sysMtaConnectionStrategyCreate"),
+    # nothing refused: the second task does not run
+    (ADMIN_TOKEN, None),
+], ids=["read-refused", "writes-refused", "allowed"])
+def test_the_failure_fields_example_names_the_permissions_the_key_lacks(tmp_path, sim, token, lacking):
+    """"Acting on a failure in a playbook": the guide's tasks, as written, with a key that may not
+    read, one that may read but not write, and one that may do both."""
+    (tasks,) = guide_yaml_blocks("Troubleshooting")
+    play = [{"hosts": "localhost", "gather_facts": False, "tasks": yaml.safe_load(tasks),
+             "module_defaults": {"group/stalwart.mail.jmap": {"url": sim.url, "token": token}},
+             "vars": {"strategies": [{"name": "new-one", "description": "from the guide"}]}}]
+    result = run_playbook(tmp_path, play)
+    if lacking is None:
+        result.assert_ok()
+        assert result.status("Name the permissions the API key lacks") == "skipped"
+        return
+    assert result.rc != 0
+    assert result.result("Name the permissions the API key lacks")["msg"] == f"Give the API key's role {lacking}"
