@@ -55,9 +55,12 @@ options:
     default: true
   assume_present:
     description:
-      - Names to count as existing for O(check_references), such as the strategies that a task before this one
-        creates (in check mode that task does not create them). The role P(stalwart.mail.mta_connection_strategies#role)
-        passes its strategy list here.
+      - Names to count as existing for O(check_references) in check mode, such as the strategies that a task
+        before this one creates (in check mode that task does not create them). The role
+        P(stalwart.mail.mta_connection_strategies#role) passes its strategy list here.
+      - In a real run they are read like any other name the expression routes to (in the same request), so that
+        the expression is never written on a strategy that another writer deleted since, such as a host of the
+        same cluster that purges.
     type: list
     elements: str
     default: []

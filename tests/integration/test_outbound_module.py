@@ -83,6 +83,12 @@ def test_a_missing_strategy_is_refused_before_any_write_unless_assumed_or_unchec
     assert sim.stats()["writes"] == 0
     assumed = run(sim, connection=connection, assume_present=["nowhere", "gone"], check=True)
     assert assumed["changed"] is True and not assumed.get("failed")
+    # in a real run the names are read all the same: a strategy that a task before this one made
+    # may have been deleted since (another host of the cluster purging), and the expression must
+    # not be written on it
+    real = run(sim, connection=connection, assume_present=["nowhere", "gone"])
+    assert real["failed"] is True and real["missing"] == ["nowhere", "gone"], real
+    assert sim.stats()["writes"] == 0
     unchecked = run(sim, connection=connection, check_references=False)
     assert unchecked["changed"] is True and stored(sim)["else"] == "'gone'"
     # an expression is never checked: it may compute any name

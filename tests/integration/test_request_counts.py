@@ -150,19 +150,22 @@ def role_cost(limits, **plan):
 OUTBOUND_SET = "x:MtaOutboundStrategy/set"
 
 
-def routing_cost(limits, *, on_server, listed, creates=0, deletes=0, routing_changes=True):
+def routing_cost(limits, *, on_server, listed, creates=0, deletes=0, routing_changes=True, routed=2):
     """What a run of the role with routing and purge costs: its three module runs in order (create
-    and update; the connection expression: 1 session GET, 1 POST reading the outbound strategy
-    (the list's names are assumed present, so no strategy is read), 1 POST with its /set and a
-    /get when it changes; the purge, which keeps the new expression's names and, read in the same
-    request as the strategies, what the server's expression names by then), then the handler's
-    session GET and reload POST after a change."""
+    and update; the connection expression: 1 session GET, 1 POST reading the outbound strategy and,
+    by name, the ``routed`` strategies the new expression routes to (a /query and a /get each: another
+    host may have deleted one since the first step), 1 POST with its /set and a /get when it changes;
+    the purge, which keeps the new expression's names and, read in the same request as the
+    strategies, what the server's expression names by then), then the handler's session GET and
+    reload POST after a change."""
     first = expected_cost(limits, on_server=on_server, listed=listed, creates=creates, reload=False)
     purge = expected_cost(limits, on_server=on_server + creates, listed=listed, deletes=deletes, purge=True,
                           reload=False)
     calls = Counter(first["method_calls"]) + Counter(purge["method_calls"])
     calls[OUTBOUND_GET] += 1 + (1 if routing_changes else 0)
     calls[OUTBOUND_SET] += 1 if routing_changes else 0
+    calls[QUERY] += routed
+    calls[GET] += routed
     requests = first["requests"] + purge["requests"] + 2 + (1 if routing_changes else 0)
     posts = first["posts"] + purge["posts"] + 1 + (1 if routing_changes else 0)
     sessions = 3
@@ -170,7 +173,8 @@ def routing_cost(limits, *, on_server, listed, creates=0, deletes=0, routing_cha
         calls[RELOAD] += 1
         requests, posts, sessions = requests + 2, posts + 1, sessions + 1
     return {"requests": requests, "session_requests": sessions, "posts": posts,
-            "max_calls_in_one_post": max(first["max_calls_in_one_post"], purge["max_calls_in_one_post"], 2),
+            "max_calls_in_one_post": max(first["max_calls_in_one_post"], purge["max_calls_in_one_post"],
+                                         2 * routed + 1),
             "method_calls": {name: count for name, count in calls.items() if count}}
 
 

@@ -687,7 +687,24 @@ def test_any_errors_fatal_stops_every_host_saying_why_after_reloading_what_each_
     assert [sims[host].stats()["reloads"] for host in ("mx1", "mx2")] == [1, 1], outcome.output()
     assert "warmup" in outcome.result(RESCUE_FAIL, "mx2")["msg"]
     stopped = outcome.result(RESCUE_FAIL, "mx1")["msg"]
-    assert stopped.startswith("Stopped because another host failed and the play has any_errors_fatal"), stopped
+    assert stopped == ("Stopped because another host failed and the play has any_errors_fatal (what this host had "
+                       "applied was reloaded)"), stopped
+
+
+@pytest.mark.skipif(not ROLE_ENDS_ITSELF, reason="ansible-core 2.16 and 2.17 end the play at the rescue's flush")
+def test_a_host_stopped_by_any_errors_fatal_before_it_wrote_says_it_applied_nothing(tmp_path, sims):
+    """Both hosts route, so both take the steps; mx2's deliverability check fails (its source IPs are
+    on no interface here) before anything is written, which stops mx1 before it writes: mx1's
+    message said that its run succeeded and what it applied was reloaded."""
+    playbook = [{**SITE[0], "any_errors_fatal": True}]
+    root = inventory(tmp_path, sims, group_extra={"stalwart_mta_connection_route_default": "gmail"})
+    (root / "host_vars" / "mx2.yml").write_text(yaml.safe_dump({
+        **HOST_VARS["mx2"], "stalwart_deliverability_check": "fail", "stalwart_deliverability_checks": ["bind"]}))
+    outcome = run_playbook(tmp_path, playbook, extra_args=["-i", str(root)])
+    assert outcome.rc != 0
+    assert outcome.result(RESCUE_FAIL, "mx1")["msg"] == (
+        "Stopped because another host failed and the play has any_errors_fatal (this host had applied nothing)")
+    assert [sims[host].stats()["writes"] for host in ("mx1", "mx2")] == [0, 0], outcome.output()
 
 
 def test_an_ignored_failure_still_reloads_what_the_run_applied(tmp_path, sim):
@@ -948,3 +965,32 @@ def test_the_readmes_role_example_runs_as_written_on_every_ansible_core(tmp_path
     preview.assert_ok()
     assert re.search(r"mx1\.example\.org\s+: ok=\d+\s+changed=[1-9]", preview.stdout), preview.output()
     assert sorted(stored(sim)) == ["default"]
+
+
+def test_a_host_that_purges_without_routing_cannot_leave_a_routing_hosts_expression_on_a_deleted_strategy(
+        tmp_path, sim):
+    """Two hosts share a server: mxr routes to its pool, mxp purges and does not route (its
+    deliverability check on, so it purges in the strategies step, the task in which mxr creates its
+    pool). One host at a time, mxp's purge deletes mxr's new pool before mxr routes to it; the
+    routing step took the list's names as existing (assume_present, which only check mode needs),
+    wrote the expression on the deleted strategy and the run ended rc=0. The names are now read
+    before the expression is written: mxr fails, naming the strategy, and the expression stays
+    valid."""
+    root = tmp_path / "inventory"
+    (root / "host_vars").mkdir(parents=True)
+    hosts = {"mailservers": {"hosts": {name: {"stalwart_url": sim.url} for name in ("mxr", "mxp")},
+                             "vars": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+                                      "stalwart_token": ADMIN_TOKEN,
+                                      "stalwart_mta_connection_strategies": [{"name": "shared"}],
+                                      "stalwart_mta_connection_strategies_purge": True}}}
+    (root / "hosts.yml").write_text(yaml.safe_dump(hosts, sort_keys=False))  # mxr first, one host at a time
+    (root / "host_vars" / "mxr.yml").write_text(yaml.safe_dump({
+        "stalwart_mta_connection_strategies__20_host": [{"name": "pool-r"}],
+        "stalwart_mta_connection_route_default": "pool-r"}))
+    (root / "host_vars" / "mxp.yml").write_text(yaml.safe_dump({
+        "stalwart_deliverability_check": "warn", "stalwart_deliverability_probe_bind": False}))
+    outcome = run_playbook(tmp_path, SITE, extra_args=["-i", str(root), "--forks", "1"])
+    assert outcome.rc != 0, outcome.output()
+    assert outcome.result(ROUTE, "mxr")["missing"] == ["pool-r"], outcome.result(ROUTE, "mxr")
+    connection = sim.dump()["outbound"]["connection"]
+    assert connection["else"].strip("'") in stored(sim), (connection, sorted(stored(sim)))
