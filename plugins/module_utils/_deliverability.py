@@ -354,13 +354,14 @@ def looks_generic(name, ip):
             if any(runs[index:index + 4] == order for index in range(len(runs) - 3)):
                 return True
         return re.search(rf"(?<![0-9a-f]){int(address):08x}(?![0-9a-f])", name) is not None
-    exploded = address.exploded.replace(":", "")
+    # from the address's bytes: Python 3.13 writes an IPv4-mapped address's last 32 bits as a.b.c.d
+    exploded = address.packed.hex()
     compact = re.sub(r"[^0-9a-f]", "", name)
     if exploded in compact or exploded[::-1] in compact:
         return True
     if address.compressed.replace(":", "-") in name:
         return True
-    hextets = [int(part, 16) for part in address.exploded.split(":")]
+    hextets = [int.from_bytes(address.packed[index:index + 2], "big") for index in range(0, 16, 2)]
     runs = [int(run, 16) for run in re.findall(r"[0-9a-f]+", name) if len(run) <= 4]
     return any(runs[index:index + 8] == hextets for index in range(len(runs) - 7))
 

@@ -948,7 +948,7 @@ def test_the_readmes_role_example_runs_as_written_on_every_ansible_core(tmp_path
     for block in re.findall(r"```(?:yaml|ini)\n(.*?)```", section, re.S)[:3]:
         # a block holds one file or more, each under a comment naming its path
         for part in re.split(r"\n(?=# [\w./]+)", block.strip("\n")):
-            header, _, body = part.partition("\n")
+            header, body = part.split("\n", 1)
             files[header[2:].split()[0]] = body + "\n"
     assert sorted(files) == ["group_vars/mailservers.yml", "host_vars/mx1.example.org.yml", "inventory/hosts.yml",
                              "site.yml"], sorted(files)

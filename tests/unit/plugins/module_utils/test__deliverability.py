@@ -229,6 +229,9 @@ def test_an_unknown_ehlo_name_is_info_and_an_ip_literal_a_warning():
     ("2001-db8--21.ip6.hoster.example", "2001:db8::21", True),
     ("2001-0db8-0000-0000-0000-0000-0000-0021.hoster.example", "2001:db8::21", True),
     ("mx6.example.org", "2001:db8::21", False),
+    # an IPv4-mapped address, which Python 3.13 writes with its last 32 bits as a.b.c.d (it crashed there)
+    ("mapped.example.org", "::ffff:192.0.2.20", False),
+    ("0000-0000-0000-0000-0000-ffff-c000-0214.hoster.example", "::ffff:192.0.2.20", True),
 ])
 def test_a_generic_ptr_name_carries_the_digits_of_the_address(name, ip, generic):
     assert core.looks_generic(name, ip) is generic
