@@ -85,7 +85,9 @@ run, one run of the module (one host of the role) sends:
 - through the role **with routing** (`stalwart_mta_connection_routes` or a route default set):
   three module runs in order, each with its own `GET /jmap/session`: the strategies (the formula
   above without purge or the items set absent); the `connection` expression (**1** POST reading
-  the outbound strategy, **1** POST writing it and reading it back when it changes); with purge
+  the outbound strategy and, in a real run, the r strategies the new expression routes to, by
+  name while 2r + 1 ≤ C, else the first page of the listing, and its further pages past G;
+  **1** POST writing it and reading it back when it changes); with purge
   or an item set absent, the deletes (the formula above; purge keeps the new expression's
   names, and what the server's expression names when it reads: another host or run may have
   written it since).

@@ -599,7 +599,8 @@ def _check_fcrdns(report, pair, names, answers, wanted, owner):
                        f"{listed}; {', '.join(not_back)} do not resolve ({kind}) back to {ip}",
                        f"one PTR name per address, or PTR names that all resolve ({kind}) back to {ip}",
                        f"{rotated}: a connection fails the check (Gmail: 550-5.7.25) whenever two of "
-                       f"{', '.join(not_back)} come first. {owner}: ask them to keep only {back[0]}.")
+                       f"{', '.join(not_back)} come first. {owner}: ask them to keep only "
+                       f"{wanted if wanted in back else back[0]}.")
         return
     if any(answer is None or answer.status == UNKNOWN for _question, answer in found):
         _unknown(report, pair, "fcrdns", f"the {kind} lookup of the PTR name(s) {', '.join(tried)}", found)
@@ -609,14 +610,15 @@ def _check_fcrdns(report, pair, names, answers, wanted, owner):
                             else f"{name} has no {kind} record ({answer.detail})" for (name, _kind), answer in found))
     later = [name for name in back if name not in tried]
     if later:
-        observed += f"; {', '.join(later)} resolves back, but comes after the first {PTR_NAMES_TRIED}"
+        observed += (f"; {', '.join(later)} resolve{'s' if len(later) == 1 else ''} back, but come"
+                     f"{'s' if len(later) == 1 else ''} after the first {PTR_NAMES_TRIED}")
     refusal = ("Gmail rejects such IPv6 mail (550-5.7.1: it does not meet the IPv6 sending guidelines regarding PTR "
                "records)" if pair.family == 6 else
                "Gmail rejects such mail (550-5.7.25: the forward DNS entry does not point to the sending IP)")
     if later:
         # a name that resolves back is there, behind two that do not: fewer names, not another one
-        fix = (f"{rotated}, so some connections may pass. {owner}: ask them to keep only {later[0]} in the PTR of "
-               f"{ip}.")
+        fix = (f"{rotated}, so some connections may pass. {owner}: ask them to keep only "
+               f"{wanted if wanted in later else later[0]} in the PTR of {ip}.")
     elif wanted in tried:
         # the PTR already names the EHLO name: only that name's records can be wrong
         fix = f"The PTR already names {wanted}: the owner of the DNS zone of {wanted} can add {ip} to its {kind} records."

@@ -265,7 +265,10 @@ def strategies_failed(outcome, desired, single):
             head = f"{len(failures)} of {outcome.plan.count} changes were refused by the server"
             head += (f" ({progress.applied_count} applied; a re-run retries the rest)" if progress.applied_count
                      else " (nothing was applied; a re-run tries again)")
-        parts.append(f"{head}: " + "; ".join(_service.failure_text(failure) for failure in failures))
+        shown = "; ".join(_service.failure_text(failure) for failure in failures[:_service.NAMES_SHOWN])
+        if len(failures) > _service.NAMES_SHOWN:
+            shown += f"; and {len(failures) - _service.NAMES_SHOWN} more, all of them in failed_strategies"
+        parts.append(f"{head}: {shown}")
     if progress.reload_failure:
         parts.append(reload_refused_text(progress.reload_failure, other=bool(failures)))
     results = strategy_results(outcome, desired, single, diff=False)
@@ -363,6 +366,18 @@ def apply_outbound(module, client_factory=None):
             f"{'it' if len(going) == 1 else 'them'}", option="connection", missing=going)
     current, snapshot = _read_outbound(client, references)
     missing = [name for name in references if name not in snapshot.current]
+    given = set(str(name) for name in params.get("assume_present") or ())
+    vanished = [name for name in missing if name in given]
+    if vanished:
+        # a real run: the task before this one made them, and they are gone already
+        one = len(vanished) == 1
+        raise InputError(
+            f"the outbound strategy: connection routes to {', '.join(shorten(name) for name in vanished)}, which "
+            f"assume_present names (a task before this one created {'it' if one else 'them'}), but which "
+            f"do{'es' if one else ''} not exist any more: another writer deleted {'it' if one else 'them'} since, "
+            f"such as a host sharing this server whose purge does not know this routing. Nothing was written. Have "
+            f"the hosts that share a server route alike (or leave routing and purge to one of them), then re-run",
+            option="connection", missing=missing)
     if missing:
         one = len(missing) == 1
         them = "it" if one else "them"

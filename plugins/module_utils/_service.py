@@ -582,8 +582,9 @@ class NoProtection:
 def converge(client, object_type, desired, purge=False, force=False, reload=False, check_mode=False, warn=None,
              protection=None, assumed=()):
     """Read, plan, and (unless ``check_mode``) write; recover from lost writes (re-read, re-plan,
-    write what is still missing, at most ``retries`` rounds) and from creates that a concurrent
-    run made first (re-read those, update them if needed); reload once, after the writes, when
+    write what is still missing, at most ``retries`` rounds per write: the writes, then the updates
+    of creates that a concurrent run made first, may each have as many) and from creates that a
+    concurrent run made first (re-read those, update them if needed); reload once, after the writes, when
     something changed. ``protection`` says what purge must keep; purge counts the ``assumed`` names
     as listed. An error after something
     changed raises ``ChangesFailed``, which says what was applied and what is unknown."""

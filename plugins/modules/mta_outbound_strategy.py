@@ -59,8 +59,8 @@ options:
         before this one creates (in check mode that task does not create them). The role
         P(stalwart.mail.mta_connection_strategies#role) passes its strategy list here.
       - In a real run they are read like any other name the expression routes to (in the same request), so that
-        the expression is never written on a strategy that another writer deleted since, such as a host of the
-        same cluster that purges.
+        the expression is not written when one of them is missing at the time it is read (another writer deleted
+        it since the task before this one created it, such as a host of the same cluster that purges).
     type: list
     elements: str
     default: []

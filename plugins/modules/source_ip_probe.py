@@ -148,7 +148,7 @@ import sys
 
 try:
     import ipaddress
-except ImportError:  # Python 2: the module fails in words (main)
+except ImportError:  # Python 2 without the backport: the module fails in words (main)
     ipaddress = None
 
 from ansible.module_utils.basic import AnsibleModule
@@ -343,7 +343,7 @@ def main():
                        "strategies": {"type": "list", "elements": "dict", "default": []}},
         supports_check_mode=True,
     )
-    if ipaddress is None:
+    if sys.version_info < (3, 6):  # Python 2 (the ipaddress backport refuses its str as bytes)
         module.fail_json(msg="stalwart.mail.source_ip_probe needs Python 3.6 or later on the mail host; {0} is "
                              "Python {1}: set ansible_python_interpreter for the host to a Python 3".format(
                                  sys.executable, platform.python_version()))

@@ -992,5 +992,9 @@ def test_a_host_that_purges_without_routing_cannot_leave_a_routing_hosts_express
     outcome = run_playbook(tmp_path, SITE, extra_args=["-i", str(root), "--forks", "1"])
     assert outcome.rc != 0, outcome.output()
     assert outcome.result(ROUTE, "mxr")["missing"] == ["pool-r"], outcome.result(ROUTE, "mxr")
+    # the advice fits: the list has it, another host deleted it (not "add it to the list")
+    said = outcome.result(RESCUE_FAIL, "mxr")["msg"]
+    assert "does not exist any more: another writer deleted it since" in said, said
+    assert "Through the role: add the strategy" not in said and "list it in assume_present" not in said, said
     connection = sim.dump()["outbound"]["connection"]
     assert connection["else"].strip("'") in stored(sim), (connection, sorted(stored(sim)))

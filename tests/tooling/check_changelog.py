@@ -33,7 +33,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 # what a note says when it compares with behaviour that was never released
-HISTORY = re.compile(r"\b(?:[Bb]efore,|no longer|instead of|it was|used to|any more)\b")
+HISTORY = re.compile(r"\b(?:[Bb]efore,|(?:no longer|instead of|it was|used to|any more)\b)")
 BIN = Path(sys.executable).parent
 
 

@@ -287,6 +287,18 @@ def test_a_failure_message_names_twenty_strategies_and_the_result_all_of_them():
     assert "n-0020" not in message and len(message) < 1500, len(message)
 
 
+def test_a_refusal_message_names_twenty_refused_strategies_and_the_result_all_of_them():
+    """1200 strategies sharing one refused EHLO name made a message of 133,000 characters."""
+    client = FakeClient(refuse_hosts={"mx.refused.example.com"})
+    desired = _objects.desired_from_params(STRATEGY, {"strategies": [
+        {"name": f"r-{index:04}", "ehlo_hostname": "mx.refused.example.com"} for index in range(30)]})
+    outcome = _service.converge(client, STRATEGY, protection=_operations.OutboundProtection(), desired=desired)
+    kwargs = _operations.strategies_failed(outcome, desired, single=False).fail_kwargs()
+    assert len(kwargs["failed_strategies"]) == 30
+    assert kwargs["msg"].count("Invalid hostname or IP address") == 20, kwargs["msg"]
+    assert "; and 10 more, all of them in failed_strategies" in kwargs["msg"], kwargs["msg"]
+
+
 def test_create_taken_by_a_concurrent_run_becomes_an_update():
     client = FakeClient()
     client.race = {"shared": {"name": "shared", "dataTimeout": 600000}}
