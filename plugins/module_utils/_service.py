@@ -261,6 +261,7 @@ class Progress:
 
     def __init__(self):
         self.applied = {kind: [] for kind in KINDS}
+        self._confirmed = {kind: set() for kind in KINDS}
         self.unconfirmed = []
         self.lost = None
         self.failures = {}
@@ -280,7 +281,9 @@ class Progress:
         return sum(len(names) for names in self.applied.values())
 
     def confirm(self, kind, name):
-        if name not in self.applied[kind]:
+        # a set beside each list: thousands of names are confirmed one by one
+        if name not in self._confirmed[kind]:
+            self._confirmed[kind].add(name)
             self.applied[kind].append(name)
 
     def settle(self, before, after):
@@ -668,7 +671,9 @@ def _apply(client, first_plan, snapshot, desired, progress, objects, read_and_pl
         wanted = [item for item in desired if item["name"] in taken]
 
         def read_taken_and_plan():
-            again = read_names(client, object_type, sorted(taken))
+            # by name while few, else the paged listing: a constant number of requests however many
+            # names another run created first
+            again = read(client, object_type, names=sorted(taken))
             again.durations_as_strings = snapshot.durations_as_strings
             return again, _planner.plan(object_type, again.current, wanted)
 

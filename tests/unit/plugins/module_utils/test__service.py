@@ -355,6 +355,32 @@ def test_an_update_after_a_concurrent_create_whose_answers_stay_lost_fails_as_ch
     assert client.reloads == 1 and "was reloaded" in caught.value.msg
 
 
+def test_many_creates_another_run_made_first_are_read_again_in_a_constant_number_of_requests():
+    """The names of the creates refused as taken were read ⌊maxCallsInRequest / 2⌋ per request: a
+    run that lost the race for 2,000 names sent 253 requests where the formula says 3. Past what
+    one request can ask by name, they are read from the paged listing."""
+    client = FakeClient()
+    names = [f"taken-{index:03}" for index in range(50)]
+    client.race = {name: {"name": name, "description": "theirs"} for name in names}
+    outcome = converge(client, [{"name": name, "description": "mine"} for name in names])
+    assert not outcome.failures and outcome.changed
+    assert all(obj["description"] == "mine" for obj in client.by_name().values())
+    # the first read, the creates (all refused), one listing of 50, the updates
+    assert [is_write for is_write, _methods in client.posts] == [False, True, False, True], client.posts
+
+
+def test_a_purge_warning_names_twenty_kept_strategies():
+    """A purge that keeps what the expression routes to named every one: 50,000 characters for 5,000."""
+    routed = [f"routed-{index:02}" for index in range(30)]
+    client = FakeClient([{"name": name} for name in routed],
+                        outbound={"match": {str(index): {"if": f"rcpt_domain == 'd{index}.example'", "then": f"'{name}'"}
+                                            for index, name in enumerate(routed)}, "else": "'routed-00'"})
+    warnings = []
+    converge(client, [], purge=True, warn=warnings.append)
+    (kept,) = [warning for warning in warnings if warning.startswith("purge kept")]
+    assert "'routed-19' and 10 more:" in kept and "routed-20" not in kept, kept
+
+
 def test_partial_failure_keeps_the_rest_and_maps_properties_to_options():
     client = FakeClient([{"name": "upd"}], refuse_hosts={"mx.refused.example.com", "mx20.refused.example.com"})
     desired = _objects.desired_from_params(STRATEGY, {"strategies": [
