@@ -81,9 +81,11 @@ def _check_size(object_type, item, predicted, existing=None):
     size = object_type.stored_size(predicted)
     if size > object_type.max_size and (existing is None or size > object_type.stored_size(existing)):
         raise InputError(
-            f"{item.get('label') or shorten(item['name'])}: it would take {size} bytes on the server, which stores at "
-            f"most {object_type.max_size} bytes for one {object_type.label} (its {object_type.key}, description and "
-            "host names count in UTF-8 bytes); shorten them", strategy=item["name"], option="description")
+            f"{item.get('label') or shorten(item['name'])}: it would take {size} bytes on the server before compression, "
+            f"and the server stores at most {object_type.max_size} bytes for one {object_type.label} (its "
+            f"{object_type.key}, description and host names count in UTF-8 bytes; the server measures them compressed, "
+            "so text that repeats itself may fit, which cannot be known before sending); shorten them",
+            strategy=item["name"], option="description")
 
 
 class Unknown:

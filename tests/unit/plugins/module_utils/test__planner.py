@@ -265,5 +265,8 @@ def test_an_update_that_does_not_grow_an_object_the_server_holds_is_not_refused_
     assert result.summary() == {"create": [], "update": {"long": ["connect_timeout"]}, "delete": []}
     with pytest.raises(_planner.InputError, match="stores at most 200000 bytes"):
         _planner.plan(STRATEGY, current, desired({"name": "long", "description": "d" * 250_001}))
-    with pytest.raises(_planner.InputError, match="stores at most 200000 bytes"):
+    with pytest.raises(_planner.InputError, match="stores at most 200000 bytes") as caught:
         _planner.plan(STRATEGY, {}, desired({"name": "long", "description": "d" * 250_000}))
+    # the server measures the compressed form: the message says this one is not
+    assert "250030 bytes on the server before compression" in str(caught.value), caught.value
+    assert "text that repeats itself may fit" in str(caught.value)
