@@ -567,9 +567,7 @@ def check_ptr(report, pair, settings, answers):
 
 def confirmed_names(pair, names, answers):
     """The PTR names (of the first two) that resolve back to the pair's public address."""
-    kind = FAMILY_RECORD[pair.family]
-    return [name for name in names[:PTR_NAMES_TRIED] if answers.get((name, kind)) is not None
-            and answers[(name, kind)].status == FOUND and pair.public_ip in answers[(name, kind)].records]
+    return [name for name in names[:PTR_NAMES_TRIED] if _resolves_back(pair, name, answers)]
 
 
 def _resolves_back(pair, name, answers):

@@ -184,7 +184,7 @@ def _records(rrset, kind):
     if kind == "PTR":
         return [rdata.target.to_text(omit_final_dot=True).lower() for rdata in rrset]
     # as the source IPs are written (an IPv4-mapped address as ::ffff:a.b.c.d), so that they compare
-    return [_values.canonical_ip(ipaddress.ip_address(rdata.address).compressed) for rdata in rrset]
+    return [_values.canonical_ip(rdata.address) for rdata in rrset]
 
 
 def _no_nameservers(error):

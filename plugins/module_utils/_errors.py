@@ -118,6 +118,22 @@ def permission_for(method_name, description=None, sections=None):
 
 
 SHORTEN_LIMIT = 120
+# at most this many items in one message (a failure or a warning may concern thousands); the result
+# beside it lists them all
+SHOWN_LIMIT = 20
+
+
+def at_most(texts, separator=", "):
+    """``texts`` joined, the first ``SHOWN_LIMIT`` of them, then how many more there are."""
+    texts = list(texts)
+    shown = separator.join(texts[:SHOWN_LIMIT])
+    # names read "a, b and 3 more"; sentences (separated by "; ") "a; b; and 3 more"
+    return shown if len(texts) <= SHOWN_LIMIT else f"{shown}{separator.replace(',', '')}and {len(texts) - SHOWN_LIMIT} more"
+
+
+def more_than_shown(items):
+    """Whether ``at_most`` leaves some of ``items`` out."""
+    return len(items) > SHOWN_LIMIT
 
 
 def shorten(value, limit=SHORTEN_LIMIT):

@@ -43,6 +43,8 @@ from ansible_collections.stalwart.mail.plugins.module_utils._errors import (
     PermissionDenied,
     StalwartError,
     WriteOutcomeUnknown,
+    at_most,
+    more_than_shown,
     shorten,
 )
 from ansible_collections.stalwart.mail.plugins.module_utils._module import ModuleSpec, client_for
@@ -265,10 +267,8 @@ def strategies_failed(outcome, desired, single):
             head = f"{len(failures)} of {outcome.plan.count} changes were refused by the server"
             head += (f" ({progress.applied_count} applied; a re-run retries the rest)" if progress.applied_count
                      else " (nothing was applied; a re-run tries again)")
-        shown = "; ".join(_service.failure_text(failure) for failure in failures[:_service.NAMES_SHOWN])
-        if len(failures) > _service.NAMES_SHOWN:
-            shown += f"; and {len(failures) - _service.NAMES_SHOWN} more, all of them in failed_strategies"
-        parts.append(f"{head}: {shown}")
+        shown = at_most(map(_service.failure_text, failures), separator="; ")
+        parts.append(f"{head}: {shown}" + (", all of them in failed_strategies" if more_than_shown(failures) else ""))
     if progress.reload_failure:
         parts.append(reload_refused_text(progress.reload_failure, other=bool(failures)))
     results = strategy_results(outcome, desired, single, diff=False)
@@ -348,11 +348,12 @@ def apply_outbound(module, client_factory=None):
     values = desired_outbound(params)
     client = client_for(module, client_factory)
     references, going = [], []
+    given = set(str(name) for name in params.get("assume_present") or ())
     if "connection" in values and params.get("check_references", True):
         # in check mode only: in a real run the task before this one has created them, or failed,
         # and another writer (a host of the same cluster that purges) may have deleted one since:
-        # they are read like the others, and the expression is never written on one that is gone
-        assumed = set(str(name) for name in params.get("assume_present") or ()) if module.check_mode else set()
+        # they are read like the others, and the expression is not written on one found gone
+        assumed = given if module.check_mode else set()
         leaving = set(str(name) for name in params.get("assume_absent") or ())
         named = _values.EXPRESSION.literal_names(values["connection"])
         going = [name for name in named if name in leaving]
@@ -366,7 +367,6 @@ def apply_outbound(module, client_factory=None):
             f"{'it' if len(going) == 1 else 'them'}", option="connection", missing=going)
     current, snapshot = _read_outbound(client, references)
     missing = [name for name in references if name not in snapshot.current]
-    given = set(str(name) for name in params.get("assume_present") or ())
     vanished = [name for name in missing if name in given]
     if vanished:
         # a real run: the task before this one made them, and they are gone already

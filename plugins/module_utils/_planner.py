@@ -14,7 +14,7 @@ server's defaults for a create. For a singleton (``plan_singleton``): which opti
 
 from __future__ import annotations
 
-from ansible_collections.stalwart.mail.plugins.module_utils._errors import InputError, shorten
+from ansible_collections.stalwart.mail.plugins.module_utils._errors import InputError, at_most, shorten
 
 
 class Plan:
@@ -171,34 +171,26 @@ def plan(object_type, current, desired, purge=False, protected=None, force=False
     return result
 
 
-# at most this many names in a warning (a purge may keep thousands)
-NAMES_SHOWN = 20
-
-
-def _shown(names, quoted=True):
-    shown = ", ".join(shorten(name) if quoted else name for name in names[:NAMES_SHOWN])
-    return shown if len(names) <= NAMES_SHOWN else f"{shown} and {len(names) - NAMES_SHOWN} more"
-
-
 def _plan_purge(result, current, listed, protected, force, unknown, keep_given, foreign):
     unlisted = sorted(name for name in current if name not in listed)
     if not unlisted:
         return
     if protected is None and (not force or keep_given):
         result.warnings.append(
-            f"purge deleted nothing: {unknown.cause}; not listed and kept: {_shown(unlisted, quoted=False)}. {unknown.remedy}")
+            f"purge deleted nothing: {unknown.cause}; not listed and kept: {at_most(unlisted)}. {unknown.remedy}")
         return
     kept = [name for name in unlisted if protected and name in protected]
     if keep_given and any(name in foreign for name in kept):
         theirs = [name for name in kept if name in foreign]
         kept = [name for name in kept if name not in foreign]
         result.warnings.append(
-            f"purge kept {_shown(theirs)}: the server's connection expression routes "
+            f"purge kept {at_most(map(shorten, theirs))}: the server's connection expression routes "
             f"to {'them' if len(theirs) > 1 else 'it'}, and it is not the one this run wrote (another host or run "
             "wrote it since, with other routes): the hosts or runs that share this server disagree")
-        unlisted = [name for name in unlisted if name not in set(theirs)]
+        theirs = set(theirs)
+        unlisted = [name for name in unlisted if name not in theirs]
     them = "them" if len(kept) > 1 else "it"
-    listed_names = _shown(kept)
+    listed_names = at_most(map(shorten, kept))
     kept = set(kept)  # looked up once per unlisted strategy below: thousands of each at scale
     if kept and keep_given:
         # purge_keep: the names of the connection expression that the role writes, which must

@@ -37,6 +37,8 @@ from ansible_collections.stalwart.mail.plugins.module_utils._errors import (
     ProtocolError,
     StalwartError,
     WriteOutcomeUnknown,
+    at_most,
+    more_than_shown,
     shorten,
 )
 from ansible_collections.stalwart.mail.plugins.module_utils._objects import ItemContext
@@ -715,13 +717,8 @@ def _write_recovering(client, the_plan, snapshot, progress, objects, read_and_pl
                 return
 
 
-# at most this many names in a failure's message; the result's unconfirmed and applied list them all
-NAMES_SHOWN = 20
-
-
-def _names(names, limit=NAMES_SHOWN):
-    shown = ", ".join(shorten(name) for name in names[:limit])
-    return shown if len(names) <= limit else f"{shown} and {len(names) - limit} more"
+def _names(names):
+    return at_most(map(shorten, names))
 
 
 def changes_failed_text(error, progress, what="strategies"):
@@ -732,14 +729,13 @@ def changes_failed_text(error, progress, what="strategies"):
     if progress.lost is not None and progress.unconfirmed:
         parts.append(f"a write was sent and its outcome is unknown: the server may or may not have applied it "
                      f"({progress.lost.core}; {what}: {_names(progress.unconfirmed)}"
-                     + ("; all of them in unconfirmed" if len(progress.unconfirmed) > NAMES_SHOWN else "") + ")")
+                     + ("; all of them in unconfirmed" if more_than_shown(progress.unconfirmed) else "") + ")")
     elif progress.lost is not None:
         parts.append(f"a write's answer was lost ({progress.lost.core})")
     applied = [f"{kind} {_names(names)}" for kind, names in progress.applied.items() if names]
     if applied:
         parts.append("the server applied: " + "; ".join(applied)
-                     + (" (all of them in applied)" if any(len(names) > NAMES_SHOWN for names in progress.applied.values())
-                        else ""))
+                     + (" (all of them in applied)" if any(map(more_than_shown, progress.applied.values())) else ""))
     if error is not progress.lost:
         parts.append(f"then: {error.core}")
     return ("; ".join(parts) + ". Something may have changed on the server, so changed is true; re-run the task "
