@@ -68,9 +68,10 @@ KNOWN_CAPABILITIES = frozenset({
     "urn:ietf:params:jmap:filenode",
 })
 
+# queryMaxResults is the server's cap on a /query page (x:Jmap; the session does not show it): a
+# page asked for more holds this many and echoes it as ``limit``
 DEFAULT_LIMITS = {"maxObjectsInGet": 500, "maxObjectsInSet": 500, "maxCallsInRequest": 16,
-                  "maxSizeRequest": 10_000_000}
-QUERY_MAX_RESULTS = 5000
+                  "maxSizeRequest": 10_000_000, "queryMaxResults": 5000}
 MAX_OBJECT_SIZE = 200_000
 
 DURATION_PROPERTIES = ("connectTimeout", "dataTimeout", "ehloTimeout", "greetingTimeout",
@@ -1736,14 +1737,14 @@ class QueryPage:
     """``QueryResponseBuilder`` (crates/jmap/src/api/query.rs): RFC 8620 paging over a sorted
     list, with the server's arithmetic (a ``limit`` of 0 returns everything but is echoed)."""
 
-    def __init__(self, total, request):
+    def __init__(self, total, request, max_results):
         limit = request.get("limit")
         if limit is not None:
-            effective = min(limit, QUERY_MAX_RESULTS) if limit > 0 else 0
+            effective = min(limit, max_results) if limit > 0 else 0
             self.limit = min(effective, total) if limit > 0 else 0
         else:
-            effective = QUERY_MAX_RESULTS
-            self.limit = min(QUERY_MAX_RESULTS, total)
+            effective = max_results
+            self.limit = min(max_results, total)
         self.requested = self.position = request.get("position") or 0
         self.anchor = request.get("anchor")  # an int (unparseable: the invalid id), or None
         self.anchor_offset = request.get("anchorOffset") or 0
@@ -2438,7 +2439,8 @@ class Simulator:
         scan = {}
         if pushdown:
             limit = request["limit"]
-            scan = {"limit": QUERY_MAX_RESULTS if limit is None else min(limit, QUERY_MAX_RESULTS),
+            max_results = self.limits["queryMaxResults"]
+            scan = {"limit": max_results if limit is None else min(limit, max_results),
                     "anchor": request["anchor"],
                     "offset": request["position"] if request["anchor"] is None and request["position"] else 0}
             request = {"calculateTotal": request["calculateTotal"]}
@@ -2446,7 +2448,7 @@ class Simulator:
         if conditions or prop == "id":
             matches = self.scan(conditions, **scan)
             if not matches:
-                return QueryPage(0, request).build(account_id)
+                return QueryPage(0, request, self.limits["queryMaxResults"]).build(account_id)
         if prop == "id":
             results = sorted(matches, reverse=not ascending)
         elif prop == "name":
@@ -2454,7 +2456,7 @@ class Simulator:
             results = sorted(candidates, key=lambda key: self.strategies[key]["name"].encode(), reverse=not ascending)
         else:
             raise MethodError("unsupportedSort", f"Property {prop} is not supported for sorting")
-        page = QueryPage(len(results), request)
+        page = QueryPage(len(results), request, self.limits["queryMaxResults"])
         for value in results:
             if not page.add(value):
                 break
@@ -3123,6 +3125,8 @@ def parse_args(argv=None):
     parser.add_argument("--max-objects-in-set", type=int, default=500)
     parser.add_argument("--max-calls-in-request", type=int, default=16)
     parser.add_argument("--max-size-request", type=int, default=10_000_000)
+    parser.add_argument("--query-max-results", type=int, default=5000,
+                        help="the most ids a /query page holds (the server's queryMaxResults)")
     parser.add_argument("--no-seed", action="store_true", help="start without the default strategy")
     parser.add_argument("--token", action="append", default=[], metavar="NAME=PERMS",
                         help="extra Bearer token; PERMS comma-separated, or all/readonly/none/nooutbound")
@@ -3133,7 +3137,7 @@ def parse_args(argv=None):
     if bool(args.tls_cert) != bool(args.tls_key):
         parser.error("--tls-cert and --tls-key go together")
     for value in (args.max_objects_in_get, args.max_objects_in_set, args.max_calls_in_request,
-                  args.max_size_request):
+                  args.max_size_request, args.query_max_results):
         if value < 1:
             parser.error("limits must be positive")
     return args
@@ -3150,7 +3154,8 @@ def main(argv=None) -> int:
             return 2
         tokens[name] = parse_permissions(permissions)
     limits = {"maxObjectsInGet": args.max_objects_in_get, "maxObjectsInSet": args.max_objects_in_set,
-              "maxCallsInRequest": args.max_calls_in_request, "maxSizeRequest": args.max_size_request}
+              "maxCallsInRequest": args.max_calls_in_request, "maxSizeRequest": args.max_size_request,
+              "queryMaxResults": args.query_max_results}
     try:
         simulator = Simulator(args.dialect, limits, seed=not args.no_seed, state_file=args.state_file,
                               tokens=tokens)

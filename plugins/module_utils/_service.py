@@ -165,18 +165,38 @@ def read(client, object_type, names=None, riders=(), wanted=None):
         if not isinstance(total, int) or isinstance(total, bool) or not isinstance(ids, list):
             raise ProtocolError(f"the server answered {query} with a total that is not a number or ids that are "
                                 f"not a list: total {shorten(total)}, ids {shorten(ids)}", method=query)
-        fetched = len(ids)
-        if total > fetched:
-            groups = []
-            for page, position in enumerate(range(fetched, total, max_get), start=1):
-                groups.append([[query, {"sort": sort, "position": position, "limit": max_get, "calculateTotal": True},
-                                f"q{page}"],
-                               [get, {"#ids": _ids_reference(object_type, f"q{page}")}, f"g{page}"]])
+        position = len(ids)
+        # a page holds at most maxObjectsInGet, or fewer where the server caps a query lower
+        # (Stalwart's queryMaxResults, which the session does not show): the pages after the first
+        # are as long as the first, and a page that comes back shorter moves the next round's start
+        step = min(max_get, position)
+        if total > position and not step:
+            raise ProtocolError(f"the server answered {query} with a total of {total} and no ids", method=query)
+        while total > position and not snapshot.shifted:
+            starts = range(position, total, step)
+            groups = [[[query, {"sort": sort, "position": start, "limit": max_get, "calculateTotal": True}, f"q{page}"],
+                       [get, {"#ids": _ids_reference(object_type, f"q{page}")}, f"g{page}"]]
+                      for page, start in enumerate(starts, start=1)]
+            held = {}
             for response in client.post_many(groups):
                 if response[2].startswith("g"):
                     snapshot.add(listed(check_method_response(response, get), get))
-                elif check_method_response(response, query).get("total") != total:
+                    continue
+                page = check_method_response(response, query)
+                if page.get("total") != total:
                     snapshot.shifted = True
+                held[int(response[2][1:])] = len(page.get("ids") or [])
+            if snapshot.shifted:
+                break  # the pages no longer line up: what is wanted is read by name below
+            position = total
+            for page, start in enumerate(starts, start=1):
+                if held.get(page, 0) < min(step, total - start):
+                    if not held.get(page):
+                        raise ProtocolError(f"the server answered {query} at position {start} with no ids, "
+                                            f"though its total is {total}", method=query)
+                    # a shorter page: read on from where it ended (the pages after it are read again)
+                    position, step = start + held[page], held[page]
+                    break
         if snapshot.shifted:
             # another writer changed the listing while it was paged: what is wanted and the pages
             # did not show may exist all the same

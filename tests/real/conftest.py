@@ -14,6 +14,7 @@ same way for both, and every check of what was stored reads the server back with
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import pytest
@@ -127,6 +128,12 @@ class Backend:
             self.set_connection(self.initial_connection)
         self.proxy.reset()
 
+    @contextlib.contextmanager
+    def query_max_results(self, cap):
+        """The server caps each ``/query`` page at ``cap`` ids (Stalwart's ``queryMaxResults``)
+        inside the block."""
+        raise NotImplementedError
+
     def connection(self, auth="token"):
         """The module's connection options for ``auth``: token, readonly, basic."""
         if auth == "token":
@@ -150,6 +157,14 @@ class SimBackend(Backend):
         self.simulator.reset()
         self.proxy.reset()
 
+    @contextlib.contextmanager
+    def query_max_results(self, cap):
+        self.simulator.configure(queryMaxResults=cap)
+        try:
+            yield
+        finally:
+            self.simulator.configure(queryMaxResults=5000)
+
     def close(self):
         super().close()
         self.simulator.stop()
@@ -163,6 +178,20 @@ class RealBackend(Backend):
         super().__init__(server.url, server.admin_token, server.readonly_token, "ops@example.org",
                          server.admin_password, server.version)
         self.initial_connection = self.outbound().get("connection")
+
+    @contextlib.contextmanager
+    def query_max_results(self, cap):
+        # an x:Jmap setting, read at start-up: the server takes it after a restart
+        self._set_query_max_results(cap)
+        try:
+            yield
+        finally:
+            self._set_query_max_results(5000)
+
+    def _set_query_max_results(self, cap):
+        result = self.server.call("x:Jmap/set", {"update": {"singleton": {"queryMaxResults": cap}}})
+        assert "singleton" in (result.get("updated") or {}), result
+        self.server.restart()
 
     def close(self):
         super().close()

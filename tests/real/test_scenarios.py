@@ -248,6 +248,25 @@ def test_purge_deletes_nothing_while_the_real_connection_computes_its_strategy_n
     assert sorted(backend.strategies()) == [kept]
 
 
+def test_a_server_that_caps_each_query_page_lower_is_still_read_whole(throwaway, tmp_path):
+    """Stalwart's queryMaxResults (x:Jmap, 5000 by default, not in the session) caps each /query
+    page: set to 3 below the 500 of maxObjectsInGet, info lists every strategy and one purge run
+    deletes every unlisted one (paging by 500 once skipped all but the first page of each 500)."""
+    backend = throwaway
+    names = [named(f"page-{index:02}") for index in range(10)]
+    run(backend, tmp_path, [task(backend, "seed", {"strategies": [{"name": name} for name in names]})])
+    with backend.query_max_results(3):
+        assert len(backend.jmap([["x:MtaConnectionStrategy/query", {"limit": 500}, "q"]])[0][1]["ids"]) == 3
+        purge = {"strategies": [{"name": names[0]}], "purge": True}
+        outcome = run(backend, tmp_path, [task(backend, "info", {}, module=INFO), task(backend, "purge", purge),
+                                          task(backend, "again", purge)])
+    listed = [item["name"] for item in outcome.result("info")["strategies"]]
+    assert listed == sorted(["default", *names]), outcome.output()
+    assert outcome.result("purge")["plan"]["delete"] == names[1:], outcome.output()
+    assert outcome.status("again") == "ok", outcome.output()
+    assert sorted(backend.strategies()) == sorted(["default", names[0]])
+
+
 def test_the_servers_condition_number_is_named_as_the_module_rule(backend, tmp_path):
     """Stalwart numbers an expression's rules from 1 in its refusal; the message says which rules[]."""
     rules = [{"if": "rcpt_domain == 'a.example'", "then": "default"},

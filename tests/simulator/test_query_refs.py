@@ -112,6 +112,23 @@ def test_query_paging(any_sim):
             "description": "An anchor argument was supplied, but it cannot be found in the results of the query."}
 
 
+def test_query_max_results_caps_every_page_and_is_echoed_as_limit(any_dialect):
+    """Measured on Stalwart 0.16.19 with x:Jmap queryMaxResults 3 (9 strategies): a page asked for
+    500 holds 3 and echoes limit 3, at any position; a smaller limit is kept. (A real server takes the
+    setting only at start-up: tests/real/test_scenarios.py restarts one for it.)"""
+    ids = seed(any_dialect, *"abcdefg")
+    any_dialect.configure(queryMaxResults=3)
+    ascending = {"sort": [{"property": "name"}], "calculateTotal": True}
+    page = result(any_dialect, QUERY, {**ascending, "limit": 500})
+    assert (page["ids"], page["total"], page["limit"]) == ([ids["a"], ids["b"], ids["c"]], 7, 3)
+    page = result(any_dialect, QUERY, {**ascending, "position": 3, "limit": 500})
+    assert (page["ids"], page["position"], page["limit"]) == ([ids["d"], ids["e"], ids["f"]], 3, 3)
+    assert result(any_dialect, QUERY, {**ascending, "limit": 2})["limit"] == 2
+    assert len(result(any_dialect, QUERY, {})["ids"]) == 3  # the pushed-down scan too
+    any_dialect.reset(seed_default=False)
+    assert any_dialect.configure()["queryMaxResults"] == 5000  # a reset restores the start-up limits
+
+
 def test_query_pushdown_pages_an_ascending_scan(any_sim):
     """The real server ([Query and references]): sorted by id, without calculateTotal, with anchorOffset 0 and
     position absent or > 0, the offset and limit apply to an ascending id scan and the page is then

@@ -29,7 +29,8 @@ class FakeClient:
     """An in-memory server speaking just enough JMAP; counts POSTs and can lose a write's answer."""
 
     def __init__(self, objects=(), strings=False, session_found=True, limits=None, outbound=None,
-                 outbound_forbidden=False, refuse_hosts=(), query_forbidden=False, outbound_listing=None):
+                 outbound_forbidden=False, refuse_hosts=(), query_forbidden=False, outbound_listing=None,
+                 query_max_results=5000):
         self.limits = dict({"max_objects_in_get": 500, "max_objects_in_set": 500, "max_calls_in_request": 16,
                             "max_size_request": 10_000_000}, **(limits or {}))
         self.session_found = session_found
@@ -43,6 +44,9 @@ class FakeClient:
         self.outbound_forbidden = outbound_forbidden
         self.outbound_listing = outbound_listing  # the outbound /get list, when not the usual one
         self.query_forbidden = query_forbidden
+        # the server's queryMaxResults (x:Jmap, not in the session): a /query page holds at most this many
+        # (or a function of the page's position to this)
+        self.query_max_results = query_max_results
         self.refuse_hosts = set(refuse_hosts)
         self.posts = []
         self.lose_writes = 0
@@ -124,7 +128,8 @@ class FakeClient:
             if wanted is not None:
                 listing = [obj for obj in listing if obj["name"] == wanted]
             start = args.get("position", 0)
-            page = listing[start:start + args.get("limit", 5000)]
+            cap = self.query_max_results(start) if callable(self.query_max_results) else self.query_max_results
+            page = listing[start:start + min(args.get("limit", 5000), cap)]
             return [name, {"ids": [obj["id"] for obj in page], "total": len(listing), "position": start}, call_id]
         if name == STRATEGY.get:
             ids = args.get("ids")
@@ -473,6 +478,30 @@ def test_read_pages_past_max_objects_in_get_in_one_more_post():
     snapshot = _service.read(client, STRATEGY)
     # 11 more pages of query+get = 22 calls: two more POSTs of at most 16 calls
     assert len(snapshot.current) == 1200 and len(client.posts) == 3
+
+
+@pytest.mark.parametrize("query_max_results", [3, 99, 100])
+def test_read_pages_by_what_each_page_held_when_the_server_caps_a_query_below_max_objects_in_get(query_max_results):
+    # the real server's queryMaxResults (x:Jmap, default 5000) is not in the session: a server set
+    # below maxObjectsInGet answers shorter pages, and each next page starts where the last ended
+    client = FakeClient([{"name": f"s-{index:04}"} for index in range(250)], limits={"max_objects_in_get": 100},
+                        query_max_results=query_max_results)
+    snapshot = _service.read(client, STRATEGY)
+    assert sorted(snapshot.current) == [f"s-{index:04}" for index in range(250)]
+    pages = -(-250 // min(100, query_max_results))
+    assert len(client.posts) == 1 + -(-(pages - 1) * 2 // 16)  # the first page, then the rest packed
+
+
+def test_read_reads_on_from_where_a_shorter_page_ended_and_refuses_an_empty_one():
+    objects = [{"name": f"s-{index:04}"} for index in range(50)]
+    client = FakeClient(objects, limits={"max_objects_in_get": 10}, query_max_results=lambda start: 4 if start == 20 else 10)
+    assert len(_service.read(client, STRATEGY).current) == 50
+    client = FakeClient(objects, limits={"max_objects_in_get": 10}, query_max_results=lambda start: 0 if start == 20 else 10)
+    with pytest.raises(_service.ProtocolError, match="at position 20 with no ids, though its total is 50"):
+        _service.read(client, STRATEGY)
+    client = FakeClient(objects, query_max_results=0)
+    with pytest.raises(_service.ProtocolError, match="with a total of 50 and no ids"):
+        _service.read(client, STRATEGY)
 
 
 def test_read_by_names_filters_on_the_server():
