@@ -207,8 +207,10 @@ def read(client, object_type, names=None, riders=(), wanted=None):
             snapshot.current = {name: obj for name, obj in snapshot.current.items() if name in wanted}
     for rider in riders:
         rider.response = by_id.get(rider.call[2])
-    uses_strings = object_type.wire_uses_strings(snapshot.wire)
-    snapshot.durations_as_strings = (not client.session_found) if uses_strings is None else uses_strings
+    # durations are written in the form the server shows them; with nothing read to show it,
+    # integer milliseconds, which both dialects take (a session resource hidden by a proxy says
+    # nothing about the form: the server refuses strings)
+    snapshot.durations_as_strings = bool(object_type.wire_uses_strings(snapshot.wire))
     return snapshot
 
 

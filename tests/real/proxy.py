@@ -43,8 +43,11 @@ def classify(method, path, body):
 class CountingProxy:
     """The proxy; a context manager. ``entries`` holds one dict per request passed through."""
 
-    def __init__(self, target, on_request=None, lose_answer=None):
+    def __init__(self, target, on_request=None, lose_answer=None, hide_session=False):
         self.target = urlsplit(target)
+        # ``hide_session``: answer 404 to GET /jmap/session, as a reverse proxy that passes on only
+        # the JMAP endpoint does
+        self.hide_session = hide_session
         self.on_request = on_request
         # ``lose_answer(entry)``: True to forward the request, then drop the connection without the
         # server's answer (the server applied it; the client cannot know)
@@ -114,6 +117,12 @@ class CountingProxy:
             self.entries.append(entry)
         if self.on_request is not None:
             self.on_request(entry)
+        if self.hide_session and method == "GET" and urlsplit(handler.path).path.rstrip("/") == "/jmap/session":
+            entry["status"] = 404
+            handler.send_response(404)
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
+            return
         headers = {name: value for name, value in handler.headers.items() if name.lower() not in HOP_BY_HOP}
         connection = http.client.HTTPConnection(self.target.hostname, self.target.port, timeout=120)
         try:

@@ -10,6 +10,7 @@ import pytest
 
 from tests.integration.test_request_counts import expected_cost
 from tests.real.conftest import PREFIX
+from tests.real.proxy import CountingProxy
 from tests.support.ansible import run_playbook, run_tasks
 
 MODULE = "stalwart.mail.mta_connection_strategy"
@@ -310,6 +311,21 @@ def test_basic_auth_and_an_api_key_both_work(backend, tmp_path):
     assert wire(backend, "auth")["connectTimeout"] == 120000
     assert backend.basic_password not in outcome.stdout + outcome.stderr
     assert backend.admin_token not in outcome.stdout + outcome.stderr
+
+
+def test_behind_a_proxy_that_hides_the_session_a_new_strategy_gets_its_timeouts(backend, tmp_path):
+    """With no session resource (404) and nothing read that shows the server's duration form, the
+    module writes integer milliseconds, which both dialects take: it once wrote "1m", which the
+    server refuses ("Invalid path for Duration")."""
+    with CountingProxy(backend.target_url, hide_session=True) as proxy:
+        connection = {"url": proxy.url, "api_url": f"{proxy.url}/jmap/", "token": backend.admin_token}
+        strategy = {"name": named("hidden"), "connect_timeout": "1m", "data_timeout": 1500}
+        tasks = [{"name": label, MODULE: {**connection, **strategy}, "ignore_errors": True} for label in ("create", "again")]
+        outcome = run(backend, tmp_path, tasks)
+        assert [entry["status"] for entry in proxy.entries if entry["method"] == "GET"] == [404, 404]
+    assert (outcome.status("create"), outcome.status("again")) == ("changed", "ok"), outcome.output()
+    stored = wire(backend, "hidden")
+    assert (stored["connectTimeout"], stored["dataTimeout"]) == (60000, 1500)
 
 
 def test_a_read_only_key_reads_and_is_told_which_permission_a_write_needs(backend, tmp_path):

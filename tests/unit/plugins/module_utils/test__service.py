@@ -232,11 +232,13 @@ def test_duration_wire_form_follows_the_server(strings):
     assert stored["fresh"]["dataTimeout"] == ("1500ms" if strings else 1500)
 
 
-@pytest.mark.parametrize("session_found,expected", [(True, 60000), (False, "1m")])
-def test_without_objects_to_look_at_the_session_decides(session_found, expected):
+@pytest.mark.parametrize("session_found", [True, False])
+def test_without_objects_to_look_at_integer_milliseconds_whatever_the_session(session_found):
+    # both dialects take integer milliseconds; a current server behind a proxy that hides the
+    # session resource refuses "1m" (tests/real/test_scenarios.py holds it against both servers)
     client = FakeClient(session_found=session_found)
     converge(client, [{"name": "fresh", "connect_timeout": "1m"}])
-    assert client.by_name()["fresh"]["connectTimeout"] == expected
+    assert client.by_name()["fresh"]["connectTimeout"] == 60000
 
 
 def test_lost_write_is_recovered_by_reading_again_not_by_resending():
