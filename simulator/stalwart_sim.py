@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import copy
 import ipaddress
 import json
@@ -70,8 +71,10 @@ KNOWN_CAPABILITIES = frozenset({
 
 # queryMaxResults is the server's cap on a /query page (x:Jmap; the session does not show it): a
 # page asked for more holds this many and echoes it as ``limit``
+# maxConcurrentRequests is the most requests an account without the permission unlimitedRequests
+# may have in flight at once
 DEFAULT_LIMITS = {"maxObjectsInGet": 500, "maxObjectsInSet": 500, "maxCallsInRequest": 16,
-                  "maxSizeRequest": 10_000_000, "queryMaxResults": 5000}
+                  "maxSizeRequest": 10_000_000, "queryMaxResults": 5000, "maxConcurrentRequests": 4}
 MAX_OBJECT_SIZE = 200_000
 
 DURATION_PROPERTIES = ("connectTimeout", "dataTimeout", "ehloTimeout", "greetingTimeout",
@@ -233,6 +236,8 @@ ALL_PERMISSIONS = STRATEGY_PERMISSIONS | frozenset({
     "sysActionDestroy", "actionReloadSettings", "impersonate",
     # without it a key may not use the API at all: 403 at the session and at the JMAP endpoint
     "authenticate",
+    # exempt from maxConcurrentRequests, as the server's administrator role is
+    "unlimitedRequests",
 })
 READONLY_PERMISSIONS = frozenset({"authenticate", "sysMtaConnectionStrategyGet", "sysMtaConnectionStrategyQuery",
                                   "sysMtaOutboundStrategyGet"})
@@ -1909,6 +1914,7 @@ class Simulator:
         # the defaults) and "listed" once an update wrote it (a /get with ids null lists only then).
         self.outbound_stored = self.outbound_listed = False
         self.reloads = 0
+        self.in_flight = {}  # account number -> its requests being served (maxConcurrentRequests)
         self.stats = empty_stats()
         self.faults: list[dict] = []
         self.refusals: dict[str, dict | None] = {}  # name -> SetError (None: DEFAULT_REFUSAL)
@@ -2065,7 +2071,8 @@ class Simulator:
         sieve, ...) in ``capabilities``, ``accountCapabilities`` and ``primaryAccounts``; only the
         ones a management client looks at are here."""
         core = {"maxSizeUpload": 50_000_000, "maxConcurrentUpload": 4,
-                "maxSizeRequest": self.limits["maxSizeRequest"], "maxConcurrentRequests": 4,
+                "maxSizeRequest": self.limits["maxSizeRequest"],
+                "maxConcurrentRequests": self.limits["maxConcurrentRequests"],
                 "maxCallsInRequest": self.limits["maxCallsInRequest"],
                 "maxObjectsInGet": self.limits["maxObjectsInGet"],
                 "maxObjectsInSet": self.limits["maxObjectsInSet"],
@@ -2676,6 +2683,32 @@ HTTP_TITLES = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service U
                504: "Gateway Timeout", 429: "Too Many Requests", 403: "Forbidden"}
 
 
+@contextlib.contextmanager
+def in_flight(sim, account):
+    """The request holds one of its account's ``maxConcurrentRequests`` slots while it is served.
+    Past them the server refuses it before anything else, right after authentication
+    (crates/http/src/auth/authenticate.rs, crates/common/src/auth/rate_limit.rs), unless the
+    account has the permission unlimitedRequests; measured on Stalwart 0.16.19 with a read-only key
+    and 10 clients: this body, HTTP 400. The headers are the source's (RateLimit-Policy, RateLimit)."""
+    if account is None or "unlimitedRequests" in account.permissions:
+        yield
+        return
+    limit = sim.limits["maxConcurrentRequests"]
+    with sim.lock:
+        if sim.in_flight.get(account.number, 0) >= limit:
+            raise RequestError(400, "urn:ietf:params:jmap:error:limit",
+                               "The request exceeds the maximum number of concurrent requests.",
+                               limit="maxConcurrentRequests",
+                               headers=[("RateLimit-Policy", f'"concurrent-requests";q={limit};qu="concurrent-requests"'),
+                                        ("RateLimit", '"concurrent-requests";r=0')])
+        sim.in_flight[account.number] = sim.in_flight.get(account.number, 0) + 1
+    try:
+        yield
+    finally:
+        with sim.lock:
+            sim.in_flight[account.number] -= 1
+
+
 def may_use_the_api(account):
     """403 for an account without the ``authenticate`` permission, at the session resource and the
     JMAP endpoint alike (Stalwart 0.16.19 answers an API key that lacks it so, whatever else it
@@ -2860,7 +2893,7 @@ class Handler(BaseHTTPRequestHandler):
                 return
             if fault["kind"] in HTTP_FAULT_KINDS and not fault.get("after"):
                 return self.send_fault(fault)
-            if fault["kind"] == "delay":
+            if fault["kind"] == "delay" and not is_jmap_post:
                 time.sleep(float(fault.get("seconds", 1.0)))
             if fault["kind"] == "server_unavailable":
                 calls = request.get("methodCalls") if isinstance(request, dict) else []
@@ -2870,6 +2903,8 @@ class Handler(BaseHTTPRequestHandler):
                     for call in (calls if isinstance(calls, list) else [])],
                     "sessionState": "00000000"}
                 return self.send(200, answer)
+        # a JMAP request sleeps once authenticated, holding its account's in-flight slot (``jmap_served``)
+        self.delay = float(fault.get("seconds", 1.0)) if fault is not None and fault["kind"] == "delay" and is_jmap_post else 0
         drop_after = fault is not None and fault["kind"] == "drop_after"
         # not the server's doing: a gateway (WAF, SSO) that passed the request on and answers with a page of its own
         html_after = fault is not None and fault["kind"] == "html_after"
@@ -2952,9 +2987,10 @@ class Handler(BaseHTTPRequestHandler):
                 return self.jmap(body)
             if second == "session" and method in ("GET", "HEAD"):
                 account = self.authenticate()
-                may_use_the_api(account)
-                with sim.lock:
-                    return 200, sim.session(self.base_url(), account), "application/json; charset=utf-8", []
+                with in_flight(sim, account):
+                    may_use_the_api(account)
+                    with sim.lock:
+                        return 200, sim.session(self.base_url(), account), "application/json; charset=utf-8", []
             if method == "OPTIONS":
                 return 204, b"", None, []
         elif first == ".well-known":
@@ -2974,6 +3010,14 @@ class Handler(BaseHTTPRequestHandler):
         account = self.authenticate()
         if account is None:
             raise unauthorized()
+        with in_flight(self.sim, account):
+            return self.jmap_served(account, body)
+
+    def jmap_served(self, account, body):
+        """The JMAP request of ``account`` while it holds its in-flight slot (a ``delay`` fault
+        holds it that long)."""
+        if self.delay:
+            time.sleep(self.delay)
         may_use_the_api(account)
         content_type = self.headers.get("Content-Type")
         if content_type is not None and content_type.split(";")[0].strip().lower() != "application/json":
@@ -3127,6 +3171,8 @@ def parse_args(argv=None):
     parser.add_argument("--max-size-request", type=int, default=10_000_000)
     parser.add_argument("--query-max-results", type=int, default=5000,
                         help="the most ids a /query page holds (the server's queryMaxResults)")
+    parser.add_argument("--max-concurrent-requests", type=int, default=4,
+                        help="the most requests in flight per account without the permission unlimitedRequests")
     parser.add_argument("--no-seed", action="store_true", help="start without the default strategy")
     parser.add_argument("--token", action="append", default=[], metavar="NAME=PERMS",
                         help="extra Bearer token; PERMS comma-separated, or all/readonly/none/nooutbound")
@@ -3137,7 +3183,7 @@ def parse_args(argv=None):
     if bool(args.tls_cert) != bool(args.tls_key):
         parser.error("--tls-cert and --tls-key go together")
     for value in (args.max_objects_in_get, args.max_objects_in_set, args.max_calls_in_request,
-                  args.max_size_request, args.query_max_results):
+                  args.max_size_request, args.query_max_results, args.max_concurrent_requests):
         if value < 1:
             parser.error("limits must be positive")
     return args
@@ -3155,7 +3201,7 @@ def main(argv=None) -> int:
         tokens[name] = parse_permissions(permissions)
     limits = {"maxObjectsInGet": args.max_objects_in_get, "maxObjectsInSet": args.max_objects_in_set,
               "maxCallsInRequest": args.max_calls_in_request, "maxSizeRequest": args.max_size_request,
-              "queryMaxResults": args.query_max_results}
+              "queryMaxResults": args.query_max_results, "maxConcurrentRequests": args.max_concurrent_requests}
     try:
         simulator = Simulator(args.dialect, limits, seed=not args.no_seed, state_file=args.state_file,
                               tokens=tokens)

@@ -96,8 +96,8 @@ options:
   retries:
     description:
       - How many times a request is retried after a transient failure (connection refused, HTTP 429,
-        502, 503, 504, JMAP C(serverUnavailable)), with exponential backoff; HTTP 429 waits what the
-        server asks in C(Retry-After), at most 30 seconds. At most V(100).
+        502, 503, 504, HTTP 400 C(maxConcurrentRequests), JMAP C(serverUnavailable)), with exponential
+        backoff; HTTP 429 waits what the server asks in C(Retry-After), at most 30 seconds. At most V(100).
       - A write whose answer was lost is never sent again; the module reads the server's state again
         and writes only what is still missing, at most O(retries) rounds.
       - V(0) means no retry; a write whose answer was lost then fails the task at once, with

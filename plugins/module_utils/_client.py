@@ -234,11 +234,12 @@ def _plural(count, word):
 class _Transient(Exception):
     """Internal: an attempt failed in a way that may be retried."""
 
-    def __init__(self, reason, delay=None, preposition="from"):
+    def __init__(self, reason, delay=None, preposition="from", advice=None):
         super().__init__(reason)
         self.reason = reason
         self.delay = delay
         self.preposition = preposition
+        self.advice = advice  # what to do about it, said once the retries ran out
 
 
 class JmapClient:
@@ -350,7 +351,8 @@ class JmapClient:
             except _Transient as transient:
                 if attempt > self.retries:
                     core = f"{transient.reason} {transient.preposition} {shown} after {_plural(attempt, 'attempt')}"
-                    raise TransportError(f"{core}; {RERUN_SAFE}", core=core, url=shown,
+                    advice = f"; {transient.advice}" if transient.advice else ""
+                    raise TransportError(f"{core}; {RERUN_SAFE}{advice}", core=core, url=shown,
                                          http_attempts=attempt) from None
                 delay = transient.delay if transient.delay is not None else self._backoff(attempt)
                 self.requests_retried += 1
@@ -441,6 +443,11 @@ class JmapClient:
             raise AuthenticationError(f"the server refused the credentials (HTTP 401) at {shown}; {AUTH_HINT}",
                                       status=401, url=shown)
         problem = _problem(response)
+        if status == 400 and problem.get("limit") == "maxConcurrentRequests":
+            # Stalwart refuses a request past the account's requests in flight before processing
+            # it (a key without the permission unlimitedRequests): other runs with the same
+            # credentials hold them, and a retry, of a write too, finds one free
+            raise _Transient(_concurrency_reason(response), advice=CONCURRENCY_ADVICE)
         if status == 403:
             detail = problem.get("detail") or problem.get("title") or "Forbidden"
             # a method the credentials may not call is refused inside a 200 answer, naming its
@@ -667,6 +674,18 @@ def check_method_response(response, expected_name, sections=None):
 
 
 # --- answers -------------------------------------------------------------------------------------
+
+
+CONCURRENCY_ADVICE = ("Stalwart counts the requests in flight per account: run fewer forks against hosts that share "
+                      "a server, or use an account with the permission unlimitedRequests")
+
+
+def _concurrency_reason(response):
+    """The words for Stalwart's 400 ``maxConcurrentRequests``, with the limit its ``RateLimit-Policy``
+    header gives (``"concurrent-requests";q=4;...``)."""
+    quota = re.search(r";\s*q=(\d+)", response.headers.get("RateLimit-Policy", ""))
+    limit = f" ({quota.group(1)})" if quota else ""
+    return f"HTTP 400 maxConcurrentRequests: more requests in flight for these credentials than the server's limit{limit}"
 
 
 def _problem(response):

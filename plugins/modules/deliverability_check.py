@@ -292,7 +292,8 @@ mode:
 retried_requests:
   description:
     - How many HTTP requests were sent again after a transient failure (connection refused, HTTP 429,
-      502, 503, 504, C(serverUnavailable)). Each retry is also a warning that gives its reason.
+      502, 503, 504, HTTP 400 C(maxConcurrentRequests), C(serverUnavailable)). Each retry is also a
+      warning that gives its reason.
   returned: always
   type: int
   sample: 0

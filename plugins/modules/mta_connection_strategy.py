@@ -392,7 +392,8 @@ failed_strategies:
 retried_requests:
   description:
     - How many HTTP requests were sent again after a transient failure (connection refused, HTTP 429,
-      502, 503, 504, C(serverUnavailable)). Each retry is also a warning that gives its reason.
+      502, 503, 504, HTTP 400 C(maxConcurrentRequests), C(serverUnavailable)). Each retry is also a
+      warning that gives its reason.
     - A write whose answer is lost (its outcome unknown, which on a write HTTP 500, 502, 503, 504 and C(serverUnavailable)
       mean that) is not counted, as it is not sent again as such; the module
       reads the server again and writes only what is still missing, with a warning that says so.

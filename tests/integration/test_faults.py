@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import re
 import socket
+import threading
 import time
 
 import pytest
 
 from tests.integration.conftest import MODULE, delta, set_calls, stored, wire_strategy
 from tests.support import inproc
-from tests.support.sim import ADMIN_TOKEN
+from tests.support.sim import ADMIN_TOKEN, NOOUTBOUND_TOKEN
 
 RERUN_SAFE = re.compile(r"re-?run|run (it |the play(book)? )?again|safe to (retry|repeat)", re.IGNORECASE)
 
@@ -133,6 +134,30 @@ def test_fault_on_the_session_read_is_retried(sim, tmp_path):
     result = run(sim, tmp_path, {"name": "after-session-fault"})
     assert not result.get("failed"), result.get("msg")
     assert names(sim) == ["after-session-fault", "default"]
+
+
+def test_a_key_past_its_concurrent_requests_is_retried_and_the_create_happens_once(sim, tmp_path):
+    """Other runs with the same key (a cluster's hosts sharing one API, forks > 4) hold the
+    server's maxConcurrentRequests: the 400 comes before anything is done, so the module waits
+    and sends again, reads and the write alike."""
+    sim.reset()
+    sim.fault("delay", count=4, seconds=1.2)
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {NOOUTBOUND_TOKEN}"}
+    body = {"using": ["urn:ietf:params:jmap:core", "urn:stalwart:jmap"],
+            "methodCalls": [["x:MtaConnectionStrategy/get", {"ids": []}, "g"]]}
+    held = [threading.Thread(target=sim.http, args=("POST", "/jmap/", body, headers)) for _ in range(4)]
+    for thread in held:
+        thread.start()
+    while sim.faults():
+        time.sleep(0.02)
+    result = run(sim, tmp_path, {"name": "crowded", "connect_timeout": "2m"},
+                 conn={"url": sim.url, "token": NOOUTBOUND_TOKEN, **FAST})
+    for thread in held:
+        thread.join()
+    assert not result.get("failed"), result.get("msg")
+    assert result["changed"] is True and result["retried_requests"] >= 1, result
+    assert any("maxConcurrentRequests" in warning for warning in result["warnings"]), result["warnings"]
+    assert names(sim) == ["crowded", "default"] and sim.stats()["objects_created"] == 1
 
 
 def test_connection_refused_is_retried_then_fails_clearly(tmp_path):

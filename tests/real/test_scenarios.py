@@ -6,11 +6,14 @@ comes from the counting proxy in front of it, never from the module's own report
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from tests.integration.test_request_counts import expected_cost
 from tests.real.conftest import PREFIX
 from tests.real.proxy import CountingProxy
+from tests.real.server import bearer, http
 from tests.support.ansible import run_playbook, run_tasks
 
 MODULE = "stalwart.mail.mta_connection_strategy"
@@ -298,6 +301,43 @@ def test_an_outbound_strategy_too_large_as_a_whole_is_refused_naming_its_size(th
 
 
 # --- credentials ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", [pytest.param("real", marks=pytest.mark.real)], indirect=True)
+def test_a_key_past_its_concurrent_requests_meets_the_refusal_the_module_retries(throwaway, tmp_path):
+    """The read-only key (no permission unlimitedRequests) from 10 clients at once: the server
+    refuses some requests with the 400 that the client retries and the simulator gives
+    (tests/simulator/test_http.py), and the info module run beside them still succeeds. Only on
+    a real server: the simulator's refusal is held deterministically there, with delayed requests."""
+    backend = throwaway
+    backend.call("x:MtaConnectionStrategy/set", {"create": {f"n{index}": {"name": named(f"load-{index:03}")}
+                                                           for index in range(400)}})
+    body = {"using": ["urn:ietf:params:jmap:core", "urn:stalwart:jmap"],
+            "methodCalls": [["x:MtaConnectionStrategy/query", {"limit": 500}, "q"],
+                            ["x:MtaConnectionStrategy/get", {"#ids": {"resultOf": "q", "path": "/ids",
+                                                                       "name": "x:MtaConnectionStrategy/query"}}, "g"]]}
+    answers = []
+
+    def load():
+        for _request in range(20):
+            answers.append(http("POST", f"{backend.target_url}/jmap/", body, bearer(backend.readonly_token)))
+
+    clients = [threading.Thread(target=load) for _client in range(10)]
+    for client in clients:
+        client.start()
+    outcome = run(backend, tmp_path, [task(backend, "info", {"names": [named("load-000")]}, module=INFO,
+                                           auth="readonly")])
+    for client in clients:
+        client.join()
+    refused = [answer for answer in answers if answer.status != 200]
+    assert refused, "no request was refused: the key may have unlimitedRequests"
+    for answer in refused:
+        assert (answer.status, answer.json()) == (400, {
+            "type": "urn:ietf:params:jmap:error:limit", "status": 400,
+            "detail": "The request exceeds the maximum number of concurrent requests.",
+            "limit": "maxConcurrentRequests"})
+    assert outcome.status("info") == "ok", outcome.output()
+    print(f"{len(refused)} of {len(answers)} requests refused")
 
 
 def test_basic_auth_and_an_api_key_both_work(backend, tmp_path):

@@ -10,6 +10,8 @@ import shutil
 import ssl
 import subprocess
 import sys
+import threading
+import time
 import urllib.request
 
 import pytest
@@ -337,6 +339,35 @@ def assert_calls_limit(sim, limit):
 
 def test_more_than_16_calls_is_a_limit_error(any_sim):
     assert_calls_limit(any_sim, 16)
+
+
+def test_an_account_past_its_concurrent_requests_is_refused_before_anything_is_done(server_sim):
+    """Stalwart 0.16.19, a read-only key, 10 clients: HTTP 400 with this body past
+    maxConcurrentRequests (4) in flight; an account with unlimitedRequests (the administrator)
+    is never refused; the refusal writes nothing; the session resource counts too."""
+    sim = server_sim
+    sim.fault("delay", count=4, seconds=1.5)
+    readonly = {"Content-Type": "application/json", "Authorization": f"Bearer {READONLY_TOKEN}"}
+    held = [threading.Thread(target=sim.http, args=("POST", "/jmap/", GET_ALL, readonly)) for _ in range(4)]
+    for thread in held:
+        thread.start()
+    deadline = time.monotonic() + 5
+    while sim.faults() and time.monotonic() < deadline:
+        time.sleep(0.02)  # each delayed request took its fault once authenticated and holds its slot
+    time.sleep(0.1)
+    refused = sim.http("POST", "/jmap/", GET_ALL, readonly)
+    session = sim.http("GET", "/jmap/session", headers={"Authorization": f"Bearer {READONLY_TOKEN}"})
+    written = sim.http("POST", "/jmap/", {"using": [], "methodCalls": [[SET, {"create": {"n": {"name": "x"}}}, "c"]]},
+                       ADMIN)
+    for thread in held:
+        thread.join()
+    assert refused.status == 400 and session.status == 400, (refused.body, session.body)
+    assert refused.json() == {"type": "urn:ietf:params:jmap:error:limit", "status": 400,
+                              "detail": "The request exceeds the maximum number of concurrent requests.",
+                              "limit": "maxConcurrentRequests"}
+    assert refused.headers["RateLimit-Policy"] == '"concurrent-requests";q=4;qu="concurrent-requests"'
+    assert written.status == 200 and "n" in written.json()["methodResponses"][0][1]["created"]
+    assert sim.http("POST", "/jmap/", GET_ALL, readonly).status == 200  # the slots are free again
 
 
 def test_lowered_limits_are_advertised(server_sim):

@@ -333,9 +333,6 @@ POST_ERRORS = [
                       "The request exceeds the maximum number of calls in a single request.",
                       limit="maxCallsInRequest"),
      ProtocolError, ["limit", "maxCallsInRequest"], {"error_type": "limit", "limit": "maxCallsInRequest"}),
-    ("concurrency", problem(400, "urn:ietf:params:jmap:error:limit", "Too many concurrent requests",
-                            limit="maxConcurrentRequests"),
-     ProtocolError, ["maxConcurrentRequests"], {"limit": "maxConcurrentRequests"}),
     ("html-200", {"body": b"<html>login</html>", "content_type": "text/html"}, ProtocolError,
      ["not JSON", "text/html"], {"status": 200}),
     ("json-not-jmap", {"json": {"hello": "world"}}, ProtocolError, ["methodResponses"], {}),
@@ -564,6 +561,42 @@ def test_transient_status_is_retried_with_backoff(server, code, write):
     for number, (text, delay) in enumerate(zip(warned, ("0.5", "1")), 1):
         assert text.startswith(f"retrying POST {server.url}/jmap/ in {delay} s (retry {number} of 3): "), text
         assert f"HTTP {code}" in text, text
+
+
+def too_many_concurrent():
+    """Stalwart 0.16.19's answer to a key without the permission unlimitedRequests past its
+    maxConcurrentRequests (4) requests in flight: refused before anything is processed."""
+    return {"status": 400, "content_type": "application/problem+json",
+            "headers": {"RateLimit-Policy": '"concurrent-requests";q=4;qu="concurrent-requests"',
+                        "RateLimit": '"concurrent-requests";r=0'},
+            "json": {"type": "urn:ietf:params:jmap:error:limit", "status": 400,
+                     "detail": "The request exceeds the maximum number of concurrent requests.",
+                     "limit": "maxConcurrentRequests"}}
+
+
+@pytest.mark.parametrize("write", [False, True], ids=["read", "write"])
+def test_too_many_concurrent_requests_is_retried_with_backoff_reads_and_writes(server, write):
+    """Other runs with the same credentials (forks of a cluster on one API) hold the server's
+    concurrent requests: the refusal comes before processing, so a write is resent too."""
+    server.answer(session(), too_many_concurrent(), too_many_concurrent(), get_ok())
+    sleeps, warned = Sleeps(), []
+    client = client_for(server, sleep=sleeps, warn=warned.append)
+    assert client.post(GET, write=write)[0][0] == "x:MtaConnectionStrategy/get"
+    assert len(server.posts()) == 3 and sleeps == [0.5, 1.0] and client.requests_retried == 2
+    assert warned[0] == (f"retrying POST {server.url}/jmap/ in 0.5 s (retry 1 of 3): HTTP 400 maxConcurrentRequests: "
+                         "more requests in flight for these credentials than the server's limit (4)"), warned
+
+
+def test_too_many_concurrent_requests_past_the_retries_names_the_limit_and_the_permission(server):
+    server.answer(session(), *[too_many_concurrent() for _attempt in range(4)])
+    with pytest.raises(TransportError) as caught:
+        client_for(server, retries=3).post(SET, write=True)
+    assert caught.value.msg == (
+        f"HTTP 400 maxConcurrentRequests: more requests in flight for these credentials than the server's limit (4) "
+        f"from {server.url}/jmap/ after 4 attempts; nothing was changed by this request, so re-running is safe; "
+        "Stalwart counts the requests in flight per account: run fewer forks against hosts that share a server, or "
+        "use an account with the permission unlimitedRequests")
+    assert caught.value.details["http_attempts"] == 4
 
 
 @pytest.mark.parametrize("answer", [status(500), status(502), status(503), status(504),
