@@ -664,10 +664,18 @@ def converge(client, object_type, desired, purge=False, force=False, reload=Fals
     if failure is not None:
         text = changes_failed_text(failure, progress)
         if reload:
-            text += (" What the server confirmed was reloaded." if progress.reloaded else
-                     f" What the server confirmed was not reloaded. {UNAPPLIED}")
+            text += f" {_reloaded_words(progress)}"
         raise ChangesFailed(text, **failure_details(outcome, failure)) from None
     return outcome
+
+
+def _reloaded_words(progress):
+    """Whether what the writes did was reloaded, in words that say what it was: confirmed by the
+    server, or possibly applied by a write whose answer was lost (a reload follows both)."""
+    confirmed = any(progress.applied.values())
+    what = ("What the server confirmed, and what it may have applied," if confirmed and progress.unconfirmed else
+            "What the server may have applied" if progress.unconfirmed else "What the server confirmed")
+    return f"{what} was reloaded." if progress.reloaded else f"{what} was not reloaded. {UNAPPLIED}"
 
 
 def _final_objects(objects, progress):
@@ -761,7 +769,7 @@ def changes_failed_text(error, progress, what="strategies"):
     if error is not progress.lost:
         parts.append(f"then: {error.core}")
     return ("; ".join(parts) + ". Something may have changed on the server, so changed is true; re-run the task "
-            "once the server answers again: it reads the current state first and writes only what is missing")
+            "once the server answers again: it reads the current state first and writes only what is missing.")
 
 
 def failure_details(outcome, error=None):

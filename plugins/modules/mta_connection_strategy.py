@@ -178,8 +178,9 @@ options:
         once per run, in a request of its own after the writes. Stalwart does not reload a changed strategy
         by itself.
       - The reload is sent only when the server confirmed a change (also when other changes of the batch
-        were refused), never after a run whose every change was refused. When the server refuses the
-        reload itself, the task fails saying that the changes were applied and how to reload.
+        were refused) or a write's answer was lost (it may have been applied), never after a run whose
+        every change was refused. When the server refuses the reload itself, the task fails saying that
+        the changes were applied and how to reload.
       - Needs the permissions C(sysActionCreate) and C(actionReloadSettings).
     type: bool
     default: false
@@ -351,7 +352,8 @@ plan:
 reloaded:
   description:
     - Whether the server reloaded its settings (O(reload=true) and something changed).
-    - A run that fails after the server confirmed some changes still reloads them.
+    - A run that fails after the server confirmed some changes, or after a write whose answer was lost,
+      still reloads what the server confirmed or may have applied.
   returned: on success, and on a failure once the server was read (not on bad input or a failed read)
   type: bool
   sample: true

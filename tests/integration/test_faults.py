@@ -309,7 +309,24 @@ def test_writes_stopped_part_way_still_reload_what_the_server_confirmed(sim, tmp
     assert result["failed"] is True and result["changed"] is True, result
     assert result["applied"]["create"] == ["a1"] and result["unconfirmed"] == ["a2"], result
     assert result["reloaded"] is True and sim.stats()["reloads"] == 1, result
-    assert "What the server confirmed was reloaded." in result["msg"], result["msg"]
+    assert result["msg"].endswith(". What the server confirmed, and what it may have applied, was reloaded."), \
+        result["msg"]
+
+
+def test_a_write_of_unknown_outcome_is_reloaded_and_the_message_says_it_may_have_been_applied(sim, tmp_path):
+    """The only write's answer is lost and no re-read gets through: nothing is confirmed, but the
+    write may have been applied (it was), so the reload is sent, and the message says so in those
+    words rather than "what the server confirmed"."""
+    sim.reset()
+    sim.fault("drop_after", count=1, match="write")
+    sim.fault("http500", count=10, match="read", skip=1)
+    result = run(sim, tmp_path, {"name": "maybe", "reload": True})
+    assert result["failed"] is True and result["changed"] is True, result
+    assert result["applied"]["create"] == [] and result["unconfirmed"] == ["maybe"], result
+    assert result["reloaded"] is True and sim.stats()["reloads"] == 1, result
+    assert result["msg"].endswith("writes only what is missing. What the server may have applied was reloaded."), \
+        result["msg"]
+    assert names(sim) == ["default", "maybe"]
 
 
 # --- 5xx after the server committed the write (a gateway that gave up) ---------------------------
