@@ -357,7 +357,7 @@ def apply_outbound(module, client_factory=None):
         leaving = set(str(name) for name in params.get("assume_absent") or ())
         named = _values.EXPRESSION.literal_names(values["connection"])
         going = [name for name in named if name in leaving]
-        references = [name for name in named if name not in assumed and name not in leaving]
+        references = [name for name in named if name not in assumed]  # none is leaving: going refuses those
     if going:
         # before any request: a later task deletes them (the role: its list's items set absent)
         raise InputError(
