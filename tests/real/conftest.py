@@ -27,7 +27,11 @@ USING = ["urn:ietf:params:jmap:core", "urn:stalwart:jmap"]
 # Every strategy a scenario writes carries this prefix: against an existing server, the suite
 # touches nothing else (the worker id keeps two pytest workers apart).
 PREFIX = "smtest-" + os.environ.get("PYTEST_XDIST_WORKER", "gw") + "-"
-SIM_READONLY_KEY = "readonly-key"  # like the real suite's read-only key: strategies get and query only
+SIM_READONLY_KEY = "readonly-key"
+# Stalwart's x:Jmap limits (their defaults) and the simulator's names for them
+JMAP_DEFAULTS = {"maxMethodCalls": 16, "getMaxResults": 500, "setMaxObjects": 500, "queryMaxResults": 5000}
+SIM_LIMITS = {"maxMethodCalls": "maxCallsInRequest", "getMaxResults": "maxObjectsInGet",
+              "setMaxObjects": "maxObjectsInSet", "queryMaxResults": "queryMaxResults"}  # like the real suite's read-only key: strategies get and query only
 
 
 def real_target():
@@ -129,9 +133,10 @@ class Backend:
         self.proxy.reset()
 
     @contextlib.contextmanager
-    def query_max_results(self, cap):
-        """The server caps each ``/query`` page at ``cap`` ids (Stalwart's ``queryMaxResults``)
-        inside the block."""
+    def jmap_limits(self, **limits):
+        """Inside the block the server has these limits of Stalwart's ``x:Jmap`` settings
+        (``maxMethodCalls``, ``getMaxResults``, ``setMaxObjects``, ``queryMaxResults``, by those
+        names), and advertises those the session shows."""
         raise NotImplementedError
 
     def connection(self, auth="token"):
@@ -158,12 +163,12 @@ class SimBackend(Backend):
         self.proxy.reset()
 
     @contextlib.contextmanager
-    def query_max_results(self, cap):
-        self.simulator.configure(queryMaxResults=cap)
+    def jmap_limits(self, **limits):
+        self.simulator.configure(**{SIM_LIMITS[name]: value for name, value in limits.items()})
         try:
             yield
         finally:
-            self.simulator.configure(queryMaxResults=5000)
+            self.simulator.configure(**{SIM_LIMITS[name]: JMAP_DEFAULTS[name] for name in limits})
 
     def close(self):
         super().close()
@@ -180,16 +185,16 @@ class RealBackend(Backend):
         self.initial_connection = self.outbound().get("connection")
 
     @contextlib.contextmanager
-    def query_max_results(self, cap):
-        # an x:Jmap setting, read at start-up: the server takes it after a restart
-        self._set_query_max_results(cap)
+    def jmap_limits(self, **limits):
+        # x:Jmap settings, read at start-up: the server takes them after a restart
+        self._set_jmap(limits)
         try:
             yield
         finally:
-            self._set_query_max_results(5000)
+            self._set_jmap({name: JMAP_DEFAULTS[name] for name in limits})
 
-    def _set_query_max_results(self, cap):
-        result = self.server.call("x:Jmap/set", {"update": {"singleton": {"queryMaxResults": cap}}})
+    def _set_jmap(self, settings):
+        result = self.server.call("x:Jmap/set", {"update": {"singleton": settings}})
         assert "singleton" in (result.get("updated") or {}), result
         self.server.restart()
 

@@ -259,7 +259,7 @@ def test_a_server_that_caps_each_query_page_lower_is_still_read_whole(throwaway,
     backend = throwaway
     names = [named(f"page-{index:02}") for index in range(10)]
     run(backend, tmp_path, [task(backend, "seed", {"strategies": [{"name": name} for name in names]})])
-    with backend.query_max_results(3):
+    with backend.jmap_limits(queryMaxResults=3):
         assert len(backend.jmap([["x:MtaConnectionStrategy/query", {"limit": 500}, "q"]])[0][1]["ids"]) == 3
         purge = {"strategies": [{"name": names[0]}], "purge": True}
         outcome = run(backend, tmp_path, [task(backend, "info", {}, module=INFO), task(backend, "purge", purge),
@@ -421,6 +421,31 @@ def test_the_info_modules_output_applied_through_the_role_changes_nothing(backen
 
 
 # --- 1200 strategies: past the 500-object limits, in the documented request counts ---------------------------------
+
+
+def test_a_server_with_low_limits_is_written_within_them_in_the_documented_request_counts(throwaway, tmp_path):
+    """Stalwart's x:Jmap limits lowered (4 calls a request, 7 objects a /get, 5 a /set): the
+    session advertises them, the server refuses a request past one, and a converge, a no-op and a
+    purge each cost what the formula of tests/integration/test_request_counts.py says."""
+    backend = throwaway
+    batch = [{"name": named(f"low-{index:02d}"), "data_timeout": "20m"} for index in range(30)]
+    limits = {"maxObjectsInGet": 7, "maxObjectsInSet": 5, "maxCallsInRequest": 4}
+    with backend.jmap_limits(maxMethodCalls=4, getMaxResults=7, setMaxObjects=5):
+        converge = run(backend, tmp_path, [task(backend, "converge", {"strategies": batch, "reload": True})])
+        converge_counts = backend.proxy.counts()
+        noop = run(backend, tmp_path, [task(backend, "no-op", {"strategies": batch, "reload": True})])
+        noop_counts = backend.proxy.counts()
+        kept = batch[:12]
+        purge = run(backend, tmp_path, [task(backend, "purge", {"strategies": kept, "purge": True, "reload": True})])
+        purge_counts = backend.proxy.counts()
+    assert converge.status("converge") == "changed", converge.output()
+    assert noop.status("no-op") == "ok" and purge.status("purge") == "changed", (noop.output(), purge.output())
+    for counts, cost in ((converge_counts, expected_cost(limits, on_server=1, listed=30, creates=30)),
+                         (noop_counts, expected_cost(limits, on_server=31, listed=30)),
+                         (purge_counts, expected_cost(limits, on_server=31, listed=12, deletes=18, purge=True))):
+        assert (counts["requests"], counts["posts"]) == (cost["requests"], cost["posts"]), (counts, cost)
+        assert max(len(names) for names in [entry["calls"] for entry in backend.proxy.entries] or [[]]) <= 4
+    assert sorted(backend.strategies()) == sorted(["default", *(item["name"] for item in kept)])  # default: routed
 
 
 def test_1200_strategies_converge_then_no_op_in_the_documented_request_counts(backend, tmp_path):
