@@ -420,9 +420,9 @@ def table(cases):
 
 VALIDATION_TASK = f"{ROLE} : Validating arguments"
 MODULE_TASK = f"{ROLE} : Apply"
-# what follows the module task: on ansible-core 2.18 and later the meta task that ends the role where
-# the module task did the whole run (run by the main process, no worker); on 2.16 and 2.17 the include
-# of the deliverability and routing steps, skipped
+# what follows the module task: on ansible-core 2.18.3 and later the meta task that ends the role
+# where the module task did the whole run (run by the main process, no worker); on 2.16 to 2.18.2 the
+# include of the deliverability and routing steps, skipped
 STEPS_TASK = (f"{ROLE} : End the role", f"{ROLE} : Check deliverability before, or route mail after")
 HANDLER_TASK = f"{ROLE} : Reload Stalwart settings"
 PING_TASK = "Do nothing"
@@ -730,8 +730,8 @@ runs: **argument validation** is the task ansible-core inserts for the role's
 **module task** is the one run of `{MODULE}` (templating the merged list into its
 arguments, the module's engine in the controller's worker with its HTTP requests, and the
 result); **end of the role** is the meta task that ends the role where the module task did the
-whole run (ansible-core 2.18 and later; the main process runs it, without a worker), or on 2.16 and
-2.17 the include of the deliverability and routing steps, skipped when neither is on;
+whole run (ansible-core 2.18.3 and later; the main process runs it, without a worker), or on 2.16
+to 2.18.2 the include of the deliverability and routing steps, skipped when neither is on;
 **reload handler** is the role's handler on a converge (`stalwart.mail.reload_settings`);
 **the rest** is process start, reading the inventory and the playbook, and exit.
 

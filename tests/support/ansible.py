@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -29,10 +30,12 @@ from typing import Any
 import yaml
 from ansible.release import __version__ as _CORE_VERSION
 
-# the ansible-core that runs the tests, as (major, minor); the role ends itself with meta end_role
-# from 2.18 on (roles/mta_connection_strategies/tasks/end_role.yml)
-ANSIBLE_CORE = tuple(int(part) for part in _CORE_VERSION.split(".")[:2])
-ROLE_ENDS_ITSELF = ANSIBLE_CORE >= (2, 18)
+# the ansible-core that runs the tests, as (major, minor, patch) (a pre-release as its release:
+# 2.18.3rc1 is (2, 18, 3)); the role ends itself with meta end_role from 2.18.3 on, where meta
+# end_role ends the role for every host that meets its condition, not for the batch's first host
+# alone (roles/mta_connection_strategies/tasks/end_role.yml)
+ANSIBLE_CORE = tuple(int(part) for part in re.match(r"(\d+)\.(\d+)\.(\d+)", _CORE_VERSION).groups())
+ROLE_ENDS_ITSELF = ANSIBLE_CORE >= (2, 18, 3)
 
 from tests.support import proc
 
