@@ -36,6 +36,11 @@ from ansible.release import __version__ as _CORE_VERSION
 # alone (roles/mta_connection_strategies/tasks/end_role.yml)
 ANSIBLE_CORE = tuple(int(part) for part in re.match(r"(\d+)\.(\d+)\.(\d+)", _CORE_VERSION).groups())
 ROLE_ENDS_ITSELF = ANSIBLE_CORE >= (2, 18, 3)
+# with any_errors_fatal, a host's failure inside a block sends every other host into its rescue
+# from 2.17.0 on (ansible/ansible#78680); 2.16 lets the others go on while that host is in its
+# rescue, and ends the play there at a meta task (the role's flush_handlers, before the reload)
+# or when the rescue fails
+RESCUES_EVERY_HOST = ANSIBLE_CORE >= (2, 17)
 
 from tests.support import proc
 
