@@ -130,7 +130,7 @@ def merge_routes(layers, default=None, absent=(), layers_of=None):
     if not isinstance(layers, Mapping):
         raise AnsibleFilterError(f"merge_routes expects a dictionary from variable name to route list; {ACCEPTED}")
     check_layer_names(layers, layers_of)
-    # default(omit) means "not set", as null does; vaulted strings decrypted (ansible-core 2.16)
+    # default(omit) means "not set", as null does; vaulted strings decrypted (ansible-core 2.16 to 2.18)
     layers = {layer: cleaned(routes) for layer, routes in layers.items()}
     default = cleaned(default)
     absent = {str(name) for name in absent or ()}

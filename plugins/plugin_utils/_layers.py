@@ -32,9 +32,9 @@ def check_layer_names(layers, base):
             f"such as 20_host); rename it, or its items would be left out of the list")
 
 
-# ansible-core 2.16 and 2.17 template omit to this prefix and a hash; 2.18 and later to a sentinel
+# ansible-core 2.16 to 2.18 template omit to this prefix and a hash; 2.19 and later to a sentinel
 OMIT_PREFIX = "__omit_place_holder__"
-# vaulted strings as ansible-core 2.16 (the first) and later versions hand them to a filter
+# vaulted strings as ansible-core 2.16 to 2.18 (the first) and 2.19 and later hand them to a filter
 VAULTED_TYPES = ("AnsibleVaultEncryptedUnicode", "EncryptedString")
 
 
@@ -51,7 +51,7 @@ def cleaned(value):
     - a dictionary without the keys whose value is omitted (``description: "{{ x | default(omit) }}"``
       means "not given here", as ``null`` does, so that an earlier layer's value stands), a list
       without its omitted elements, and None for an omitted value;
-    - a vaulted string decrypted (ansible-core 2.16 hands a filter the vault object, no ``str``);
+    - a vaulted string decrypted (ansible-core 2.16 to 2.18 hand a filter the vault object, no ``str``);
     - ansible-core's tagged types as the plain ones: each value read from inventory carries where it
       was read; the modules never see those tags (their arguments arrive through JSON), but
       ansible-core would copy, pickle and unpickle them with the task's arguments for every host.

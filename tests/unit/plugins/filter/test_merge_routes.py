@@ -112,11 +112,11 @@ def test_with_layers_of_a_name_that_is_not_a_layer_fails_naming_it(name):
     assert merge_routes({"stalwart_mta_connection_routes__1": []}, layers_of="stalwart_mta_connection_routes") == []
 
 
-class _OmitType:  # the class name ansible-core 2.18 and later give the omit sentinel
+class _OmitType:  # the class name ansible-core 2.19 and later give the omit sentinel
     pass
 
 
-class AnsibleVaultEncryptedUnicode:  # ansible-core 2.16's vaulted string, which is no str
+class AnsibleVaultEncryptedUnicode:  # ansible-core 2.16 to 2.18's vaulted string, which is no str
     def __init__(self, text):
         self._text = text
 
@@ -133,7 +133,7 @@ def test_an_omitted_route_default_or_layer_counts_as_not_set(omit):
 
 
 def test_a_vaulted_strategy_name_is_taken_decrypted():
-    """ansible-core 2.16 hands a filter the vault object: the route was refused as not a string, in a
+    """ansible-core 2.16 to 2.18 hand a filter the vault object: the route was refused as not a string, in a
     message that printed the decrypted name."""
     assert merge_routes({BASE: [{"if": "a", "strategy": AnsibleVaultEncryptedUnicode("vaultname")}]},
                         default=AnsibleVaultEncryptedUnicode("fallback")) == [{"if": "a", "then": "vaultname"}]

@@ -85,7 +85,7 @@ def test_a_name_given_twice_in_one_layer_fails_naming_both_positions(second):
     assert f"{COMMON}[2]" in str(raised.value) and f"repeats the name of {COMMON}[0]" in str(raised.value)
 
 
-class _OmitType:  # the class name ansible-core 2.18 and later give the omit sentinel
+class _OmitType:  # the class name ansible-core 2.19 and later give the omit sentinel
     pass
 
 
@@ -196,7 +196,7 @@ def test_with_layers_of_a_name_that_is_not_a_layer_fails_naming_it(name):
     assert [item["name"] for item in merge_strategies(layers)] == ["a", "bulk"]
 
 
-class AnsibleVaultEncryptedUnicode:  # ansible-core 2.16's vaulted string, which is no str
+class AnsibleVaultEncryptedUnicode:  # ansible-core 2.16 to 2.18's vaulted string, which is no str
     def __init__(self, text):
         self._text = text
 
@@ -205,7 +205,7 @@ class AnsibleVaultEncryptedUnicode:  # ansible-core 2.16's vaulted string, which
 
 
 def test_a_vaulted_value_is_taken_decrypted():
-    """ansible-core 2.16 hands a filter the vault object: a vaulted name was refused as not a string."""
+    """ansible-core 2.16 to 2.18 hand a filter the vault object: a vaulted name was refused as not a string."""
     layers = {BASE: [{"name": AnsibleVaultEncryptedUnicode("secret-pool"),
                       "description": AnsibleVaultEncryptedUnicode("a vaulted description")}]}
     assert merge_strategies(layers) == [{"name": "secret-pool", "description": "a vaulted description"}]
