@@ -145,7 +145,7 @@ def test_a_key_past_its_concurrent_requests_is_retried_and_the_create_happens_on
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {NOOUTBOUND_TOKEN}"}
     body = {"using": ["urn:ietf:params:jmap:core", "urn:stalwart:jmap"],
             "methodCalls": [["x:MtaConnectionStrategy/get", {"ids": []}, "g"]]}
-    held = [threading.Thread(target=sim.http, args=("POST", "/jmap/", body, headers)) for _ in range(4)]
+    held = [threading.Thread(target=sim.http, args=("POST", "/jmap/", body, headers)) for _request in range(4)]
     for thread in held:
         thread.start()
     while sim.faults():

@@ -310,12 +310,12 @@ def test_a_key_past_its_concurrent_requests_meets_the_refusal_the_module_retries
     (tests/simulator/test_http.py), and the info module run beside them still succeeds. Only on
     a real server: the simulator's refusal is held deterministically there, with delayed requests."""
     backend = throwaway
-    backend.call("x:MtaConnectionStrategy/set", {"create": {f"n{index}": {"name": named(f"load-{index:03}")}
-                                                           for index in range(400)}})
+    creates = {f"n{index}": {"name": named(f"load-{index:03}")} for index in range(400)}
+    backend.call("x:MtaConnectionStrategy/set", {"create": creates})
+    reference = {"resultOf": "q", "path": "/ids", "name": "x:MtaConnectionStrategy/query"}
     body = {"using": ["urn:ietf:params:jmap:core", "urn:stalwart:jmap"],
             "methodCalls": [["x:MtaConnectionStrategy/query", {"limit": 500}, "q"],
-                            ["x:MtaConnectionStrategy/get", {"#ids": {"resultOf": "q", "path": "/ids",
-                                                                       "name": "x:MtaConnectionStrategy/query"}}, "g"]]}
+                            ["x:MtaConnectionStrategy/get", {"#ids": reference}, "g"]]}
     answers = []
 
     def load():

@@ -348,7 +348,7 @@ def test_an_account_past_its_concurrent_requests_is_refused_before_anything_is_d
     sim = server_sim
     sim.fault("delay", count=4, seconds=1.5)
     readonly = {"Content-Type": "application/json", "Authorization": f"Bearer {READONLY_TOKEN}"}
-    held = [threading.Thread(target=sim.http, args=("POST", "/jmap/", GET_ALL, readonly)) for _ in range(4)]
+    held = [threading.Thread(target=sim.http, args=("POST", "/jmap/", GET_ALL, readonly)) for _request in range(4)]
     for thread in held:
         thread.start()
     deadline = time.monotonic() + 5

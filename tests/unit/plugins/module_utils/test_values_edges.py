@@ -82,7 +82,6 @@ def test_a_source_ip_entry_without_its_address_says_it_is_missing():
             "strategy 'bulk': source_ips[1].ip: the address is missing (required); expected an IPv4"), raised.value.msg
 
 
-
 def test_ip_and_its_alias_source_ip_may_be_given_together_only_alike():
     same = _objects.normalise_item(STRATEGY, {"name": "bulk", "source_ips": [{"ip": "192.0.2.1", "source_ip": "192.0.2.1"}]})
     assert same["values"]["source_ips"] == [{"ip": "192.0.2.1", "ehlo_hostname": None}]
