@@ -27,11 +27,11 @@ USING = ["urn:ietf:params:jmap:core", "urn:stalwart:jmap"]
 # Every strategy a scenario writes carries this prefix: against an existing server, the suite
 # touches nothing else (the worker id keeps two pytest workers apart).
 PREFIX = "smtest-" + os.environ.get("PYTEST_XDIST_WORKER", "gw") + "-"
-SIM_READONLY_KEY = "readonly-key"
+SIM_READONLY_KEY = "readonly-key"  # like the real suite's read-only key: strategies get and query only
 # Stalwart's x:Jmap limits (their defaults) and the simulator's names for them
 JMAP_DEFAULTS = {"maxMethodCalls": 16, "getMaxResults": 500, "setMaxObjects": 500, "queryMaxResults": 5000}
 SIM_LIMITS = {"maxMethodCalls": "maxCallsInRequest", "getMaxResults": "maxObjectsInGet",
-              "setMaxObjects": "maxObjectsInSet", "queryMaxResults": "queryMaxResults"}  # like the real suite's read-only key: strategies get and query only
+              "setMaxObjects": "maxObjectsInSet", "queryMaxResults": "queryMaxResults"}
 
 
 def real_target():
