@@ -220,7 +220,12 @@ class ItemContext:
         return f"{batch}[{self.position}] (item {self.position + 1})"
 
     def path(self, option):
-        return option if self.position is None else f"{self.object_type.collection_option}[{self.position}].{option}"
+        """The option's path; without an option, the item itself (``strategies[3]``), or none in
+        a task of one object."""
+        if self.position is None:
+            return option or None
+        item = f"{self.object_type.collection_option}[{self.position}]"
+        return f"{item}.{option}" if option else item
 
     def error(self, option, reason, accepted=None):
         text = f"{self.label()}: {self.path(option)}: {reason}" if option else f"{self.label()}: {reason}"

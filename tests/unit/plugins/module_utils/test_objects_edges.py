@@ -21,7 +21,8 @@ def test_a_path_below_the_key_names_the_key_and_an_unknown_path_stays_as_it_is(p
 
 
 @pytest.mark.parametrize("params,message,option", [
-    ({"strategies": ["bulk"]}, "strategies[0] (item 1): expected a dict (one strategy), got 'bulk'", None),
+    # the item itself is the option at fault (it was 'strategies[0].', with a dot and no option)
+    ({"strategies": ["bulk"]}, "strategies[0] (item 1): expected a dict (one strategy), got 'bulk'", "strategies[0]"),
     ({"strategies": [{"name": ["a"]}]}, "strategies[0] (item 1): strategies[0].name: expected a non-empty string, "
                                         "got ['a']", "strategies[0].name"),
     ({"strategies": [{"name": "a"}], "connect_timeout": "1m", "state": "absent"},

@@ -458,19 +458,26 @@ def test_what_source_ips_accepts_is_added_to_ansibles_words_once():
         "value of state must be one of: present, absent")
 
 
-@pytest.mark.parametrize("items,message", [
-    (["bulk"], "strategies[0] (item 1): expected a dict (one strategy), got 'bulk'"),
+@pytest.mark.parametrize("items,message,option", [
+    (["bulk"], "strategies[0] (item 1): expected a dict (one strategy), got 'bulk'", "strategies[0]"),
     ([{"description": "x"}], "strategies[0] (item 1): strategies[0].name: the name is missing or empty; a non-empty "
-                             "name is required"),
+                             "name is required", "strategies[0].name"),
+    # Ansible's validator names no option the details could carry: the item is named
     ([{"name": 2024, "state": "gone"}], "strategies[0] (item 1): value of state must be one of: present, absent, "
-                                        "got: gone"),
+                                        "got: gone", "strategies[0]"),
     ([{"name": "a", "state": "gone", "source_ips": "x"}], f"strategies[0] ('a'): {SOURCE_IPS_TYPE}; "
-                                                          f"{_operations.SOURCE_IPS_ACCEPTED}"),
+                                                          f"{_operations.SOURCE_IPS_ACCEPTED}", "strategies[0]"),
+    ([{"name": "a"}, {"name": "b", "colour": "red"}], "strategies[1] ('b'): strategies[1].colour: unsupported option(s) "
+                                                      "colour; supported options of a strategy: name, state, id, description, "
+                                                      "ehlo_hostname, source_ips, connect_timeout, data_timeout, ehlo_timeout, "
+                                                      "greeting_timeout, mail_from_timeout, rcpt_to_timeout",
+     "strategies[1].colour"),
 ])
-def test_a_malformed_item_of_a_batch_is_refused_naming_it(items, message):
+def test_a_malformed_item_of_a_batch_is_refused_naming_it(items, message, option):
     with pytest.raises(_errors.InputError) as raised:
         _operations.desired_strategies({"strategies": items})
     assert raised.value.msg == message
+    assert raised.value.details["option"] == option
     assert _operations.desired_strategies({"strategies": [{"name": "ok"}]})[0]["name"] == "ok"
 
 
