@@ -766,7 +766,9 @@ def changes_failed_text(error, progress, what="strategies"):
     if applied:
         parts.append("the server applied: " + "; ".join(applied)
                      + (" (all of them in applied)" if any(map(more_than_shown, progress.applied.values())) else ""))
-    if error is not progress.lost:
+    if progress.lost is not None and error is not progress.lost and error.core == progress.lost.core:
+        parts.append("then a later request failed the same way")  # the write sent again, usually
+    elif error is not progress.lost:
         parts.append(f"then: {error.core}")
     return ("; ".join(parts) + ". Something may have changed on the server, so changed is true; re-run the task "
             "once the server answers again: it reads the current state first and writes only what is missing.")

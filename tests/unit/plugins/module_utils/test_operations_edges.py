@@ -335,9 +335,11 @@ def test_answers_lost_past_the_retries_fail_as_changed_and_unconfirmed():
     with pytest.raises(_service.ChangesFailed) as raised:
         outbound(server, {"route": NEW_ROUTE})
     assert len(server.writes(OUTBOUND.set)) == 2 and server.waits == [1]
+    # the write sent again was lost the same way: said so, not the same cause twice
     assert raised.value.msg.startswith(
         "the outbound strategy: a write was sent and its outcome is unknown: the server may or may not have applied "
-        "it (lost before it was applied; expressions: 'route'); then: lost before it was applied."), raised.value.msg
+        "it (lost before it was applied; expressions: 'route'); then a later request failed the same way. "
+        "Something may have changed"), raised.value.msg
     assert raised.value.details["changed"] is True
     assert raised.value.details["unconfirmed"] == ["outbound strategy"]
 
