@@ -422,8 +422,11 @@ VALIDATION_TASK = f"{ROLE} : Validating arguments"
 MODULE_TASK = f"{ROLE} : Apply"
 # what follows the module task: on ansible-core 2.18.3 and later the meta task that ends the role
 # where the module task did the whole run (run by the main process, no worker); on 2.16 to 2.18.2 the
-# include of the deliverability and routing steps, skipped
-STEPS_TASK = (f"{ROLE} : End the role", f"{ROLE} : Check deliverability before, or route mail after")
+# meta noop imported in its place, then the include of the deliverability and routing steps and the
+# block's last task, both skipped (each a worker per host)
+STEPS_TASK = (f"{ROLE} : End the role", f"{ROLE} : Go on with the steps",
+              f"{ROLE} : Check deliverability before, or route mail after",
+              f"{ROLE} : Have the handler reload what a step applied")
 HANDLER_TASK = f"{ROLE} : Reload Stalwart settings"
 PING_TASK = "Do nothing"
 DEBUG_TASK = "Say nothing"
@@ -473,6 +476,17 @@ def fleet_breakdown(cases):
     return "\n".join(lines)
 
 
+def ansible_version():
+    import ansible.release  # the benchmark's own ansible-core, the one that ran the playbooks
+    return ansible.release.__version__
+
+
+def role_ends_itself():
+    """Whether the role ends itself with meta end_role (ansible-core 2.18.3 and later), as
+    ``tasks/main.yml`` chooses."""
+    return tuple(int(part) for part in re.match(r"(\d+)\.(\d+)\.(\d+)", ansible_version()).groups()) >= (2, 18, 3)
+
+
 def per_host(case, prefix, required=True):
     """Milliseconds of wall time per host of the task named ``prefix``..."""
     return case.task_median(prefix, required=required) / case.hosts * 1000
@@ -498,9 +512,13 @@ def fleet_story(cases, context):
         f"list into the task's arguments, two HTTP requests and the result. What a no-op host costs now "
         f"is mostly Ansible's own cost per task: the role forks two workers per host where the ping forks "
         f"one (the argument validation that ansible-core adds for `meta/argument_specs.yml`, "
-        f"{per_host(worker, VALIDATION_TASK):.0f} ms per host, and the module task), then ends the role "
-        f"with a meta task that Ansible's main process runs without a worker "
-        f"({per_host(worker, STEPS_TASK):.0f} ms per host), and a converge adds a third worker (the "
+        f"{per_host(worker, VALIDATION_TASK):.0f} ms per host, and the module task), then "
+        + ("ends the role with a meta task that Ansible's main process runs without a worker "
+           f"({per_host(worker, STEPS_TASK):.0f} ms per host)" if role_ends_itself() else
+           "goes through a meta noop and two skipped tasks, each skipped task a worker per host "
+           f"({per_host(worker, STEPS_TASK):.0f} ms per host; ansible-core {ansible_version()} cannot end "
+           "the role per host with meta end_role, which 2.18.3 and later can)")
+        + ", and a converge adds a third worker (the "
         f"reload handler, {per_host(worker_converge, HANDLER_TASK):.0f} ms per host). With "
         f"{large.size} strategies per host the no-op takes {large.median:.2f} s: the role's argument "
         f"validation and the templating of the list grow with it "
@@ -731,7 +749,8 @@ runs: **argument validation** is the task ansible-core inserts for the role's
 arguments, the module's engine in the controller's worker with its HTTP requests, and the
 result); **end of the role** is the meta task that ends the role where the module task did the
 whole run (ansible-core 2.18.3 and later; the main process runs it, without a worker), or on 2.16
-to 2.18.2 the include of the deliverability and routing steps, skipped when neither is on;
+to 2.18.2 the meta noop in its place, the include of the deliverability and routing steps and the
+block's last task, both skipped when neither is on;
 **reload handler** is the role's handler on a converge (`stalwart.mail.reload_settings`);
 **the rest** is process start, reading the inventory and the playbook, and exit.
 
