@@ -38,7 +38,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.support.sim import ADMIN_TOKEN, Simulator  # noqa: E402  (needs ROOT on sys.path)
+# the ansible-core that runs the playbooks (this Python's), and whether the role ends itself there
+from tests.support.ansible import ANSIBLE_CORE, ROLE_ENDS_ITSELF  # noqa: E402  (needs ROOT on sys.path)
+from tests.support.sim import ADMIN_TOKEN, Simulator  # noqa: E402
 
 import concurrent.futures  # noqa: E402
 
@@ -476,17 +478,6 @@ def fleet_breakdown(cases):
     return "\n".join(lines)
 
 
-def ansible_version():
-    import ansible.release  # the benchmark's own ansible-core, the one that ran the playbooks
-    return ansible.release.__version__
-
-
-def role_ends_itself():
-    """Whether the role ends itself with meta end_role (ansible-core 2.18.3 and later), as
-    ``tasks/main.yml`` chooses."""
-    return tuple(int(part) for part in re.match(r"(\d+)\.(\d+)\.(\d+)", ansible_version()).groups()) >= (2, 18, 3)
-
-
 def per_host(case, prefix, required=True):
     """Milliseconds of wall time per host of the task named ``prefix``..."""
     return case.task_median(prefix, required=required) / case.hosts * 1000
@@ -514,10 +505,10 @@ def fleet_story(cases, context):
         f"one (the argument validation that ansible-core adds for `meta/argument_specs.yml`, "
         f"{per_host(worker, VALIDATION_TASK):.0f} ms per host, and the module task), then "
         + ("ends the role with a meta task that Ansible's main process runs without a worker "
-           f"({per_host(worker, STEPS_TASK):.0f} ms per host)" if role_ends_itself() else
+           f"({per_host(worker, STEPS_TASK):.0f} ms per host)" if ROLE_ENDS_ITSELF else
            "goes through a meta noop and two skipped tasks, each skipped task a worker per host "
-           f"({per_host(worker, STEPS_TASK):.0f} ms per host; ansible-core {ansible_version()} cannot end "
-           "the role per host with meta end_role, which 2.18.3 and later can)")
+           f"({per_host(worker, STEPS_TASK):.0f} ms per host; ansible-core {'.'.join(map(str, ANSIBLE_CORE))} "
+           "cannot end the role per host with meta end_role, which 2.18.3 and later can)")
         + ", and a converge adds a third worker (the "
         f"reload handler, {per_host(worker_converge, HANDLER_TASK):.0f} ms per host). With "
         f"{large.size} strategies per host the no-op takes {large.median:.2f} s: the role's argument "
