@@ -302,21 +302,27 @@ class EngineAction(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         del tmp  # no longer has any effect
-        task_vars = task_vars or {}
-        reason, warning = self.module_process_reason()
+        return self.run_engine(result, task_vars or {}, self._task.action, self._task.args)
+
+    def run_engine(self, result, task_vars, module_name, module_args):
+        """The module ``module_name`` with ``module_args`` (templated, ``module_defaults`` applied),
+        in this worker or in a process of its own; its result laid over ``result``."""
+        reason, warning = self.module_process_reason(module_name)
         if reason is None:
-            result.update(self.run_in_worker(task_vars))
+            result.update(self.run_in_worker(task_vars, module_name, module_args))
             return result
-        display.vvv(f"{self._task.action}: running the module in a process of its own: {reason}",
+        display.vvv(f"{module_name}: running the module in a process of its own: {reason}",
                     host=self._play_context.remote_addr)
-        result.update(self.run_module(task_vars))
+        result.update(self.run_module(task_vars, module_name, module_args))
         if warning:
             result["warnings"] = list(result.get("warnings") or []) + [warning]
         return result
 
-    def module_process_reason(self):
+    def module_process_reason(self, module_name=None):
         """Why this task must run the module in a process of its own (None: it need not), and
-        the warning to give with it (None: none)."""
+        the warning to give with it (None: none). ``module_name``: the module's name as the task
+        gives it (the task's action unless said)."""
+        module_name = module_name or self._task.action
         if self._task.async_val:
             return "the task is async", None
         transport = getattr(self._connection, "transport", None)
@@ -326,7 +332,7 @@ class EngineAction(ActionBase):
             return "the task uses become, so the module runs as the become user", None
         for library in self.missing_libraries():
             reason = f"the Python library {library} does not import on the controller's Python, {controller_python()}"
-            return reason, (f"{self._task.action}: {reason}; the module ran in a process of its own instead (about "
+            return reason, (f"{module_name}: {reason}; the module ran in a process of its own instead (about "
                             f"0.2 s more per host). Install {library} for the Python that runs ansible-playbook.")
         return None, None
 
@@ -335,21 +341,24 @@ class EngineAction(ActionBase):
         interpreter may have them, so the module runs instead of failing in the worker."""
         return [] if HAS_REQUESTS else ["requests"]
 
-    def run_module(self, task_vars):
-        """The module in a process of its own, as the ``normal`` action runs it."""
+    def run_module(self, task_vars, module_name=None, module_args=None):
+        """The module in a process of its own, as the ``normal`` action runs it (the task's action
+        with the task's arguments unless said)."""
         wrap_async = bool(self._task.async_val) and not getattr(self._connection, "has_native_async", False)
-        outcome = self._execute_module(task_vars=task_vars, wrap_async=wrap_async)
+        outcome = self._execute_module(module_name=module_name, module_args=module_args, task_vars=task_vars,
+                                       wrap_async=wrap_async)
         if not wrap_async:
             self._remove_tmp_path(self._connection._shell.tmpdir)  # pylint: disable=protected-access
         return outcome
 
-    def run_in_worker(self, task_vars):
-        """The module's engine in this process, its result as the module's would arrive."""
+    def run_in_worker(self, task_vars, module_name=None, module_args=None):
+        """The module's engine in this process, its result as the module's would arrive (the
+        task's action with the task's arguments unless said)."""
         overlay = {}
         self._compute_environment_string(overlay)  # the task's environment:, templated
-        args = as_module_reads(self._task.args)
+        args = as_module_reads(self._task.args if module_args is None else module_args)
         with environment(overlay):
-            result = engine_result(self.SPEC, self._task.action, args, check_mode=self._task.check_mode,
+            result = engine_result(self.SPEC, module_name or self._task.action, args, check_mode=self._task.check_mode,
                                    diff=self._task.diff, no_log=self._task.no_log,
                                    inject_invocation=inject_invocation(task_vars))
         return as_controller_reads(result)
