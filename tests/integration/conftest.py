@@ -84,6 +84,10 @@ def module_tasks():
 # --- helpers shared by the test modules (``from tests.integration.conftest import ...``) ---------
 
 MODULE = "stalwart.mail.mta_connection_strategy"
+# the role's usual run: the module run by an action that reads the host's variables itself
+ROLE_ACTION = "stalwart.mail.mta_connection_strategies_role"
+# the actions whose result is a run of MODULE
+STRATEGY_RUNS = (MODULE, ROLE_ACTION)
 INFO_MODULE = "stalwart.mail.mta_connection_strategy_info"
 DURATIONS = ("connect_timeout", "data_timeout", "ehlo_timeout", "greeting_timeout", "mail_from_timeout",
              "rcpt_to_timeout")

@@ -37,7 +37,7 @@ from collections import Counter
 
 import pytest
 
-from tests.integration.conftest import stored, strip_none
+from tests.integration.conftest import STRATEGY_RUNS, stored, strip_none
 from tests.support import inproc
 from tests.support.ansible import run_playbook
 from tests.support.sim import ADMIN_TOKEN
@@ -228,7 +228,7 @@ def run(tmp_path, sim, play):
     else:
         outcome = inproc.run_tasks(play["tasks"]).assert_ok()
     entries = [entry for entry in outcome.results
-               if entry["action"] in (MODULE, INFO_MODULE) and entry["status"] != "skipped"]
+               if entry["action"] in (*STRATEGY_RUNS, INFO_MODULE) and entry["status"] != "skipped"]
     assert len(entries) == 1, [entry["task"] for entry in outcome.results]
     return entries[0], measured(sim.stats())
 

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.integration.conftest import stored
+from ansible_collections.stalwart.mail.plugins.action import mta_connection_strategies_role as role_action
+from tests.integration.conftest import ROLE_ACTION, STRATEGY_RUNS, stored
 from tests.support.ansible import RESCUES_EVERY_HOST, ROLE_ENDS_ITSELF, run_playbook
 from tests.support.sim import ADMIN_TOKEN, Simulator
 
@@ -98,7 +99,7 @@ def apply(tmp_path, inventory_dir, **kwargs):
 def module_result(outcome, host):
     """The result of the role's one module run for ``host``."""
     runs = [entry for entry in outcome.results
-            if entry["action"] == MODULE and entry["host"] == host and entry["status"] != "skipped"]
+            if entry["action"] in STRATEGY_RUNS and entry["host"] == host and entry["status"] != "skipped"]
     assert len(runs) == 1, f"expected one module run for {host}, got {len(runs)}\n{outcome.output()}"
     return runs[0]["result"]
 
@@ -637,34 +638,42 @@ def test_a_routes_variable_set_to_an_empty_list_counts_as_routing(tmp_path, sims
         assert server.dump()["outbound"]["connection"] == {"match": {}, "else": "'default'"}
 
 
-def test_the_two_module_tasks_of_the_role_differ_only_in_when_and_purge():
-    """The usual run's module task (tasks/main.yml) and the one of the steps (tasks/steps.yml) are
-    two copies, so that the usual run costs one worker per host less: they must not drift apart.
-    Only the conditions (the usual run's; the steps' route check), purge and the list (whose deletes
-    with routing wait for the routing) differ."""
-    tasks = Path(__file__).resolve().parents[2] / "roles" / "mta_connection_strategies" / "tasks"
-    block = yaml.safe_load((tasks / "main.yml").read_text())[0]["block"]
-    usual = next(task for task in block if MODULE in task)
-    stepped = next(task for task in yaml.safe_load((tasks / "steps.yml").read_text()) if MODULE in task)
-    # the usual run is exactly the run where neither step of steps.yml runs: the negation of their
-    # two conditions, on the same variables (test_routing_is_on_exactly_when_a_routes_layer_or_a_route_default_is_set
-    # runs each case)
-    assert usual.pop("when") == ("not mta_connection_strategies_routing"
-                                 " and stalwart_deliverability_check in mta_connection_strategies_off")
-    # the steps' task checks the routes before it writes (merge_routes fails on a malformed one),
-    # and does not write after a deliverability check that failed with its failure ignored
-    assert stepped.pop("when") == ("(not mta_connection_strategies_routing or mta_connection_strategies_rules is sequence)"
-                                   " and (stalwart_deliverability_check in mta_connection_strategies_off"
-                                   " or mta_connection_strategies_check is not failed)")
-    assert usual[MODULE].pop("purge") == "{{ stalwart_mta_connection_strategies_purge }}"
-    assert stepped[MODULE].pop("purge") == ("{{ (stalwart_mta_connection_strategies_purge | bool)"
-                                            " and not mta_connection_strategies_routing }}")
-    # with routing, the items set absent (and purge) wait for routing.yml's last step, in check
-    # mode too (that step counts the list's other strategies as listed: assume_present)
-    assert usual[MODULE].pop("strategies") == "{{ mta_connection_strategies_merged }}"
-    assert stepped[MODULE].pop("strategies") == ("{{ mta_connection_strategies_present if"
-                                                 " mta_connection_strategies_routing else mta_connection_strategies_merged }}")
+def test_the_usual_run_and_the_strategies_step_run_the_module_alike():
+    """The usual run's task (tasks/main.yml) reads the variables in its action, in Python; the
+    strategies step of steps.yml templates the same into the module's arguments. They must not drift
+    apart: the same keywords, and the action reads what the templates read (the same varnames
+    patterns, the same role lists from vars/main.yml, which it looks up rather than copies). What the
+    action computes is held to the templates by the role's tests of each case: layers
+    (test_layers_merge_by_suffix..., test_a_layer_named_with_one_underscore...), the connection and
+    module_defaults (test_the_plays_module_defaults..., test_a_plays_module_defaults_for_a_module...,
+    test_connection_variables_left_unset...), when it leaves the run to the steps
+    (test_routing_is_on_exactly_when..., test_every_spelling_of_off...), purge
+    (test_purge_given_as_a_string...)."""
+    role = Path(__file__).resolve().parents[2] / "roles" / "mta_connection_strategies"
+    main = (role / "tasks" / "main.yml").read_text()
+    block = yaml.safe_load(main)[0]["block"]
+    usual = next(task for task in block if ROLE_ACTION in task)
+    stepped = next(task for task in yaml.safe_load((role / "tasks" / "steps.yml").read_text()) if MODULE in task)
+    assert usual.pop(ROLE_ACTION) is None  # no arguments: nothing to template
+    module_args = stepped.pop(MODULE)
+    stepped.pop("when")
     assert usual == stepped
+    assert module_args["reload"] is False
+    assert module_args["force"] == "{{ stalwart_mta_connection_strategies_force }}"
+    # the patterns and the layers' name, as the block's templates give them
+    assert re.findall(r"query\('ansible\.builtin\.varnames', '([^']+)'\)", main) == [
+        role_action.LAYERS, role_action.ROUTES]
+    assert f"merge_strategies(layers_of='{role_action.LAYERS_OF}')" in main
+    # the role's own lists, which the action reads from the host's variables
+    role_vars = yaml.safe_load((role / "vars" / "main.yml").read_text())
+    for name in ("mta_connection_strategies_off", "mta_connection_strategies_own_options",
+                 "mta_connection_strategies_options", "mta_connection_strategies_variables"):
+        assert isinstance(role_vars[name], list) and name in main + (role / "vars" / "main.yml").read_text()
+    assert len(role_vars["mta_connection_strategies_options"]) == len(role_vars["mta_connection_strategies_variables"])
+    # the role's own action group: the action reads the variables in its place
+    runtime = yaml.safe_load((role.parents[1] / "meta" / "runtime.yml").read_text())
+    assert role_action.ROLE_GROUP == "stalwart.mail.role_connection" and "role_connection" in runtime["action_groups"]
+    assert "group/stalwart.mail.role_connection" in yaml.safe_load(main)[0]["module_defaults"]
 
 
 # --- the role under the play's error handling (any_errors_fatal, ignore_errors) -------------------

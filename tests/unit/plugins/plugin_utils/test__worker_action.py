@@ -10,6 +10,7 @@ strategy), ``no_log`` masking, and every action plugin naming its module's spec.
 
 from __future__ import annotations
 
+import ast
 import importlib
 import json
 import os
@@ -35,8 +36,10 @@ from ansible_collections.stalwart.mail.plugins.plugin_utils._worker_action impor
 ROOT = pathlib.Path(__file__).resolve().parents[4]
 # source_ip_probe runs on the mail host itself (it binds the host's addresses): no action plugin
 ON_THE_MANAGED_HOST = ("source_ip_probe",)
+# documentation only: its action (the role's usual run) runs another module, which it names
+ROLE_ACTIONS = {"mta_connection_strategies_role": "stalwart.mail.mta_connection_strategy"}
 MODULES = sorted(path.stem for path in (ROOT / "plugins" / "modules").glob("*.py")
-                 if path.stem not in ON_THE_MANAGED_HOST)
+                 if path.stem not in ON_THE_MANAGED_HOST and path.stem not in ROLE_ACTIONS)
 GOOD = {"url": "https://mail.example.com", "token": "t0ken-Xy7", "name": "bulk"}
 
 
@@ -59,6 +62,23 @@ def test_each_module_has_an_action_plugin_over_the_same_spec(name):
     assert action.SPEC in specs
     source = (ROOT / "plugins" / "modules" / f"{name}.py").read_text()
     assert f"run({specs[action.SPEC]})" in source
+
+
+@pytest.mark.parametrize("name", sorted(ROLE_ACTIONS))
+def test_a_role_action_runs_the_module_it_names_over_that_modules_spec(name):
+    """The role's own action has a module file of documentation only (no code to run), and runs
+    the module it names with that module's spec, in the worker or as that module."""
+    role_action = importlib.import_module(f"ansible_collections.stalwart.mail.plugins.action.{name}")
+    module_name = ROLE_ACTIONS[name]
+    assert role_action.MODULE == module_name
+    assert issubclass(role_action.ActionModule, _worker_action.EngineAction)
+    short = module_name.rsplit(".", 1)[-1]
+    assert role_action.ActionModule.SPEC is importlib.import_module(
+        f"ansible_collections.stalwart.mail.plugins.action.{short}").ActionModule.SPEC
+    tree = ast.parse((ROOT / "plugins" / "modules" / f"{name}.py").read_text())
+    statements = [node for node in tree.body
+                  if not isinstance(node, ast.Assign) and not (isinstance(node, ast.ImportFrom) and node.module == "__future__")]
+    assert statements == []  # DOCUMENTATION, EXAMPLES, RETURN: as ansible-test takes a module of docs only
 
 
 @pytest.mark.parametrize("name", ON_THE_MANAGED_HOST)
