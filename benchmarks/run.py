@@ -47,6 +47,8 @@ import concurrent.futures  # noqa: E402
 ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
 ROLE = "stalwart.mail.mta_connection_strategies"
 MODULE = "stalwart.mail.mta_connection_strategy"
+# the action of the role's usual run, which runs MODULE with the variables it reads
+ROLE_ACTION = "stalwart.mail.mta_connection_strategies_role"
 COUNTERS = ("requests", "session_requests", "posts", "bytes_in", "bytes_out")
 CALLBACKS = Path(__file__).resolve().parent / "callback_plugins"
 # the test connection "not_local": the local connection under another name, so that the
@@ -499,8 +501,9 @@ def fleet_story(cases, context):
         f"`requests`, for every host: the role's module task took {per_host(module, MODULE_TASK):.0f} ms "
         f"per host that way (the no-op with the modules in processes of their own, "
         f"{module.median:.2f} s in all). In the worker the same task takes "
-        f"{per_host(worker, MODULE_TASK):.0f} ms per host: the fork of the worker, templating the merged "
-        f"list into the task's arguments, two HTTP requests and the result. What a no-op host costs now "
+        f"{per_host(worker, MODULE_TASK):.0f} ms per host: the fork of the worker, reading the role's "
+        f"variables and merging the layers (in Python: the task has two templates of its own, `delegate_to` "
+        f"and `notify`), two HTTP requests and the result. What a no-op host costs now "
         f"is mostly Ansible's own cost per task: the role forks two workers per host where the ping forks "
         f"one (the argument validation that ansible-core adds for `meta/argument_specs.yml`, "
         f"{per_host(worker, VALIDATION_TASK):.0f} ms per host, and the module task), then "
@@ -512,7 +515,7 @@ def fleet_story(cases, context):
         + ", and a converge adds a third worker (the "
         f"reload handler, {per_host(worker_converge, HANDLER_TASK):.0f} ms per host). With "
         f"{large.size} strategies per host the no-op takes {large.median:.2f} s: the role's argument "
-        f"validation and the templating of the list grow with it "
+        f"validation and the reading of the list grow with it "
         f"({per_host(large, VALIDATION_TASK):.0f} and {per_host(large, MODULE_TASK):.0f} ms per host)."
         + floor_story(cases, ping, worker))
 
@@ -588,7 +591,7 @@ def goals(cases):
                         None))
         results.append(("The ratio grew with the action plugins because the fixed cost of a run shrank (no module "
                         "process per task), not because the list costs more: what grows with N is the role's "
-                        f"argument validation and the templating of the list ({role1000.task_median(VALIDATION_TASK):.2f} s "
+                        f"argument validation and the reading of the list ({role1000.task_median(VALIDATION_TASK):.2f} s "
                         f"and {role1000.task_median(MODULE_TASK):.2f} s for the module task at N = 1000, the table below)",
                         None))
     else:
@@ -736,11 +739,12 @@ machine's, and only their ratios (all from the same run) carry over.
 Task times from a callback (`benchmarks/callback_plugins/task_times.py`), medians of the same
 runs: **argument validation** is the task ansible-core inserts for the role's
 `meta/argument_specs.yml` (it templates and deep-copies the whole list to check every item);
-**module task** is the one run of `{MODULE}` (templating the merged list into its
-arguments, the module's engine in the controller's worker with its HTTP requests, and the
-result); **end of the role** is the meta task that ends the role where the module task did the
-whole run (ansible-core 2.18.3 and later; the main process runs it, without a worker), or on 2.16
-to 2.18.2 the meta noop in its place, the include of the deliverability and routing steps and the
+**module task** is the role's one run of `{MODULE}` (its action,
+`{ROLE_ACTION}`, reads the role's variables and merges the layers in Python; then the module's
+engine in the controller's worker with its HTTP requests, and the result); **end of the role** is
+the meta task that ends the role where the module task did the whole run (ansible-core 2.18.3
+and later; the main process runs it, without a worker), or on 2.16 to 2.18.2 the meta noop in its
+place, the include of the deliverability and routing steps and the
 block's last task, both skipped when neither is on;
 **reload handler** is the role's handler on a converge (`stalwart.mail.reload_settings`);
 **the rest** is process start, reading the inventory and the playbook, and exit.
