@@ -24,8 +24,8 @@ and ``module_defaults``; ``vars/main.yml``), in the same order and with the same
 
 Why in Python: every template costs every host's worker a compile (ansible-core keeps none between
 workers), and the ten or so the usual run needed were half of what its module task cost a host
-(docs/architecture.md, "The role's tasks"). ``tests/integration/test_role_action.py`` holds it to
-the templates.
+(docs/architecture.md, "The role's tasks"). ``tests/integration/test_role.py`` holds it to the
+templates (``test_the_usual_run_and_the_strategies_step_run_the_module_alike`` and the tests it names).
 """
 
 from __future__ import annotations
@@ -36,16 +36,18 @@ from ansible.errors import AnsibleActionFail
 
 from ansible_collections.stalwart.mail.plugins.filter.merge_strategies import merge_strategies
 from ansible_collections.stalwart.mail.plugins.module_utils._operations import STRATEGY_MODULE
-from ansible_collections.stalwart.mail.plugins.plugin_utils._worker_action import EngineAction
+from ansible_collections.stalwart.mail.plugins.plugin_utils._worker_action import (
+    LAYER_PATTERN as LAYERS,
+    ROUTE_PATTERN as ROUTES,
+    EngineAction,
+)
 
 # the module the role runs, as module_defaults and messages name it
 MODULE = "stalwart.mail.mta_connection_strategy"
 # the role's own action group (meta/runtime.yml): its module_defaults entry is the role's
 # connection variables, which this action reads itself
 ROLE_GROUP = "stalwart.mail.role_connection"
-# the patterns the role gives the varnames lookup (tasks/main.yml)
-LAYERS = "^stalwart_mta_connection_strategies(_.*)?$"
-ROUTES = "^stalwart_mta_connection_routes(_.*)?$"
+# the plain list's name, which every layer's name extends (merge_strategies' layers_of)
 LAYERS_OF = "stalwart_mta_connection_strategies"
 
 

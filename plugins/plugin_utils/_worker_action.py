@@ -140,7 +140,11 @@ def warm_up():
 WARM_FILTERS = ("ansible.builtin.bool", "stalwart.mail.merge_strategies", "stalwart.mail.merge_routes")
 WARM_TESTS = ("ansible.builtin.skipped",)
 WARM_LOOKUPS = ("ansible.builtin.varnames", "ansible.builtin.vars")
-WARM_PATTERNS = ("^stalwart_mta_connection_strategies(_.*)?$", "^stalwart_mta_connection_routes(_.*)?$")
+# the role's layers and routes, as it names them to the varnames lookup and as the action of its usual
+# run (plugins/action/mta_connection_strategies_role.py) matches them
+LAYER_PATTERN = "^stalwart_mta_connection_strategies(_.*)?$"
+ROUTE_PATTERN = "^stalwart_mta_connection_routes(_.*)?$"
+WARM_PATTERNS = (LAYER_PATTERN, ROUTE_PATTERN)
 warm_up()
 
 
