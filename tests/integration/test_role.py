@@ -321,6 +321,21 @@ def test_bad_variables_fail_before_any_request(tmp_path, sim):
     assert "admin-token" not in outcome.stdout + outcome.stderr
 
 
+def test_the_roles_own_action_outside_the_role_fails_saying_so_before_any_request(tmp_path, sim):
+    """The usual run's action reads the role's lists (vars/main.yml) from the host's variables: in a
+    play of its own it has none, and says that it runs inside the role only, sending nothing."""
+    playbook = [{"name": "no role", "hosts": "localhost", "gather_facts": False,
+                 "vars": {"stalwart_url": sim.url, "stalwart_token": ADMIN_TOKEN,
+                          "stalwart_mta_connection_strategies": [{"name": "bulk"}]},
+                 "tasks": [{"name": "outside", ROLE_ACTION: None, "ignore_errors": True}]}]
+    outcome = run_playbook(tmp_path, playbook)
+    result = outcome.result("outside")
+    assert result.get("failed") is True, outcome.output()
+    assert "runs inside the role stalwart.mail.mta_connection_strategies only" in result["msg"], result["msg"]
+    assert sim.stats()["requests"] == 0
+    assert sorted(stored(sim)) == ["default"]
+
+
 def run_role(tmp_path, sim, **role_vars):
     """The role on localhost against ``sim`` (errors kept: the outcome tells)."""
     playbook = [{"name": "role", "hosts": "localhost", "gather_facts": False, "roles": [{"role": ROLE}],
@@ -664,11 +679,16 @@ def test_the_usual_run_and_the_strategies_step_run_the_module_alike():
     assert re.findall(r"query\('ansible\.builtin\.varnames', '([^']+)'\)", main) == [
         role_action.LAYERS, role_action.ROUTES]
     assert f"merge_strategies(layers_of='{role_action.LAYERS_OF}')" in main
-    # the role's own lists, which the action reads from the host's variables
+    # the role's own lists, which the action reads from the host's variables: each one the role
+    # defines as a list, and uses in the templates of the steps' path too
     role_vars = yaml.safe_load((role / "vars" / "main.yml").read_text())
-    for name in ("mta_connection_strategies_off", "mta_connection_strategies_own_options",
-                 "mta_connection_strategies_options", "mta_connection_strategies_variables"):
-        assert isinstance(role_vars[name], list) and name in main + (role / "vars" / "main.yml").read_text()
+    read = re.findall(r'_role_list\(\s*task_vars, "(\w+)"\)', Path(role_action.__file__).read_text())
+    assert sorted(read) == ["mta_connection_strategies_off", "mta_connection_strategies_options",
+                            "mta_connection_strategies_own_options", "mta_connection_strategies_variables"]
+    templates = "".join(path.read_text() for path in sorted((role / "tasks").glob("*.yml")))
+    templates += role_vars["mta_connection_strategies_connection"]
+    for name in read:
+        assert isinstance(role_vars[name], list) and name in templates, name
     assert len(role_vars["mta_connection_strategies_options"]) == len(role_vars["mta_connection_strategies_variables"])
     # the role's own action group: the action reads the variables in its place
     runtime = yaml.safe_load((role.parents[1] / "meta" / "runtime.yml").read_text())
